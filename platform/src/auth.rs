@@ -1,0 +1,227 @@
+//! Access tokens: the claims auth-svc signs (EdDSA JWT) and the verifier every other component
+//! uses locally against auth-svc's JWKS (cached, refreshed when an unknown `kid` shows up).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+
+use crate::clock::SharedClock;
+use crate::problem::{Problem, ProblemKind};
+
+pub const ISSUER: &str = "vaxbook-auth";
+pub const AUDIENCE: &str = "vaxbook";
+
+/// Who the token speaks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Citizen,
+    Agent,
+}
+
+/// The claims of a vaxbook access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// Pseudonymous person key.
+    pub sub: String,
+    /// Session id (the device lock this token rides on).
+    pub sid: String,
+    /// Device id the session belongs to.
+    pub dev: String,
+    /// Birth date, YYYY-MM-DD.
+    pub bd: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+impl AccessClaims {
+    pub fn birth_date(&self) -> Result<NaiveDate, Problem> {
+        NaiveDate::parse_from_str(&self.bd, "%Y-%m-%d").map_err(|_| {
+            Problem::new(
+                ProblemKind::Unauthenticated,
+                "the token's birth date is malformed",
+            )
+        })
+    }
+}
+
+/// One public key in a JWKS (OKP / Ed25519).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// Where the verifier gets the JWKS from.
+#[async_trait::async_trait]
+pub trait JwksSource: Send + Sync {
+    async fn fetch(&self) -> Result<Jwks, String>;
+}
+
+/// Fetches the JWKS from auth-svc over gRPC.
+pub struct GrpcJwksSource {
+    client: proto::auth::v1::auth_service_client::AuthServiceClient<crate::grpc::TracedChannel>,
+}
+
+impl GrpcJwksSource {
+    pub fn new(channel: tonic::transport::Channel) -> Self {
+        Self {
+            client: proto::auth::v1::auth_service_client::AuthServiceClient::with_interceptor(
+                channel,
+                crate::telemetry::TracePropagation,
+            ),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JwksSource for GrpcJwksSource {
+    async fn fetch(&self) -> Result<Jwks, String> {
+        let mut client = self.client.clone();
+        let response = client
+            .get_jwks(proto::auth::v1::GetJwksRequest {})
+            .await
+            .map_err(|status| format!("fetching the JWKS from auth-svc: {}", status.message()))?;
+        serde_json::from_str(&response.into_inner().jwks_json)
+            .map_err(|err| format!("parsing the JWKS: {err}"))
+    }
+}
+
+/// Verifies access tokens locally. Keys are cached; an unknown `kid` triggers a refresh,
+/// at most once per `min_refresh_interval`.
+pub struct TokenVerifier {
+    source: Arc<dyn JwksSource>,
+    clock: SharedClock,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_refresh: Mutex<Option<Instant>>,
+    min_refresh_interval: Duration,
+}
+
+impl TokenVerifier {
+    pub fn new(source: Arc<dyn JwksSource>, clock: SharedClock) -> Self {
+        Self {
+            source,
+            clock,
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+            min_refresh_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Verifies signature, issuer, audience and expiry (against the injected clock).
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, Problem> {
+        let unauthenticated = |detail: &str| Problem::new(ProblemKind::Unauthenticated, detail);
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| unauthenticated("the access token is malformed"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(unauthenticated(
+                "the access token uses an unsupported algorithm",
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| unauthenticated("the access token names no key"))?;
+        let key = match self.key(&kid).await {
+            Some(key) => key,
+            None => {
+                self.refresh().await?;
+                self.key(&kid).await.ok_or_else(|| {
+                    unauthenticated("the access token was signed by an unknown key")
+                })?
+            }
+        };
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        // Expiry is checked against the injected clock below, so the dev clock works too.
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|_| unauthenticated("the access token is not valid"))?;
+        let now = self.clock.now().timestamp();
+        if data.claims.exp <= now {
+            return Err(unauthenticated("the access token has expired"));
+        }
+        Ok(data.claims)
+    }
+
+    async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().await.get(kid).cloned()
+    }
+
+    async fn refresh(&self) -> Result<(), Problem> {
+        let mut last = self.last_refresh.lock().await;
+        if let Some(at) = *last
+            && at.elapsed() < self.min_refresh_interval
+        {
+            return Ok(());
+        }
+        let jwks = self.source.fetch().await.map_err(|reason| {
+            tracing::warn!(%reason, "cannot refresh the token keys");
+            Problem::new(ProblemKind::Unavailable, "the token keys cannot be fetched")
+                .with_retry_after(Duration::from_secs(1))
+        })?;
+        let mut keys = HashMap::new();
+        for jwk in jwks.keys {
+            if jwk.kty == "OKP" && jwk.crv == "Ed25519" {
+                match DecodingKey::from_ed_components(&jwk.x) {
+                    Ok(key) => {
+                        keys.insert(jwk.kid, key);
+                    }
+                    Err(err) => {
+                        tracing::warn!(kid = %jwk.kid, error = %err, "skipping a malformed key")
+                    }
+                }
+            }
+        }
+        *self.keys.write().await = keys;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// The bearer token of a request's `authorization` metadata.
+pub fn bearer(metadata: &tonic::metadata::MetadataMap) -> Result<&str, Problem> {
+    let value = metadata
+        .get("authorization")
+        .ok_or_else(|| Problem::new(ProblemKind::Unauthenticated, "authorization is required"))?
+        .to_str()
+        .map_err(|_| Problem::new(ProblemKind::Unauthenticated, "authorization is malformed"))?;
+    bearer_from_str(value)
+}
+
+/// The token of an `Authorization: Bearer <token>` value.
+pub fn bearer_from_str(value: &str) -> Result<&str, Problem> {
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        Problem::new(
+            ProblemKind::Unauthenticated,
+            "authorization must be 'Bearer <token>'",
+        )
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Problem::new(
+            ProblemKind::Unauthenticated,
+            "authorization must be 'Bearer <token>'",
+        ));
+    }
+    Ok(token.trim())
+}

@@ -1,0 +1,200 @@
+//! The gRPC server scaffolding every service uses: health and reflection next to the service's
+//! own routes, a trace span per request continuing the caller's trace, request metrics,
+//! `/metrics` on its own port, admin-key checks, and graceful shutdown with a deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::ServingStatus;
+
+use crate::problem::{Problem, ProblemKind};
+use crate::telemetry::TracePropagation;
+
+/// A readiness probe: `Ok` when the service's dependencies answer.
+pub type ReadinessProbe =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// What [`run`] needs to serve one service.
+pub struct GrpcService {
+    /// Short name for metrics and logs (`booking-svc`).
+    pub name: &'static str,
+    /// The service's own routes (health and reflection are added here).
+    pub routes: Routes,
+    /// Fully-qualified gRPC service names reported through `grpc.health.v1`.
+    pub health_names: Vec<&'static str>,
+    /// Checked every few seconds; the health status follows it.
+    pub readiness: Option<ReadinessProbe>,
+}
+
+/// Serves `service` on `listener` (gRPC) and `metrics_listener` (`/metrics`) until `shutdown`
+/// is cancelled, then stops accepting, reports NOT_SERVING and drains for at most `grace`.
+pub async fn run(
+    service: GrpcService,
+    listener: TcpListener,
+    metrics_listener: TcpListener,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let routes = service
+        .routes
+        .add_service(health_service)
+        .add_service(reflection);
+
+    let set_all = {
+        let reporter = health_reporter.clone();
+        let names = service.health_names.clone();
+        move |status: ServingStatus| {
+            let reporter = reporter.clone();
+            let names = names.clone();
+            async move {
+                reporter.set_service_status("", status).await;
+                for name in names {
+                    reporter.set_service_status(name, status).await;
+                }
+            }
+        }
+    };
+
+    let local_addr = listener.local_addr()?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let metrics_shutdown = shutdown.child_token();
+    let metrics_task = tokio::spawn(crate::metrics::serve(
+        metrics_listener,
+        metrics_shutdown.clone(),
+    ));
+
+    // Readiness follows the dependencies; NOT_SERVING until the first successful check.
+    let readiness_task = {
+        let set_all = set_all.clone();
+        let probe = service.readiness.clone();
+        let stop = shutdown.clone();
+        let name = service.name;
+        tokio::spawn(async move {
+            let mut last: Option<bool> = None;
+            loop {
+                let ready = match &probe {
+                    None => true,
+                    Some(probe) => match probe().await {
+                        Ok(()) => true,
+                        Err(reason) => {
+                            if last != Some(false) {
+                                tracing::warn!(service = name, %reason, "dependency not ready");
+                            }
+                            false
+                        }
+                    },
+                };
+                if last != Some(ready) {
+                    let status = if ready {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    };
+                    set_all(status).await;
+                    last = Some(ready);
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        })
+    };
+
+    tracing::info!(service = service.name, %local_addr, %metrics_addr, "serving gRPC");
+    let drain_started = CancellationToken::new();
+    let server = {
+        let drain_started = drain_started.clone();
+        let shutdown = shutdown.clone();
+        let set_all = set_all.clone();
+        tonic::transport::Server::builder()
+            .trace_fn(crate::telemetry::grpc_server_span)
+            .layer(crate::metrics::GrpcMetricsLayer::new(service.name))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                shutdown.cancelled().await;
+                set_all(ServingStatus::NotServing).await;
+                drain_started.cancel();
+            })
+    };
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        _ = async {
+            drain_started.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(service = service.name, "drain deadline passed, closing open requests");
+            Ok(())
+        }
+    };
+    metrics_shutdown.cancel();
+    readiness_task.abort();
+    let _ = metrics_task.await;
+    tracing::info!(service = service.name, "stopped");
+    result.map_err(Into::into)
+}
+
+/// A lazily-connecting channel to another service, with sane timeouts.
+pub fn channel(url: &str, request_timeout: Duration) -> anyhow::Result<Channel> {
+    let endpoint = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(request_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    Ok(endpoint.connect_lazy())
+}
+
+/// The client-side stack every vaxbook client uses: trace context propagation.
+pub type TracedChannel = tonic::service::interceptor::InterceptedService<Channel, TracePropagation>;
+
+/// Checks the `x-admin-key` metadata of an operator call against the configured key.
+pub fn require_admin(
+    metadata: &tonic::metadata::MetadataMap,
+    admin_key: &str,
+) -> Result<(), tonic::Status> {
+    let presented = metadata
+        .get("x-admin-key")
+        .and_then(|value| value.to_str().ok());
+    match presented {
+        Some(key) if constant_time_eq(key.as_bytes(), admin_key.as_bytes()) => Ok(()),
+        Some(_) => {
+            Err(Problem::new(ProblemKind::Forbidden, "the operator key is wrong").to_status())
+        }
+        None => Err(Problem::new(
+            ProblemKind::Unauthenticated,
+            "x-admin-key metadata is required",
+        )
+        .to_status()),
+    }
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    left.iter()
+        .zip(right)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// Binds a TCP listener with a readable error.
+pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| anyhow::anyhow!("binding {addr}: {err}"))
+}

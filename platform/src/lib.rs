@@ -1,0 +1,17 @@
+//! What every vaxbook service shares: configuration from the environment, telemetry
+//! (tracing + OpenTelemetry export + W3C trace context), Prometheus metrics, the gRPC server
+//! scaffolding (health, reflection, graceful shutdown), access-token verification, the one
+//! problem vocabulary shared by gRPC and HTTP, the injectable Asia/Seoul clock, and the
+//! PostgreSQL/Redis connection helpers.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod dev;
+pub mod grpc;
+pub mod metrics;
+pub mod pg;
+pub mod problem;
+pub mod redis_conn;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,122 @@
+//! PostgreSQL connection pools, bounded waits for the server, and per-test databases.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+/// Default URL of the local development database.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/vaxbook";
+
+/// A pool of `max_size` connections to `url` (connections are made on demand).
+pub fn pool(url: &str, max_size: usize) -> anyhow::Result<Pool> {
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|err| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL: {err}"))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()?)
+}
+
+/// Waits until the database answers, for at most `limit`.
+pub async fn wait_ready(pool: &Pool, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        match ping(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) if started.elapsed() >= limit => {
+                return Err(anyhow::anyhow!(
+                    "PostgreSQL did not answer within {}s: {err}",
+                    limit.as_secs()
+                ));
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "waiting for PostgreSQL");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// One round trip to the database.
+pub async fn ping(pool: &Pool) -> Result<(), String> {
+    let client = pool.get().await.map_err(|err| err.to_string())?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
+/// Creates the database named in `url` when it does not exist (connecting to `postgres`).
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let config = tokio_postgres::Config::from_str(url)?;
+    let Some(name) = config.get_dbname().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', ""));
+        if let Err(err) = client.batch_execute(&statement).await {
+            // Another process may have created it at the same time.
+            if err.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
+                return Err(err.into());
+            }
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// Creates a fresh, empty database for one test and returns its URL. The server is the one
+/// of `VAXBOOK_TEST_DATABASE_URL` (default: the local server as user postgres).
+pub async fn create_test_database(label: &str) -> anyhow::Result<String> {
+    let base = crate::config::string(
+        "VAXBOOK_TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    );
+    let mut config = tokio_postgres::Config::from_str(&base)?;
+    let (client, connection) = config.connect(NoTls).await.map_err(|err| {
+        anyhow::anyhow!(
+            "tests need PostgreSQL at {base} (start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`): {err}"
+        )
+    })?;
+    let driver = tokio::spawn(connection);
+    let label: String = label
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(20)
+        .collect();
+    let name = format!("vaxbook_t_{}_{}", label, uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    drop(client);
+    let _ = driver.await;
+    config.dbname(&name);
+    let user = config.get_user().unwrap_or("postgres").to_owned();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    Ok(format!("postgres://{user}@{host}:{port}/{name}"))
+}

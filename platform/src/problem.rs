@@ -1,0 +1,367 @@
+//! The one problem vocabulary of vaxbook. Every domain error maps to a [`Problem`], which maps
+//! once to a gRPC status (code + `google.rpc.ErrorInfo` with the stable name as reason) and,
+//! in the gateway, once to HTTP + `application/problem+json` with the same name in its `type`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every vaxbook status.
+pub const ERROR_DOMAIN: &str = "vaxbook.kr";
+
+/// Stable problem kinds: the name is the last segment of the problem `type` URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProblemKind {
+    InvalidRequest,
+    InvalidIdentity,
+    UnsupportedProvider,
+    RateLimited,
+    VerificationFailed,
+    VerificationExpired,
+    VerificationNotFound,
+    DeviceLocked,
+    Unauthenticated,
+    SessionExpired,
+    Forbidden,
+    NotEligible,
+    ProxyNotAllowed,
+    NotFound,
+    SlotFull,
+    AlreadyBooked,
+    AlreadyCancelled,
+    CancellationClosed,
+    ModificationNotAllowed,
+    IdempotencyKeyReused,
+    Overloaded,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub const ALL: &'static [ProblemKind] = &[
+        Self::InvalidRequest,
+        Self::InvalidIdentity,
+        Self::UnsupportedProvider,
+        Self::RateLimited,
+        Self::VerificationFailed,
+        Self::VerificationExpired,
+        Self::VerificationNotFound,
+        Self::DeviceLocked,
+        Self::Unauthenticated,
+        Self::SessionExpired,
+        Self::Forbidden,
+        Self::NotEligible,
+        Self::ProxyNotAllowed,
+        Self::NotFound,
+        Self::SlotFull,
+        Self::AlreadyBooked,
+        Self::AlreadyCancelled,
+        Self::CancellationClosed,
+        Self::ModificationNotAllowed,
+        Self::IdempotencyKeyReused,
+        Self::Overloaded,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The stable name, used as `ErrorInfo.reason` and as the problem `type` path segment.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid-request",
+            Self::InvalidIdentity => "invalid-identity",
+            Self::UnsupportedProvider => "unsupported-provider",
+            Self::RateLimited => "rate-limited",
+            Self::VerificationFailed => "verification-failed",
+            Self::VerificationExpired => "verification-expired",
+            Self::VerificationNotFound => "verification-not-found",
+            Self::DeviceLocked => "device-locked",
+            Self::Unauthenticated => "unauthenticated",
+            Self::SessionExpired => "session-expired",
+            Self::Forbidden => "forbidden",
+            Self::NotEligible => "not-eligible",
+            Self::ProxyNotAllowed => "proxy-not-allowed",
+            Self::NotFound => "not-found",
+            Self::SlotFull => "slot-full",
+            Self::AlreadyBooked => "already-booked",
+            Self::AlreadyCancelled => "already-cancelled",
+            Self::CancellationClosed => "cancellation-closed",
+            Self::ModificationNotAllowed => "modification-not-allowed",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::Overloaded => "overloaded",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.name() == name)
+    }
+
+    /// A short human-readable title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "The request is malformed",
+            Self::InvalidIdentity => "The identity data is not valid",
+            Self::UnsupportedProvider => "This identity provider is not available",
+            Self::RateLimited => "Too many attempts",
+            Self::VerificationFailed => "Identity verification failed",
+            Self::VerificationExpired => "The verification has expired",
+            Self::VerificationNotFound => "No such verification",
+            Self::DeviceLocked => "Another device is using this identity",
+            Self::Unauthenticated => "Authentication is required",
+            Self::SessionExpired => "The session has ended",
+            Self::Forbidden => "Not allowed",
+            Self::NotEligible => "Not eligible to book now",
+            Self::ProxyNotAllowed => "Booking for another person is not allowed",
+            Self::NotFound => "Not found",
+            Self::SlotFull => "The slot is fully booked",
+            Self::AlreadyBooked => "You already have a booking in this campaign",
+            Self::AlreadyCancelled => "The booking is already cancelled",
+            Self::CancellationClosed => "The booking can no longer be cancelled",
+            Self::ModificationNotAllowed => "Bookings cannot be changed yet",
+            Self::IdempotencyKeyReused => "The idempotency key was used for another request",
+            Self::Overloaded => "The service is busy",
+            Self::Unavailable => "The service is unavailable",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    /// A longer explanation served at the problem type's URI.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => {
+                "A field is missing or malformed; `detail` names it. Nothing was changed."
+            }
+            Self::InvalidIdentity => {
+                "The name, resident registration number or phone number is not well formed."
+            }
+            Self::UnsupportedProvider => {
+                "The identity provider named in the request is unknown or not enabled."
+            }
+            Self::RateLimited => "Too many attempts in a short time. Wait `retry_after` seconds.",
+            Self::VerificationFailed => "The answer to the identity challenge was wrong.",
+            Self::VerificationExpired => "The verification is too old or used up; start a new one.",
+            Self::VerificationNotFound => "The verification id is unknown.",
+            Self::DeviceLocked => {
+                "This person is verified on another device. This device is blocked for `retry_after` seconds; the other device is not disturbed."
+            }
+            Self::Unauthenticated => {
+                "The request needs a valid access token in `Authorization: Bearer`."
+            }
+            Self::SessionExpired => {
+                "The session no longer holds this person's device lock. Verify again."
+            }
+            Self::Forbidden => "The caller may not do this.",
+            Self::NotEligible => {
+                "The person may not book now; `reason` says why (not-in-age-group, not-open-yet, closed, no-campaign, excluded)."
+            }
+            Self::ProxyNotAllowed => {
+                "This campaign does not allow booking for another person, or its proxy deadline has passed."
+            }
+            Self::NotFound => "The resource does not exist or is not yours.",
+            Self::SlotFull => "Every place in the slot is taken; choose another slot.",
+            Self::AlreadyBooked => "A person holds at most one active booking per campaign.",
+            Self::AlreadyCancelled => "The booking was already cancelled.",
+            Self::CancellationClosed => {
+                "A booking can be cancelled until two days before the vaccination date (through D-2, KST)."
+            }
+            Self::ModificationNotAllowed => {
+                "The campaign does not allow changing bookings yet; `allowed_from` says from when."
+            }
+            Self::IdempotencyKeyReused => {
+                "The Idempotency-Key was already used with a different request."
+            }
+            Self::Overloaded => "The system is at capacity. Retry after `Retry-After` seconds.",
+            Self::Unavailable => "A service behind the gateway does not answer. Retry shortly.",
+            Self::Internal => "Something unexpected happened. It has been logged.",
+        }
+    }
+
+    pub fn grpc_code(self) -> Code {
+        match self {
+            Self::InvalidRequest | Self::InvalidIdentity | Self::UnsupportedProvider => {
+                Code::InvalidArgument
+            }
+            Self::RateLimited | Self::Overloaded => Code::ResourceExhausted,
+            Self::VerificationFailed | Self::Unauthenticated | Self::SessionExpired => {
+                Code::Unauthenticated
+            }
+            Self::VerificationExpired
+            | Self::DeviceLocked
+            | Self::CancellationClosed
+            | Self::ModificationNotAllowed
+            | Self::AlreadyCancelled => Code::FailedPrecondition,
+            Self::VerificationNotFound | Self::NotFound => Code::NotFound,
+            Self::Forbidden | Self::NotEligible | Self::ProxyNotAllowed => Code::PermissionDenied,
+            Self::SlotFull => Code::ResourceExhausted,
+            Self::AlreadyBooked | Self::IdempotencyKeyReused => Code::AlreadyExists,
+            Self::Unavailable => Code::Unavailable,
+            Self::Internal => Code::Internal,
+        }
+    }
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidRequest | Self::InvalidIdentity | Self::UnsupportedProvider => 400,
+            Self::RateLimited => 429,
+            Self::VerificationFailed | Self::Unauthenticated | Self::SessionExpired => 401,
+            Self::VerificationExpired => 410,
+            Self::DeviceLocked => 423,
+            Self::Forbidden | Self::NotEligible | Self::ProxyNotAllowed => 403,
+            Self::VerificationNotFound | Self::NotFound => 404,
+            Self::SlotFull
+            | Self::AlreadyBooked
+            | Self::AlreadyCancelled
+            | Self::CancellationClosed
+            | Self::ModificationNotAllowed => 409,
+            Self::IdempotencyKeyReused => 422,
+            Self::Overloaded | Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
+/// A problem with its kind, a detail for the reader, and extra members (`reason`,
+/// `retry_after`, `allowed_from`, …) carried as `ErrorInfo.metadata`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub detail: String,
+    pub extra: HashMap<String, String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            extra: HashMap::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::InvalidRequest, detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ProblemKind::Internal, "internal error")
+    }
+
+    /// Adds an extra member.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self.extra
+            .insert("retry_after".to_owned(), after.as_secs().max(1).to_string());
+        self
+    }
+
+    /// The gRPC status: the kind's code, the detail as message, and `ErrorInfo` (+ `RetryInfo`).
+    pub fn to_status(&self) -> Status {
+        let mut details =
+            ErrorDetails::with_error_info(self.kind.name(), ERROR_DOMAIN, self.extra.clone());
+        if let Some(after) = self.retry_after {
+            details.set_retry_info(Some(after));
+        }
+        Status::with_error_details(self.kind.grpc_code(), self.detail.clone(), details)
+    }
+
+    /// Reads a problem back from a gRPC status; statuses without vaxbook details map by code.
+    pub fn from_status(status: &Status) -> Self {
+        let details = status.get_error_details();
+        if let Some(info) = details.error_info()
+            && info.domain == ERROR_DOMAIN
+            && let Some(kind) = ProblemKind::from_name(&info.reason)
+        {
+            let retry_after = details.retry_info().and_then(|retry| retry.retry_delay);
+            return Self {
+                kind,
+                detail: status.message().to_owned(),
+                extra: info.metadata.clone(),
+                retry_after,
+            };
+        }
+        let kind = match status.code() {
+            Code::InvalidArgument | Code::OutOfRange => ProblemKind::InvalidRequest,
+            Code::Unauthenticated => ProblemKind::Unauthenticated,
+            Code::PermissionDenied => ProblemKind::Forbidden,
+            Code::NotFound => ProblemKind::NotFound,
+            Code::ResourceExhausted => ProblemKind::Overloaded,
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                ProblemKind::Unavailable
+            }
+            _ => ProblemKind::Internal,
+        };
+        let detail = match kind {
+            ProblemKind::Internal => "internal error".to_owned(),
+            ProblemKind::Unavailable => "a service did not answer in time".to_owned(),
+            _ => status.message().to_owned(),
+        };
+        let mut problem = Self::new(kind, detail);
+        if kind == ProblemKind::Unavailable || kind == ProblemKind::Overloaded {
+            problem = problem.with_retry_after(Duration::from_secs(1));
+        }
+        problem
+    }
+}
+
+impl From<Problem> for Status {
+    fn from(problem: Problem) -> Self {
+        problem.to_status()
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in ProblemKind::ALL {
+            assert!(seen.insert(kind.name()), "duplicate name {}", kind.name());
+            assert_eq!(ProblemKind::from_name(kind.name()), Some(*kind));
+        }
+    }
+
+    #[test]
+    fn a_problem_survives_the_grpc_status_round_trip() {
+        let problem = Problem::new(ProblemKind::DeviceLocked, "held by another device")
+            .with_retry_after(Duration::from_secs(600))
+            .with("reason", "x");
+        let status = problem.to_status();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let back = Problem::from_status(&status);
+        assert_eq!(back.kind, ProblemKind::DeviceLocked);
+        assert_eq!(back.retry_after, Some(Duration::from_secs(600)));
+        assert_eq!(
+            back.extra.get("retry_after").map(String::as_str),
+            Some("600")
+        );
+        assert_eq!(back.extra.get("reason").map(String::as_str), Some("x"));
+    }
+
+    #[test]
+    fn a_foreign_internal_status_does_not_leak_its_message() {
+        let status = Status::internal("connection string postgres://secret");
+        let problem = Problem::from_status(&status);
+        assert_eq!(problem.kind, ProblemKind::Internal);
+        assert!(!problem.detail.contains("secret"));
+    }
+}
