@@ -67,6 +67,9 @@ pub async fn run(
         }
     };
 
+    // NOT_SERVING until the first readiness check passes (tonic-health starts "" as SERVING).
+    set_all(ServingStatus::NotServing).await;
+
     let local_addr = listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
     let metrics_shutdown = shutdown.child_token();
@@ -197,4 +200,13 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|err| anyhow::anyhow!("binding {addr}: {err}"))
+}
+
+/// An operator request: `message` with the operator key in its `x-admin-key` metadata.
+pub fn admin_request<T>(message: T, admin_key: &str) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    let key = tonic::metadata::MetadataValue::try_from(admin_key)
+        .map_err(|_| anyhow::anyhow!("the operator key is not a valid metadata value"))?;
+    request.metadata_mut().insert("x-admin-key", key);
+    Ok(request)
 }

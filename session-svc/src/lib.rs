@@ -1,1 +1,94 @@
-//! placeholder
+//! session-svc: the one-device-per-person rule (R3). The first device that completes identity
+//! verification gets the person's lock and a session; any other device that tries while the
+//! lock is held is blocked for the configured time, and the holder is not disturbed. Other
+//! services ask here whether a session still holds the lock (one Redis round trip).
+//!
+//! `serve` runs the gRPC service `vaxbook.session.v1.SessionService` with health, reflection
+//! and `/metrics`; [`service`] builds the same service in-process for tests and the dev run.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::grpc::{GrpcService, ReadinessProbe};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::{Config, StoreConfig};
+pub use crate::error::SessionError;
+pub use crate::service::{GrantedSession, SessionGrpc, SessionRules, service};
+pub use crate::store::{
+    ClaimOutcome, DeviceLockStore, MemoryDeviceLockStore, RedisDeviceLockStore, StoreError,
+};
+
+/// Name of the service in metrics and logs.
+pub const SERVICE_NAME: &str = "session-svc";
+/// Fully-qualified gRPC service name reported through `grpc.health.v1`.
+pub const HEALTH_NAME: &str = "vaxbook.session.v1.SessionService";
+/// How long start-up waits for Redis before giving up.
+const REDIS_WAIT: Duration = Duration::from_secs(30);
+
+/// Serves session-svc on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store: Arc<dyn DeviceLockStore> = match &config.store {
+        StoreConfig::Memory => {
+            if !config.dev_mode {
+                anyhow::bail!(
+                    "the in-process store is only for `vaxbook dev`; set DATABASE_URL/REDIS_URL"
+                );
+            }
+            Arc::new(MemoryDeviceLockStore::new())
+        }
+        StoreConfig::Redis { url, key_prefix } => {
+            let connection = tokio::select! {
+                connection = platform::redis_conn::connect(url, REDIS_WAIT) => connection?,
+                _ = shutdown.cancelled() => return Ok(()),
+            };
+            Arc::new(RedisDeviceLockStore::new(connection, key_prefix.clone()))
+        }
+    };
+
+    let readiness: ReadinessProbe = {
+        let store = store.clone();
+        Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })
+        })
+    };
+
+    let metrics_listener = platform::grpc::bind(config.common.metrics_addr).await?;
+    let routes = tonic::service::Routes::new(service(
+        store,
+        config.clock.clone(),
+        config.session_ttl,
+        config.block_duration,
+    ));
+    tracing::info!(
+        session_ttl_secs = config.session_ttl.as_secs(),
+        block_secs = config.block_duration.as_secs(),
+        dev_mode = config.dev_mode,
+        "starting session service"
+    );
+    platform::grpc::run(
+        GrpcService {
+            name: SERVICE_NAME,
+            routes,
+            health_names: vec![HEALTH_NAME],
+            readiness: Some(readiness),
+        },
+        listener,
+        metrics_listener,
+        shutdown,
+        config.common.shutdown_grace,
+    )
+    .await
+}

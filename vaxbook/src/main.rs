@@ -1,1 +1,76 @@
-fn main() {}
+//! The vaxbook command line: `vaxbook dev` runs every service in one process on the embedded
+//! default, `vaxbook migrate` applies the database migrations, `vaxbook seed-demo` loads the
+//! 2021 demo round into running services.
+
+mod demo;
+mod dev;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vaxbook",
+    version,
+    about = "vaxbook: national vaccination appointment system"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in one process (in-process stores unless DATABASE_URL / REDIS_URL are
+    /// set), seeded with the 2021 18–49 demo round, with the dev-only endpoints.
+    Dev(dev::DevArgs),
+    /// Apply booking-svc's and scheduling-svc's database migrations.
+    Migrate {
+        /// Database URL (default: DATABASE_URL, else the local database).
+        #[arg(long, env = "DATABASE_URL", default_value = platform::pg::DEFAULT_DATABASE_URL)]
+        database_url: String,
+    },
+    /// Load the 2021 demo round (campaign, centers, slots) into running services.
+    SeedDemo {
+        #[arg(
+            long,
+            env = "VAXBOOK_SCHEDULING_URL",
+            default_value = "http://127.0.0.1:50053"
+        )]
+        scheduling_url: String,
+        #[arg(
+            long,
+            env = "VAXBOOK_BOOKING_URL",
+            default_value = "http://127.0.0.1:50054"
+        )]
+        booking_url: String,
+        #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
+        admin_key: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Migrate { database_url } => {
+            let telemetry = platform::telemetry::init("vaxbook-migrate")?;
+            scheduling_svc::migrate(&database_url).await?;
+            booking_svc::migrate(&database_url).await?;
+            tracing::info!("migrations applied");
+            telemetry.shutdown().await;
+            Ok(())
+        }
+        Command::SeedDemo {
+            scheduling_url,
+            booking_url,
+            admin_key,
+        } => {
+            let telemetry = platform::telemetry::init("vaxbook-seed")?;
+            let summary = demo::seed(&scheduling_url, &booking_url, &admin_key).await?;
+            println!("{summary}");
+            telemetry.shutdown().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The tonic adapter of `vaxbook.auth.v1.AuthService`: wire messages become validated inputs
+//! (every field checked before anything happens), results become wire messages, errors become
+//! statuses through the one `AuthError` → `Problem` mapping.
+
+use std::sync::Arc;
+
+use platform::clock::to_timestamp;
+use proto::auth::v1::auth_service_server::AuthService;
+use proto::auth::v1::{
+    CompleteVerificationRequest, CompleteVerificationResponse, GetJwksRequest, GetJwksResponse,
+    SessionInfo, StartVerificationRequest, StartVerificationResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::error::AuthError;
+use crate::identity::{Name, Phone, Rrn};
+use crate::model::{DeviceId, Otp, ProviderKind, VerificationId};
+use crate::providers::ChallengeAnswer;
+use crate::service::{CompleteInput, StartInput, Verifications};
+
+impl TryFrom<StartVerificationRequest> for StartInput {
+    type Error = AuthError;
+
+    fn try_from(request: StartVerificationRequest) -> Result<Self, Self::Error> {
+        let provider = ProviderKind::from_wire(request.provider)?;
+        let name = Name::parse(&request.name)?;
+        let rrn = Rrn::parse(&request.rrn)?;
+        // The phone provider needs the number; others take it only when given.
+        let phone = if provider == ProviderKind::Phone || !request.phone.trim().is_empty() {
+            Some(Phone::parse(&request.phone)?)
+        } else {
+            None
+        };
+        let device_id = DeviceId::parse(&request.device_id)?;
+        Ok(Self {
+            provider,
+            name,
+            rrn,
+            phone,
+            device_id,
+        })
+    }
+}
+
+impl TryFrom<CompleteVerificationRequest> for CompleteInput {
+    type Error = AuthError;
+
+    fn try_from(request: CompleteVerificationRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            verification_id: VerificationId::parse(&request.verification_id)?,
+            answer: ChallengeAnswer::Otp(Otp::parse(&request.otp)?),
+            device_id: DeviceId::parse(&request.device_id)?,
+        })
+    }
+}
+
+/// Serves `AuthService` over the shared verification flow.
+#[derive(Clone)]
+pub struct AuthGrpc {
+    verifications: Arc<Verifications>,
+}
+
+impl AuthGrpc {
+    pub fn new(verifications: Arc<Verifications>) -> Self {
+        Self { verifications }
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthGrpc {
+    async fn start_verification(
+        &self,
+        request: Request<StartVerificationRequest>,
+    ) -> Result<Response<StartVerificationResponse>, Status> {
+        let input = StartInput::try_from(request.into_inner())?;
+        let started = self.verifications.start(input).await?;
+        Ok(Response::new(StartVerificationResponse {
+            verification_id: started.verification_id.to_string(),
+            provider: started.provider.to_wire().into(),
+            expires_at: Some(to_timestamp(started.expires_at)),
+            masked_phone: started.masked_phone,
+            otp_length: Otp::LENGTH as i32,
+        }))
+    }
+
+    async fn complete_verification(
+        &self,
+        request: Request<CompleteVerificationRequest>,
+    ) -> Result<Response<CompleteVerificationResponse>, Status> {
+        let input = CompleteInput::try_from(request.into_inner())?;
+        let completed = self.verifications.complete(input).await?;
+        Ok(Response::new(CompleteVerificationResponse {
+            access_token: completed.token.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: completed.token.expires_in,
+            session: Some(SessionInfo {
+                id: completed.session.session_id,
+                device_id: completed.device_id.as_str().to_owned(),
+                expires_at: Some(to_timestamp(completed.session.expires_at)),
+            }),
+            masked_name: completed.masked_name,
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        let jwks_json = serde_json::to_string(&self.verifications.jwks()).map_err(|err| {
+            tracing::error!(error = %err, "cannot encode the JWKS");
+            platform::problem::Problem::internal().to_status()
+        })?;
+        Ok(Response::new(GetJwksResponse { jwks_json }))
+    }
+}

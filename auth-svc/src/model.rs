@@ -1,0 +1,183 @@
+//! The small validated values of a verification that are not personal data: which provider,
+//! which verification, which device, and the one-time code a person types back.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AuthError;
+
+/// The identity providers of R2. Which of them are enabled is decided by the provider
+/// registry, not here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Phone,
+    FinancialCert,
+    Kakao,
+    Naver,
+    Pass,
+}
+
+impl ProviderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::FinancialCert => "financial_cert",
+            Self::Kakao => "kakao",
+            Self::Naver => "naver",
+            Self::Pass => "pass",
+        }
+    }
+
+    /// Reads the wire enum; unspecified or unknown values are a malformed request.
+    pub fn from_wire(value: i32) -> Result<Self, AuthError> {
+        use proto::auth::v1::Provider;
+        match Provider::try_from(value) {
+            Ok(Provider::Phone) => Ok(Self::Phone),
+            Ok(Provider::FinancialCert) => Ok(Self::FinancialCert),
+            Ok(Provider::Kakao) => Ok(Self::Kakao),
+            Ok(Provider::Naver) => Ok(Self::Naver),
+            Ok(Provider::Pass) => Ok(Self::Pass),
+            Ok(Provider::Unspecified) | Err(_) => Err(AuthError::InvalidRequest(
+                "provider is required (phone, financial_cert, kakao, naver or pass)".to_owned(),
+            )),
+        }
+    }
+
+    pub fn to_wire(self) -> proto::auth::v1::Provider {
+        use proto::auth::v1::Provider;
+        match self {
+            Self::Phone => Provider::Phone,
+            Self::FinancialCert => Provider::FinancialCert,
+            Self::Kakao => Provider::Kakao,
+            Self::Naver => Provider::Naver,
+            Self::Pass => Provider::Pass,
+        }
+    }
+}
+
+/// The id of one verification attempt (a random UUID, hard to guess).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VerificationId(Uuid);
+
+impl VerificationId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
+        Uuid::parse_str(raw.trim())
+            .map(Self)
+            .map_err(|_| AuthError::InvalidRequest("verification_id must be a UUID".to_owned()))
+    }
+}
+
+impl fmt::Display for VerificationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The opaque id a frontend keeps per browser or app install.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
+        let allowed =
+            |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-');
+        if raw.is_empty() || raw.len() > Self::MAX_CHARS || !raw.bytes().all(allowed) {
+            return Err(AuthError::InvalidRequest(
+                "device_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -".to_owned(),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A six-digit one-time code as typed by the person.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Otp(String);
+
+impl Otp {
+    pub const LENGTH: usize = 6;
+
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
+        let trimmed = raw.trim();
+        if trimmed.len() != Self::LENGTH || !trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(AuthError::InvalidRequest("otp must be 6 digits".to_owned()));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Otp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Otp(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn device_ids_are_bounded_and_limited_to_a_safe_alphabet() {
+        assert!(DeviceId::parse("web-1.a_b:c").is_ok());
+        assert!(DeviceId::parse(&"a".repeat(128)).is_ok());
+        for bad in ["", " ", "a b", "기기", "a/b", "a\nb"] {
+            assert!(DeviceId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(DeviceId::parse(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn otps_are_exactly_six_digits() {
+        assert_eq!(Otp::parse("012345").unwrap().as_str(), "012345");
+        for bad in ["", "12345", "1234567", "12345a", "１２３４５６"] {
+            assert!(Otp::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(format!("{:?}", Otp::parse("123456").unwrap()), "Otp(***)");
+    }
+
+    #[test]
+    fn providers_round_trip_through_the_wire_enum_and_unspecified_is_refused() {
+        for kind in [
+            ProviderKind::Phone,
+            ProviderKind::FinancialCert,
+            ProviderKind::Kakao,
+            ProviderKind::Naver,
+            ProviderKind::Pass,
+        ] {
+            assert_eq!(
+                ProviderKind::from_wire(kind.to_wire() as i32).unwrap(),
+                kind
+            );
+        }
+        assert!(ProviderKind::from_wire(0).is_err());
+        assert!(ProviderKind::from_wire(42).is_err());
+    }
+
+    #[test]
+    fn verification_ids_must_be_uuids() {
+        let id = VerificationId::new_random();
+        assert_eq!(VerificationId::parse(&id.to_string()).unwrap(), id);
+        assert!(VerificationId::parse("not-a-uuid").is_err());
+        assert!(VerificationId::parse("").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Identity providers (R2). Each provider issues a challenge when a verification starts and
+//! checks the answer when it completes; the rest of auth-svc (rate limits, device lock, tokens)
+//! is the same for all of them. Adding a provider means one more implementation of
+//! [`IdentityProvider`] registered in [`ProviderRegistry`]; no other service changes, because
+//! they only ever see the person key and birth date in the access token.
+
+mod phone;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::AuthError;
+use crate::identity::{Name, PersonKey, Phone};
+use crate::model::{DeviceId, Otp, ProviderKind, VerificationId};
+use crate::store::Challenge;
+
+pub use self::phone::{OtpDigester, PhoneProvider, PhoneProviderSettings};
+
+/// A validated request to start a verification; the RRN is already reduced to the person key
+/// and the birth date.
+pub struct StartRequest {
+    pub verification_id: VerificationId,
+    pub person_key: PersonKey,
+    pub birth_date: NaiveDate,
+    pub name: Name,
+    pub phone: Option<Phone>,
+    pub device_id: DeviceId,
+}
+
+/// What the person is told about the challenge they must answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedChallenge {
+    pub expires_at: DateTime<Utc>,
+    /// Where the code went, masked (phone provider); empty for other providers.
+    pub masked_phone: String,
+}
+
+/// The person's answer to a challenge.
+#[derive(Clone, Debug)]
+pub enum ChallengeAnswer {
+    Otp(Otp),
+}
+
+/// One identity provider.
+#[async_trait::async_trait]
+pub trait IdentityProvider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Issues the challenge and stores it under `request.verification_id`.
+    async fn start(&self, request: StartRequest) -> Result<StartedChallenge, AuthError>;
+
+    /// Checks `answer` against the stored `challenge` (already known to be this provider's,
+    /// unexpired and started on the answering device). On success the challenge is used up;
+    /// on a wrong answer the failure is counted.
+    async fn complete(
+        &self,
+        verification_id: &VerificationId,
+        challenge: &Challenge,
+        answer: &ChallengeAnswer,
+    ) -> Result<(), AuthError>;
+}
+
+/// The enabled providers, by kind.
+#[derive(Clone, Default)]
+pub struct ProviderRegistry {
+    providers: HashMap<ProviderKind, Arc<dyn IdentityProvider>>,
+}
+
+impl ProviderRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, provider: Arc<dyn IdentityProvider>) {
+        self.providers.insert(provider.kind(), provider);
+    }
+
+    /// The provider, or `UnsupportedProvider` when it is not enabled.
+    pub fn get(&self, kind: ProviderKind) -> Result<&Arc<dyn IdentityProvider>, AuthError> {
+        self.providers
+            .get(&kind)
+            .ok_or(AuthError::ProviderNotEnabled(kind.name()))
+    }
+}

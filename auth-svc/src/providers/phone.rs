@@ -1,0 +1,217 @@
+//! Mobile-phone verification: a six-digit one-time code sent by SMS to the person's phone.
+//! The code itself is never stored: the challenge keeps a keyed hash bound to the
+//! verification id, compared in constant time, and a challenge allows a bounded number of
+//! wrong answers before it is thrown away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use platform::clock::SharedClock;
+use rand::Rng as _;
+use sha2::Sha256;
+
+use super::{ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge};
+use crate::error::AuthError;
+use crate::model::{ProviderKind, VerificationId};
+use crate::sms::SmsSender;
+use crate::store::{Challenge, ChallengeSecret, ChallengeStore};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Hashes one-time codes under a key derived from the service secret, so a dump of the
+/// challenge store does not let anyone try the million possible codes offline.
+#[derive(Clone)]
+pub struct OtpDigester {
+    key: Vec<u8>,
+}
+
+impl OtpDigester {
+    pub fn new(service_secret: &[u8]) -> Self {
+        let mut mac =
+            HmacSha256::new_from_slice(service_secret).expect("HMAC accepts keys of any length");
+        // Domain separation from the person-key hash, which uses the same secret.
+        mac.update(b"vaxbook auth-svc otp digest key v1");
+        Self {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self, verification_id: &VerificationId, otp: &str) -> HmacSha256 {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+        mac.update(verification_id.to_string().as_bytes());
+        mac.update(b":");
+        mac.update(otp.as_bytes());
+        mac
+    }
+
+    pub fn digest(&self, verification_id: &VerificationId, otp: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(verification_id, otp).finalize().into_bytes())
+    }
+
+    /// Constant-time comparison of the code against the stored digest.
+    pub fn matches(&self, verification_id: &VerificationId, otp: &str, digest: &str) -> bool {
+        let Ok(expected) = URL_SAFE_NO_PAD.decode(digest) else {
+            return false;
+        };
+        self.mac(verification_id, otp)
+            .verify_slice(&expected)
+            .is_ok()
+    }
+}
+
+/// How long a code lives and how many wrong answers it tolerates.
+#[derive(Clone, Copy, Debug)]
+pub struct PhoneProviderSettings {
+    pub otp_ttl: Duration,
+    pub max_attempts: u32,
+}
+
+/// The phone provider.
+pub struct PhoneProvider {
+    store: Arc<dyn ChallengeStore>,
+    sms: Arc<dyn SmsSender>,
+    clock: SharedClock,
+    digester: OtpDigester,
+    settings: PhoneProviderSettings,
+}
+
+impl PhoneProvider {
+    pub fn new(
+        store: Arc<dyn ChallengeStore>,
+        sms: Arc<dyn SmsSender>,
+        clock: SharedClock,
+        digester: OtpDigester,
+        settings: PhoneProviderSettings,
+    ) -> Self {
+        Self {
+            store,
+            sms,
+            clock,
+            digester,
+            settings,
+        }
+    }
+
+    fn sms_body(&self, otp: &str) -> String {
+        let minutes = self.settings.otp_ttl.as_secs().div_ceil(60).max(1);
+        format!("[vaxbook] 인증번호 {otp} ({minutes}분 이내 입력)")
+    }
+}
+
+/// A uniformly random code from the operating system's generator.
+fn generate_otp() -> String {
+    let code: u32 = rand::rngs::OsRng.gen_range(0..1_000_000);
+    format!("{code:06}")
+}
+
+#[async_trait::async_trait]
+impl IdentityProvider for PhoneProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Phone
+    }
+
+    async fn start(&self, request: StartRequest) -> Result<StartedChallenge, AuthError> {
+        let phone = request.phone.ok_or(AuthError::InvalidPhone)?;
+        let otp = generate_otp();
+        let expires_at = self.clock.now()
+            + chrono::Duration::from_std(self.settings.otp_ttl)
+                .unwrap_or(chrono::Duration::minutes(3));
+        let challenge = Challenge {
+            provider: ProviderKind::Phone,
+            person_key: request.person_key,
+            birth_date: request.birth_date,
+            masked_name: request.name.masked(),
+            device_id: request.device_id,
+            secret: ChallengeSecret::OtpDigest {
+                digest: self.digester.digest(&request.verification_id, &otp),
+            },
+            expires_at,
+            attempts: 0,
+        };
+        self.store
+            .put(&request.verification_id, &challenge, self.settings.otp_ttl)
+            .await?;
+        if let Err(error) = self.sms.send(&phone, &self.sms_body(&otp), &otp).await {
+            // A code nobody received must not stay answerable.
+            if let Err(cleanup) = self.store.delete(&request.verification_id).await {
+                tracing::warn!(error = %cleanup, "cannot remove the challenge of an unsent code");
+            }
+            return Err(error.into());
+        }
+        Ok(StartedChallenge {
+            expires_at,
+            masked_phone: phone.masked(),
+        })
+    }
+
+    async fn complete(
+        &self,
+        verification_id: &VerificationId,
+        challenge: &Challenge,
+        answer: &ChallengeAnswer,
+    ) -> Result<(), AuthError> {
+        let ChallengeAnswer::Otp(otp) = answer;
+        let ChallengeSecret::OtpDigest { digest } = &challenge.secret;
+        if challenge.attempts >= self.settings.max_attempts {
+            self.store.delete(verification_id).await?;
+            return Err(AuthError::AttemptsExhausted);
+        }
+        if self.digester.matches(verification_id, otp.as_str(), digest) {
+            // Single use: of two concurrent right answers only the one that removes it wins.
+            return if self.store.delete(verification_id).await? {
+                Ok(())
+            } else {
+                Err(AuthError::VerificationExpired)
+            };
+        }
+        self.record_wrong_answer(verification_id).await
+    }
+}
+
+impl PhoneProvider {
+    async fn record_wrong_answer(&self, verification_id: &VerificationId) -> Result<(), AuthError> {
+        let Some(attempts) = self.store.record_failed_attempt(verification_id).await? else {
+            return Err(AuthError::VerificationExpired);
+        };
+        if attempts >= self.settings.max_attempts {
+            self.store.delete(verification_id).await?;
+            return Err(AuthError::AttemptsExhausted);
+        }
+        Err(AuthError::WrongAnswer {
+            attempts_left: self.settings.max_attempts - attempts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::model::Otp;
+
+    #[test]
+    fn generated_codes_are_six_digits_and_vary() {
+        let codes: std::collections::HashSet<String> = (0..200).map(|_| generate_otp()).collect();
+        assert!(codes.iter().all(|code| Otp::parse(code).is_ok()));
+        // 200 draws from a million values: collisions are possible, a constant is not.
+        assert!(codes.len() > 150, "{}", codes.len());
+    }
+
+    #[test]
+    fn the_digest_is_keyed_and_bound_to_the_verification() {
+        let digester = OtpDigester::new(b"secret");
+        let id = VerificationId::new_random();
+        let digest = digester.digest(&id, "123456");
+        assert!(!digest.contains("123456"));
+        assert!(digester.matches(&id, "123456", &digest));
+        assert!(!digester.matches(&id, "123457", &digest));
+        assert!(!digester.matches(&VerificationId::new_random(), "123456", &digest));
+        assert!(!OtpDigester::new(b"other").matches(&id, "123456", &digest));
+        assert!(!digester.matches(&id, "123456", "not base64!"));
+    }
+}

@@ -1,0 +1,365 @@
+//! The verification flow over the in-process store, the dev SMS outbox, a scripted session
+//! gateway and a settable clock: the rules that depend on time and on counting.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::TimeZone;
+use platform::auth::{JwksSource, TokenVerifier};
+use platform::clock::{Clock as _, SettableClock};
+use platform::dev::SmsOutbox;
+use platform::problem::{Problem, ProblemKind};
+
+use super::*;
+use crate::model::Otp;
+use crate::providers::{OtpDigester, PhoneProvider, PhoneProviderSettings};
+use crate::sms::DevSmsSender;
+use crate::store::MemoryChallengeStore;
+use crate::tokens::TokenSigner;
+
+const PHONE: &str = "010-1234-5678";
+
+/// Grants every claim for 30 minutes, or answers with a scripted problem; records the claims.
+#[derive(Default)]
+struct ScriptedSessions {
+    refuse_with: Mutex<Option<Problem>>,
+    claims: Mutex<Vec<(String, String)>>,
+    clock: Mutex<Option<SharedClock>>,
+}
+
+#[async_trait::async_trait]
+impl SessionGateway for ScriptedSessions {
+    async fn claim_device(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+    ) -> Result<ClaimedSession, AuthError> {
+        self.claims
+            .lock()
+            .unwrap()
+            .push((person_key.to_string(), device_id.as_str().to_owned()));
+        if let Some(problem) = self.refuse_with.lock().unwrap().clone() {
+            return Err(AuthError::Session(problem));
+        }
+        let now = self.clock.lock().unwrap().as_ref().unwrap().now();
+        Ok(ClaimedSession {
+            session_id: format!("session-{}", self.claims.lock().unwrap().len()),
+            expires_at: now + chrono::Duration::minutes(30),
+        })
+    }
+}
+
+struct StaticJwks(Jwks);
+
+#[async_trait::async_trait]
+impl JwksSource for StaticJwks {
+    async fn fetch(&self) -> Result<Jwks, String> {
+        Ok(self.0.clone())
+    }
+}
+
+struct Harness {
+    clock: Arc<SettableClock>,
+    outbox: Arc<SmsOutbox>,
+    sessions: Arc<ScriptedSessions>,
+    verifications: Verifications,
+}
+
+fn harness() -> Harness {
+    let clock = Arc::new(SettableClock::starting_at(
+        Utc.with_ymd_and_hms(2021, 8, 9, 11, 0, 0).unwrap(),
+    ));
+    let outbox = Arc::new(SmsOutbox::default());
+    let store: Arc<dyn ChallengeStore> = Arc::new(MemoryChallengeStore::new(clock.clone()));
+    let sessions = Arc::new(ScriptedSessions::default());
+    *sessions.clock.lock().unwrap() = Some(clock.clone());
+    let mut providers = ProviderRegistry::new();
+    providers.register(Arc::new(PhoneProvider::new(
+        store.clone(),
+        Arc::new(DevSmsSender::new(outbox.clone(), clock.clone())),
+        clock.clone(),
+        OtpDigester::new(b"test-secret"),
+        PhoneProviderSettings {
+            otp_ttl: Duration::from_secs(180),
+            max_attempts: 5,
+        },
+    )));
+    let verifications = Verifications {
+        providers,
+        store,
+        sessions: sessions.clone(),
+        tokens: TokenIssuer::new(
+            TokenSigner::generate().unwrap(),
+            clock.clone(),
+            Duration::from_secs(1200),
+        ),
+        clock: clock.clone(),
+        person_key_secret: b"test-secret".to_vec(),
+        start_rate: StartRateLimit {
+            limit: 5,
+            window: Duration::from_secs(600),
+        },
+    };
+    Harness {
+        clock,
+        outbox,
+        sessions,
+        verifications,
+    }
+}
+
+fn start_input(provider: ProviderKind, device: &str) -> StartInput {
+    StartInput {
+        provider,
+        name: Name::parse("홍길동").unwrap(),
+        rrn: Rrn::parse("850919-1234567").unwrap(),
+        phone: Some(Phone::parse(PHONE).unwrap()),
+        device_id: DeviceId::parse(device).unwrap(),
+    }
+}
+
+fn complete_input(id: VerificationId, otp: &str, device: &str) -> CompleteInput {
+    CompleteInput {
+        verification_id: id,
+        answer: ChallengeAnswer::Otp(Otp::parse(otp).unwrap()),
+        device_id: DeviceId::parse(device).unwrap(),
+    }
+}
+
+impl Harness {
+    fn last_otp(&self) -> String {
+        self.outbox.sent_to(PHONE)[0].otp.clone()
+    }
+
+    fn wrong_otp(&self) -> String {
+        let right: u32 = self.last_otp().parse().unwrap();
+        format!("{:06}", (right + 1) % 1_000_000)
+    }
+
+    async fn start(&self, device: &str) -> StartOutput {
+        self.verifications
+            .start(start_input(ProviderKind::Phone, device))
+            .await
+            .unwrap()
+    }
+}
+
+fn kind(error: AuthError) -> ProblemKind {
+    Problem::from(error).kind
+}
+
+#[tokio::test]
+async fn a_right_code_yields_a_token_for_the_person_and_device() {
+    let h = harness();
+    let started = h.start("phone-a").await;
+    assert_eq!(started.masked_phone, "010-****-5678");
+    let lifetime = started.expires_at - h.clock.now();
+    assert!(
+        lifetime > chrono::Duration::seconds(175) && lifetime <= chrono::Duration::seconds(180),
+        "{lifetime}"
+    );
+    let sms = &h.outbox.sent_to(PHONE)[0];
+    assert_eq!(
+        sms.body,
+        format!("[vaxbook] 인증번호 {} (3분 이내 입력)", sms.otp)
+    );
+
+    let done = h
+        .verifications
+        .complete(complete_input(
+            started.verification_id,
+            &h.last_otp(),
+            "phone-a",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(done.masked_name, "홍*동");
+    assert_eq!(done.session.session_id, "session-1");
+    let verifier = TokenVerifier::new(
+        Arc::new(StaticJwks(h.verifications.jwks())),
+        h.clock.clone(),
+    );
+    let claims = verifier.verify(&done.token.token).await.unwrap();
+    assert_eq!(claims.bd, "1985-09-19");
+    assert_eq!(claims.dev, "phone-a");
+    assert_eq!(claims.sid, "session-1");
+    let expected_key = PersonKey::derive(b"test-secret", &Rrn::parse("8509191234567").unwrap());
+    assert_eq!(claims.sub, expected_key.as_str());
+    assert_eq!(
+        h.sessions.claims.lock().unwrap().as_slice(),
+        [(expected_key.to_string(), "phone-a".to_owned())]
+    );
+
+    // Single use.
+    let again = h
+        .verifications
+        .complete(complete_input(
+            started.verification_id,
+            &h.last_otp(),
+            "phone-a",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(again), ProblemKind::VerificationExpired);
+}
+
+#[tokio::test]
+async fn a_code_expires_with_the_injected_clock() {
+    let h = harness();
+    let started = h.start("phone-a").await;
+    let otp = h.last_otp();
+    h.clock.set(h.clock.now() + chrono::Duration::seconds(181));
+    let error = h
+        .verifications
+        .complete(complete_input(started.verification_id, &otp, "phone-a"))
+        .await
+        .unwrap_err();
+    let problem = Problem::from(error);
+    assert_eq!(problem.kind, ProblemKind::VerificationExpired);
+    assert_eq!(problem.detail, "the verification is unknown or has expired");
+    assert!(h.sessions.claims.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn another_device_cannot_answer_the_challenge() {
+    let h = harness();
+    let started = h.start("phone-a").await;
+    let error = h
+        .verifications
+        .complete(complete_input(
+            started.verification_id,
+            &h.last_otp(),
+            "pc-b",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(error), ProblemKind::VerificationFailed);
+    // The rightful device still can.
+    assert!(
+        h.verifications
+            .complete(complete_input(
+                started.verification_id,
+                &h.last_otp(),
+                "phone-a"
+            ))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn five_wrong_codes_use_the_challenge_up() {
+    let h = harness();
+    let started = h.start("phone-a").await;
+    let wrong = h.wrong_otp();
+    for attempt in 1..=5u32 {
+        let error = h
+            .verifications
+            .complete(complete_input(started.verification_id, &wrong, "phone-a"))
+            .await
+            .unwrap_err();
+        match error {
+            AuthError::WrongAnswer { attempts_left } => {
+                assert!(attempt < 5);
+                assert_eq!(attempts_left, 5 - attempt);
+            }
+            AuthError::AttemptsExhausted => assert_eq!(attempt, 5),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let after = h
+        .verifications
+        .complete(complete_input(
+            started.verification_id,
+            &h.last_otp(),
+            "phone-a",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(after), ProblemKind::VerificationExpired);
+}
+
+#[tokio::test]
+async fn starts_are_limited_per_person_and_the_window_reopens() {
+    let h = harness();
+    for _ in 0..5 {
+        h.start("phone-a").await;
+    }
+    let error = h
+        .verifications
+        .start(start_input(ProviderKind::Phone, "phone-b"))
+        .await
+        .unwrap_err();
+    let problem = Problem::from(error);
+    assert_eq!(problem.kind, ProblemKind::RateLimited);
+    assert_eq!(problem.retry_after, Some(Duration::from_secs(600)));
+    assert_eq!(h.outbox.sent_to(PHONE).len(), 5);
+
+    // Another person is not affected.
+    let mut other = start_input(ProviderKind::Phone, "phone-c");
+    other.rrn = Rrn::parse("850919-2234567").unwrap();
+    assert!(h.verifications.start(other).await.is_ok());
+
+    h.clock.set(h.clock.now() + chrono::Duration::seconds(601));
+    h.start("phone-a").await;
+}
+
+#[tokio::test]
+async fn disabled_providers_are_refused_before_counting_or_sending() {
+    let h = harness();
+    for provider in [
+        ProviderKind::FinancialCert,
+        ProviderKind::Kakao,
+        ProviderKind::Naver,
+        ProviderKind::Pass,
+    ] {
+        for _ in 0..3 {
+            let problem = Problem::from(
+                h.verifications
+                    .start(start_input(provider, "phone-a"))
+                    .await
+                    .unwrap_err(),
+            );
+            assert_eq!(problem.kind, ProblemKind::UnsupportedProvider);
+            assert_eq!(
+                problem.detail,
+                format!("provider {} is not enabled yet", provider.name())
+            );
+        }
+    }
+    assert!(h.outbox.sent_to(PHONE).is_empty());
+    // Twelve refusals did not use up the person's five starts.
+    for _ in 0..5 {
+        h.start("phone-a").await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_device_lock_is_passed_on_and_the_challenge_is_used_up() {
+    let h = harness();
+    let locked = Problem::new(ProblemKind::DeviceLocked, "held by another device")
+        .with_retry_after(Duration::from_secs(600));
+    *h.sessions.refuse_with.lock().unwrap() = Some(locked.clone());
+    let started = h.start("pc-b").await;
+    let error = h
+        .verifications
+        .complete(complete_input(
+            started.verification_id,
+            &h.last_otp(),
+            "pc-b",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(Problem::from(error), locked);
+    let again = h
+        .verifications
+        .complete(complete_input(
+            started.verification_id,
+            &h.last_otp(),
+            "pc-b",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(kind(again), ProblemKind::VerificationExpired);
+}

@@ -1,0 +1,81 @@
+//! Where pending verifications (challenges) and start-rate counters live between the two
+//! calls of a verification. A challenge is short-lived (minutes) and single use, so Redis with
+//! key expiry is the production home; the in-process store serves the dev run and unit tests.
+//! One conformance suite (`conformance`) runs against both so they cannot drift.
+
+mod memory;
+mod redis;
+
+#[cfg(test)]
+mod conformance;
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::PersonKey;
+use crate::model::{DeviceId, ProviderKind, VerificationId};
+
+pub use self::memory::MemoryChallengeStore;
+pub use self::redis::RedisChallengeStore;
+
+/// A verification that was started and not yet completed. It holds what the completion needs
+/// to issue a token, and never the RRN, the phone number or the one-time code in clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub provider: ProviderKind,
+    pub person_key: PersonKey,
+    pub birth_date: NaiveDate,
+    pub masked_name: String,
+    pub device_id: DeviceId,
+    pub secret: ChallengeSecret,
+    pub expires_at: DateTime<Utc>,
+    pub attempts: u32,
+}
+
+/// The provider-specific proof material of a challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChallengeSecret {
+    /// Keyed hash (base64url) of the one-time code, bound to the verification id.
+    OtpDigest { digest: String },
+}
+
+/// A failure of the store itself (not a missing challenge, which is `None`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("a stored challenge is malformed: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// Pending challenges and start-rate counters.
+#[async_trait::async_trait]
+pub trait ChallengeStore: Send + Sync {
+    /// Stores `challenge` under `id`; it disappears after `ttl`.
+    async fn put(
+        &self,
+        id: &VerificationId,
+        challenge: &Challenge,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The challenge, or `None` when unknown or expired.
+    async fn get(&self, id: &VerificationId) -> Result<Option<Challenge>, StoreError>;
+
+    /// Counts one wrong answer; the new attempt count, or `None` when the challenge is gone.
+    async fn record_failed_attempt(&self, id: &VerificationId) -> Result<Option<u32>, StoreError>;
+
+    /// Removes the challenge; `true` when this call removed it (so exactly one caller wins a
+    /// race to use it).
+    async fn delete(&self, id: &VerificationId) -> Result<bool, StoreError>;
+
+    /// Counts one hit on `key` in a fixed window that starts at the first hit; returns the
+    /// count within the current window.
+    async fn hit_rate_limit(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
+
+    /// One round trip, for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,151 @@
+//! The tonic adapters of `vaxbook.booking.v1`: person-facing calls authenticate the bearer
+//! token locally (the person is the token's subject, never a field of the request), operator
+//! calls check the admin key; then the request is validated into domain types and handed to
+//! [`BookingLogic`].
+
+use std::sync::Arc;
+
+use platform::auth::{Role, TokenVerifier};
+use platform::problem::{Problem, ProblemKind};
+use proto::booking::v1 as pb;
+use proto::booking::v1::booking_admin_service_server::BookingAdminService;
+use proto::booking::v1::booking_service_server::BookingService;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{BookingRequest, Center, Person, SlotDraft, SlotQuery};
+use crate::service::BookingLogic;
+use crate::wire::{parse_uuid, region_filter};
+
+/// `BookingService` over gRPC.
+pub struct BookingGrpc {
+    logic: Arc<BookingLogic>,
+    verifier: Arc<TokenVerifier>,
+}
+
+impl BookingGrpc {
+    pub fn new(logic: Arc<BookingLogic>, verifier: Arc<TokenVerifier>) -> Self {
+        Self { logic, verifier }
+    }
+
+    /// The person the request's access token speaks for.
+    async fn authenticate(&self, metadata: &MetadataMap) -> Result<Person, Problem> {
+        let token = platform::auth::bearer(metadata)?;
+        let claims = self.verifier.verify(token).await?;
+        if claims.role != Role::Citizen {
+            // Agents act for others, which is the call-center channel's job (R9), not this one.
+            return Err(Problem::new(
+                ProblemKind::Forbidden,
+                "these calls act for the verified person; agent tokens are not accepted",
+            ));
+        }
+        let birth_date = claims.birth_date()?;
+        Ok(Person {
+            person_key: claims.sub,
+            birth_date,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl BookingService for BookingGrpc {
+    async fn list_centers(
+        &self,
+        request: Request<pb::ListCentersRequest>,
+    ) -> Result<Response<pb::ListCentersResponse>, Status> {
+        let region = region_filter(request.get_ref());
+        let centers = self.logic.list_centers(region.as_deref()).await?;
+        Ok(Response::new(pb::ListCentersResponse {
+            centers: centers.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn list_slots(
+        &self,
+        request: Request<pb::ListSlotsRequest>,
+    ) -> Result<Response<pb::ListSlotsResponse>, Status> {
+        let query = SlotQuery::try_from(request.into_inner())?;
+        let slots = self.logic.list_slots(&query).await?;
+        Ok(Response::new(pb::ListSlotsResponse {
+            slots: slots.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn create_booking(
+        &self,
+        request: Request<pb::CreateBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let person = self.authenticate(request.metadata()).await?;
+        let booking_request = BookingRequest::try_from(request.into_inner())?;
+        let booking = self.logic.create_booking(&person, booking_request).await?;
+        Ok(Response::new(booking.into()))
+    }
+
+    async fn list_my_bookings(
+        &self,
+        request: Request<pb::ListMyBookingsRequest>,
+    ) -> Result<Response<pb::ListMyBookingsResponse>, Status> {
+        let person = self.authenticate(request.metadata()).await?;
+        let bookings = self.logic.list_my_bookings(&person).await?;
+        Ok(Response::new(pb::ListMyBookingsResponse {
+            bookings: bookings.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn get_booking(
+        &self,
+        request: Request<pb::GetBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let person = self.authenticate(request.metadata()).await?;
+        let id = parse_uuid("id", &request.get_ref().id)?;
+        let booking = self.logic.get_booking(&person, id).await?;
+        Ok(Response::new(booking.into()))
+    }
+
+    async fn cancel_booking(
+        &self,
+        request: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let person = self.authenticate(request.metadata()).await?;
+        let id = parse_uuid("id", &request.get_ref().id)?;
+        let booking = self.logic.cancel_booking(&person, id).await?;
+        Ok(Response::new(booking.into()))
+    }
+}
+
+/// `BookingAdminService` over gRPC.
+pub struct BookingAdminGrpc {
+    logic: Arc<BookingLogic>,
+    admin_key: String,
+}
+
+impl BookingAdminGrpc {
+    pub fn new(logic: Arc<BookingLogic>, admin_key: String) -> Self {
+        Self { logic, admin_key }
+    }
+}
+
+#[tonic::async_trait]
+impl BookingAdminService for BookingAdminGrpc {
+    async fn upsert_center(
+        &self,
+        request: Request<pb::UpsertCenterRequest>,
+    ) -> Result<Response<pb::Center>, Status> {
+        platform::grpc::require_admin(request.metadata(), &self.admin_key)?;
+        let center = Center::try_from(request.into_inner())?;
+        let stored = self.logic.upsert_center(center).await?;
+        tracing::info!(center_id = %stored.id, "center upserted");
+        Ok(Response::new(stored.into()))
+    }
+
+    async fn upsert_slot(
+        &self,
+        request: Request<pb::UpsertSlotRequest>,
+    ) -> Result<Response<pb::Slot>, Status> {
+        platform::grpc::require_admin(request.metadata(), &self.admin_key)?;
+        let draft = SlotDraft::try_from(request.into_inner())?;
+        let stored = self.logic.upsert_slot(draft).await?;
+        tracing::debug!(slot_id = %stored.id, capacity = stored.capacity, "slot upserted");
+        Ok(Response::new(stored.into()))
+    }
+}

@@ -1,0 +1,434 @@
+//! The booking rules, independent of gRPC: who may book which slot (eligibility, proxy
+//! policy, idempotent retries), cancellation through D-N in KST (R8), and the operator
+//! upserts. Every "now" and "today" comes from the injected clock. The tonic adapters in
+//! `grpc.rs` authenticate the caller and call in here.
+
+use std::sync::Arc;
+
+use platform::clock::SharedClock;
+use platform::problem::{Problem, ProblemKind};
+use uuid::Uuid;
+
+use crate::domain::{
+    Booking, BookingRequest, BookingStatus, Center, NewBooking, Person, Slot, SlotDraft, SlotQuery,
+    storage_precision,
+};
+use crate::eligibility::{CampaignTerms, EligibilityChecker};
+use crate::store::{BookingStore, BookingStoreError};
+use crate::wire::format_date;
+
+/// How a CreateBooking ended, for the metrics.
+enum Created {
+    New(Booking),
+    Replayed(Booking),
+}
+
+/// The booking service's logic over a store and an eligibility source.
+pub struct BookingLogic {
+    store: Arc<dyn BookingStore>,
+    eligibility: Arc<dyn EligibilityChecker>,
+    clock: SharedClock,
+}
+
+impl BookingLogic {
+    pub fn new(
+        store: Arc<dyn BookingStore>,
+        eligibility: Arc<dyn EligibilityChecker>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            eligibility,
+            clock,
+        }
+    }
+
+    pub async fn list_centers(&self, region: Option<&str>) -> Result<Vec<Center>, Problem> {
+        Ok(self.store.list_centers(region).await?)
+    }
+
+    pub async fn list_slots(&self, query: &SlotQuery) -> Result<Vec<Slot>, Problem> {
+        Ok(self
+            .store
+            .list_slots(query.center_id, query.from, query.to)
+            .await?)
+    }
+
+    /// Books a slot for `person`; a retry with the same idempotency key returns the first
+    /// booking instead of making a second one.
+    pub async fn create_booking(
+        &self,
+        person: &Person,
+        request: BookingRequest,
+    ) -> Result<Booking, Problem> {
+        match self.try_create_booking(person, request).await {
+            Ok(Created::New(booking)) => {
+                metrics::counter!("booking_created_total").increment(1);
+                tracing::info!(booking_id = %booking.id, slot_id = %booking.slot.id, "booking created");
+                Ok(booking)
+            }
+            Ok(Created::Replayed(booking)) => Ok(booking),
+            Err(problem) => {
+                metrics::counter!("booking_rejected_total", "reason" => problem.kind.name())
+                    .increment(1);
+                Err(problem)
+            }
+        }
+    }
+
+    async fn try_create_booking(
+        &self,
+        person: &Person,
+        request: BookingRequest,
+    ) -> Result<Created, Problem> {
+        if let Some(existing) = self.replay(person, &request).await? {
+            return Ok(Created::Replayed(existing));
+        }
+        let slot = self
+            .store
+            .get_slot(request.slot_id)
+            .await?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "no such slot"))?;
+        let answer = self
+            .eligibility
+            .check(&slot.campaign_id, person.birth_date, &person.person_key)
+            .await?;
+        if request.proxy {
+            return Err(self.proxy_refusal(&answer.terms));
+        }
+        if !answer.eligible {
+            let reason = if answer.reason.is_empty() {
+                "not-eligible".to_owned()
+            } else {
+                answer.reason
+            };
+            return Err(Problem::new(
+                ProblemKind::NotEligible,
+                "you may not book in this campaign now",
+            )
+            .with("reason", reason));
+        }
+        let new_booking = NewBooking {
+            id: Uuid::new_v4(),
+            person_key: person.person_key.clone(),
+            campaign_id: slot.campaign_id.clone(),
+            slot_id: slot.id,
+            idempotency_key: request.idempotency_key.clone(),
+            created_at: storage_precision(self.clock.now()),
+            cancellation_closes_days_before: answer.terms.cancellation_closes_days_before,
+        };
+        match self.store.create_booking(new_booking).await {
+            Ok(booking) => Ok(Created::New(booking)),
+            // A concurrent request with the same key may have won the race: whichever unique
+            // index it tripped, answer as a replay would.
+            Err(BookingStoreError::AlreadyBooked | BookingStoreError::IdempotencyConflict)
+                if request.idempotency_key.is_some() =>
+            {
+                match self.replay(person, &request).await? {
+                    Some(existing) => Ok(Created::Replayed(existing)),
+                    None => Err(BookingStoreError::AlreadyBooked.into()),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The booking this request's idempotency key already made, if the key was used: same
+    /// slot → that booking; another slot → the key is being reused for a different request.
+    async fn replay(
+        &self,
+        person: &Person,
+        request: &BookingRequest,
+    ) -> Result<Option<Booking>, Problem> {
+        let Some(key) = &request.idempotency_key else {
+            return Ok(None);
+        };
+        match self
+            .store
+            .find_by_idempotency_key(&person.person_key, key)
+            .await?
+        {
+            None => Ok(None),
+            Some(existing) if existing.slot.id == request.slot_id => Ok(Some(existing)),
+            Some(_) => Err(BookingStoreError::IdempotencyConflict.into()),
+        }
+    }
+
+    /// Proxy bookings are refused here in every case: where a campaign allows them they go
+    /// through the call-center channel, which is not part of this service yet.
+    fn proxy_refusal(&self, terms: &CampaignTerms) -> Problem {
+        let open = terms.proxy_allowed
+            && terms
+                .proxy_deadline
+                .is_none_or(|deadline| self.clock.now() < deadline);
+        let detail = if !terms.proxy_allowed {
+            "this campaign does not allow booking for another person"
+        } else if !open {
+            "the proxy booking deadline of this campaign has passed"
+        } else {
+            "proxy booking goes through the call center"
+        };
+        Problem::new(ProblemKind::ProxyNotAllowed, detail)
+    }
+
+    pub async fn list_my_bookings(&self, person: &Person) -> Result<Vec<Booking>, Problem> {
+        Ok(self.store.list_bookings(&person.person_key).await?)
+    }
+
+    /// The caller's booking; someone else's booking is "not found", not "forbidden", so ids
+    /// of other people's bookings reveal nothing.
+    pub async fn get_booking(&self, person: &Person, id: Uuid) -> Result<Booking, Problem> {
+        self.store
+            .get_booking(id)
+            .await?
+            .filter(|booking| booking.person_key == person.person_key)
+            .ok_or_else(|| BookingStoreError::NotFound("booking").into())
+    }
+
+    /// Cancels the caller's booking through D-N (KST) and frees its place at once.
+    pub async fn cancel_booking(&self, person: &Person, id: Uuid) -> Result<Booking, Problem> {
+        let booking = self.get_booking(person, id).await?;
+        if booking.status == BookingStatus::Cancelled {
+            return Err(BookingStoreError::AlreadyCancelled.into());
+        }
+        let now = self.clock.now();
+        let today = now.with_timezone(&chrono_tz::Asia::Seoul).date_naive();
+        if today > booking.cancellable_until {
+            return Err(Problem::new(
+                ProblemKind::CancellationClosed,
+                "the booking can no longer be cancelled",
+            )
+            .with("cancellable_until", format_date(booking.cancellable_until)));
+        }
+        let cancelled = self
+            .store
+            .cancel_booking(id, &person.person_key, now)
+            .await?;
+        metrics::counter!("booking_cancelled_total").increment(1);
+        tracing::info!(booking_id = %cancelled.id, slot_id = %cancelled.slot.id, "booking cancelled");
+        Ok(cancelled)
+    }
+
+    pub async fn upsert_center(&self, center: Center) -> Result<Center, Problem> {
+        Ok(self.store.upsert_center(center).await?)
+    }
+
+    pub async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, Problem> {
+        Ok(self.store.upsert_slot(slot).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+    use chrono_tz::Asia::Seoul;
+    use platform::clock::SettableClock;
+
+    use super::*;
+    use crate::domain::IdempotencyKey;
+    use crate::eligibility::EligibilityAnswer;
+    use crate::store::MemoryBookingStore;
+
+    struct Eligible(CampaignTerms);
+
+    #[async_trait]
+    impl EligibilityChecker for Eligible {
+        async fn check(
+            &self,
+            _campaign_id: &str,
+            _birth_date: NaiveDate,
+            _person_key: &str,
+        ) -> Result<EligibilityAnswer, Problem> {
+            Ok(EligibilityAnswer {
+                eligible: true,
+                reason: String::new(),
+                terms: self.0.clone(),
+            })
+        }
+    }
+
+    /// Hides the first idempotency lookup, as if a concurrent request with the same key
+    /// committed between our lookup and our insert.
+    struct RacingStore {
+        inner: MemoryBookingStore,
+        hid_once: AtomicBool,
+    }
+
+    #[async_trait]
+    impl BookingStore for RacingStore {
+        async fn upsert_center(&self, center: Center) -> Result<Center, BookingStoreError> {
+            self.inner.upsert_center(center).await
+        }
+        async fn list_centers(
+            &self,
+            region: Option<&str>,
+        ) -> Result<Vec<Center>, BookingStoreError> {
+            self.inner.list_centers(region).await
+        }
+        async fn get_center(&self, id: Uuid) -> Result<Option<Center>, BookingStoreError> {
+            self.inner.get_center(id).await
+        }
+        async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, BookingStoreError> {
+            self.inner.upsert_slot(slot).await
+        }
+        async fn get_slot(&self, id: Uuid) -> Result<Option<Slot>, BookingStoreError> {
+            self.inner.get_slot(id).await
+        }
+        async fn list_slots(
+            &self,
+            center_id: Uuid,
+            from: Option<NaiveDate>,
+            to: Option<NaiveDate>,
+        ) -> Result<Vec<Slot>, BookingStoreError> {
+            self.inner.list_slots(center_id, from, to).await
+        }
+        async fn find_by_idempotency_key(
+            &self,
+            person_key: &str,
+            key: &IdempotencyKey,
+        ) -> Result<Option<Booking>, BookingStoreError> {
+            if !self.hid_once.swap(true, Ordering::SeqCst) {
+                return Ok(None);
+            }
+            self.inner.find_by_idempotency_key(person_key, key).await
+        }
+        async fn create_booking(&self, booking: NewBooking) -> Result<Booking, BookingStoreError> {
+            self.inner.create_booking(booking).await
+        }
+        async fn list_bookings(&self, person_key: &str) -> Result<Vec<Booking>, BookingStoreError> {
+            self.inner.list_bookings(person_key).await
+        }
+        async fn get_booking(&self, id: Uuid) -> Result<Option<Booking>, BookingStoreError> {
+            self.inner.get_booking(id).await
+        }
+        async fn cancel_booking(
+            &self,
+            id: Uuid,
+            person_key: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Booking, BookingStoreError> {
+            self.inner.cancel_booking(id, person_key, now).await
+        }
+        async fn ping(&self) -> Result<(), String> {
+            self.inner.ping().await
+        }
+    }
+
+    fn kst(day: u32, hour: u32) -> DateTime<Utc> {
+        Seoul
+            .with_ymd_and_hms(2021, 9, day, hour, 0, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    async fn seeded_slot(store: &dyn BookingStore) -> Slot {
+        let center = store
+            .upsert_center(Center {
+                id: Uuid::new_v4(),
+                name: "센터".into(),
+                region: "서울".into(),
+                address: String::new(),
+            })
+            .await
+            .unwrap();
+        store
+            .upsert_slot(SlotDraft {
+                id: Uuid::new_v4(),
+                campaign_id: "r18-49".into(),
+                center_id: center.id,
+                date: NaiveDate::from_ymd_opt(2021, 9, 10).unwrap(),
+                starts_at: kst(10, 9),
+                ends_at: kst(10, 10),
+                vaccine: "mRNA".into(),
+                capacity: 5,
+            })
+            .await
+            .unwrap()
+    }
+
+    fn person() -> Person {
+        Person {
+            person_key: "alice".into(),
+            birth_date: NaiveDate::from_ymd_opt(1985, 3, 9).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_same_key_request_losing_the_race_answers_with_the_winner() {
+        let store = Arc::new(RacingStore {
+            inner: MemoryBookingStore::new(),
+            hid_once: AtomicBool::new(false),
+        });
+        let slot = seeded_slot(&store.inner).await;
+        let key = IdempotencyKey::parse_optional("race").unwrap();
+        let winner = store
+            .inner
+            .create_booking(NewBooking {
+                id: Uuid::new_v4(),
+                person_key: "alice".into(),
+                campaign_id: slot.campaign_id.clone(),
+                slot_id: slot.id,
+                idempotency_key: key.clone(),
+                created_at: Utc::now(),
+                cancellation_closes_days_before: 2,
+            })
+            .await
+            .unwrap();
+        let clock: SharedClock = Arc::new(SettableClock::starting_at(kst(1, 10)));
+        let logic = BookingLogic::new(
+            store.clone(),
+            Arc::new(Eligible(CampaignTerms::default())),
+            clock,
+        );
+        let request = BookingRequest {
+            slot_id: slot.id,
+            idempotency_key: key,
+            proxy: false,
+        };
+        let answer = logic.create_booking(&person(), request).await.unwrap();
+        assert_eq!(answer.id, winner.id);
+        assert_eq!(store.get_slot(slot.id).await.unwrap().unwrap().booked, 1);
+    }
+
+    #[tokio::test]
+    async fn proxy_bookings_are_refused_with_the_reason() {
+        let store = Arc::new(MemoryBookingStore::new());
+        let slot = seeded_slot(store.as_ref()).await;
+        let clock = Arc::new(SettableClock::starting_at(kst(1, 10)));
+        let refusal = |terms: CampaignTerms| {
+            let logic = BookingLogic::new(store.clone(), Arc::new(Eligible(terms)), clock.clone());
+            async move {
+                let request = BookingRequest {
+                    slot_id: slot.id,
+                    idempotency_key: None,
+                    proxy: true,
+                };
+                logic.create_booking(&person(), request).await.unwrap_err()
+            }
+        };
+        let closed = refusal(CampaignTerms::default()).await;
+        assert_eq!(closed.kind, ProblemKind::ProxyNotAllowed);
+        assert!(
+            closed.detail.contains("does not allow"),
+            "{}",
+            closed.detail
+        );
+        let open_terms = CampaignTerms {
+            proxy_allowed: true,
+            proxy_deadline: Some(kst(2, 18)),
+            ..CampaignTerms::default()
+        };
+        let open = refusal(open_terms.clone()).await;
+        assert!(open.detail.contains("call center"), "{}", open.detail);
+        clock.set(kst(2, 18));
+        let late = refusal(open_terms).await;
+        assert!(late.detail.contains("deadline"), "{}", late.detail);
+        assert_eq!(store.get_slot(slot.id).await.unwrap().unwrap().booked, 0);
+    }
+}

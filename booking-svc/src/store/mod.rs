@@ -1,0 +1,132 @@
+//! Storage of centers, slots and bookings. The store, not the service, is where R10 holds:
+//! a slot is never booked beyond its capacity and a person never holds two confirmed bookings
+//! in one campaign, whatever the concurrency. [`PgBookingStore`] gets this from PostgreSQL
+//! (guarded updates, a CHECK and unique indexes); [`MemoryBookingStore`] from one mutex over
+//! its whole state. One conformance suite (`conformance.rs`) runs against both.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use platform::problem::{Problem, ProblemKind};
+use uuid::Uuid;
+
+use crate::domain::{Booking, Center, IdempotencyKey, NewBooking, Slot, SlotDraft};
+
+#[cfg(test)]
+mod conformance;
+pub mod memory;
+pub mod pg;
+
+pub use memory::MemoryBookingStore;
+pub use pg::{PgBookingStore, migrate};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BookingStoreError {
+    #[error("the slot is fully booked")]
+    SlotFull,
+    #[error("the person already holds a booking in this campaign")]
+    AlreadyBooked,
+    #[error("this person already used the idempotency key")]
+    IdempotencyConflict,
+    /// What was not found: "slot", "center", "booking".
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the booking is already cancelled")]
+    AlreadyCancelled,
+    #[error("capacity {capacity} is below the {booked} places already booked")]
+    CapacityBelowBooked { capacity: i32, booked: i32 },
+    #[error("a slot with bookings cannot move to another campaign or date")]
+    SlotHasBookings,
+    /// The database is reachable but has no connection free in time: retry shortly.
+    #[error("the database is busy: {0}")]
+    Busy(String),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl From<BookingStoreError> for Problem {
+    fn from(error: BookingStoreError) -> Self {
+        match error {
+            BookingStoreError::SlotFull => {
+                Problem::new(ProblemKind::SlotFull, "every place in this slot is taken")
+            }
+            BookingStoreError::AlreadyBooked => Problem::new(
+                ProblemKind::AlreadyBooked,
+                "you already have a booking in this campaign",
+            ),
+            BookingStoreError::IdempotencyConflict => Problem::new(
+                ProblemKind::IdempotencyKeyReused,
+                "the idempotency key was used for another booking",
+            ),
+            BookingStoreError::NotFound(what) => {
+                Problem::new(ProblemKind::NotFound, format!("no such {what}"))
+            }
+            BookingStoreError::AlreadyCancelled => Problem::new(
+                ProblemKind::AlreadyCancelled,
+                "the booking is already cancelled",
+            ),
+            BookingStoreError::CapacityBelowBooked { capacity, booked } => Problem::invalid(
+                format!("slot.capacity {capacity} is below the {booked} places already booked"),
+            ),
+            BookingStoreError::SlotHasBookings => {
+                Problem::invalid("a slot with bookings cannot move to another campaign or date")
+            }
+            BookingStoreError::Busy(reason) => {
+                tracing::warn!(%reason, "booking store busy");
+                Problem::new(ProblemKind::Unavailable, "the booking database is busy")
+                    .with_retry_after(std::time::Duration::from_secs(1))
+            }
+            BookingStoreError::Backend(reason) => {
+                tracing::error!(%reason, "booking store failed");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+/// Centers, slots and bookings.
+#[async_trait]
+pub trait BookingStore: Send + Sync {
+    /// Creates or replaces a center.
+    async fn upsert_center(&self, center: Center) -> Result<Center, BookingStoreError>;
+    /// Centers of `region` (all when `None`), ordered by region then name.
+    async fn list_centers(&self, region: Option<&str>) -> Result<Vec<Center>, BookingStoreError>;
+    async fn get_center(&self, id: Uuid) -> Result<Option<Center>, BookingStoreError>;
+    /// Creates or updates a slot, keeping its booked count. The center must exist
+    /// (`NotFound("center")`); capacity may not drop below the booked count; a slot with
+    /// bookings keeps its campaign and date.
+    async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, BookingStoreError>;
+    async fn get_slot(&self, id: Uuid) -> Result<Option<Slot>, BookingStoreError>;
+    /// Slots of a center with a date in `from..=to` (open ends when `None`), by start time.
+    async fn list_slots(
+        &self,
+        center_id: Uuid,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<Slot>, BookingStoreError>;
+    /// The person's booking made with this idempotency key, if any.
+    async fn find_by_idempotency_key(
+        &self,
+        person_key: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Booking>, BookingStoreError>;
+    /// Reserves a place in the slot and records a confirmed booking, atomically:
+    /// `NotFound("slot")` when the slot does not exist or is in another campaign, `SlotFull`,
+    /// `AlreadyBooked` (a confirmed booking in the campaign exists), `IdempotencyConflict`
+    /// (the person used the key before). On any failure nothing changes.
+    async fn create_booking(&self, booking: NewBooking) -> Result<Booking, BookingStoreError>;
+    /// The person's bookings, newest first.
+    async fn list_bookings(&self, person_key: &str) -> Result<Vec<Booking>, BookingStoreError>;
+    async fn get_booking(&self, id: Uuid) -> Result<Option<Booking>, BookingStoreError>;
+    /// Cancels the person's confirmed booking and frees its place, atomically; a booking of
+    /// someone else is `NotFound("booking")`. Of two concurrent cancels one wins, the other
+    /// gets `AlreadyCancelled`, and the place is freed once.
+    async fn cancel_booking(
+        &self,
+        id: Uuid,
+        person_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, BookingStoreError>;
+    /// One round trip to the backing store (readiness).
+    async fn ping(&self) -> Result<(), String>;
+}

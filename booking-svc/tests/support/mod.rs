@@ -1,0 +1,375 @@
+//! Test harness: booking-svc served by its real `serve` on a loopback port, next to a fake
+//! auth-svc (serves the JWKS of a key the test signs tokens with) and a fake scheduling-svc
+//! (answers eligibility as the test configures it), plus helpers to call it.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use booking_svc::Config;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono_tz::Asia::Seoul;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use platform::auth::{AUDIENCE, AccessClaims, ISSUER, Role};
+use platform::clock::{Clock, SettableClock, to_timestamp};
+use platform::problem::Problem;
+use proto::auth::v1 as auth_pb;
+use proto::auth::v1::auth_service_server::{AuthService, AuthServiceServer};
+use proto::booking::v1 as pb;
+use proto::booking::v1::booking_admin_service_client::BookingAdminServiceClient;
+use proto::booking::v1::booking_service_client::BookingServiceClient;
+use proto::scheduling::v1 as sched_pb;
+use proto::scheduling::v1::scheduling_service_server::{
+    SchedulingService, SchedulingServiceServer,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+pub const KEY_ID: &str = "test-key-1";
+
+/// A signing key whose public half the fake auth-svc publishes.
+pub struct TestKeys {
+    encoding: EncodingKey,
+    public_x: String,
+}
+
+impl TestKeys {
+    pub fn new(seed: u8) -> Self {
+        let signing = SigningKey::from_bytes(&[seed; 32]);
+        let der = signing.to_pkcs8_der().unwrap();
+        Self {
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            public_x: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(signing.verifying_key().as_bytes()),
+        }
+    }
+
+    pub fn jwks_json(&self) -> String {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP", "crv": "Ed25519", "x": self.public_x,
+                "kid": KEY_ID, "alg": "EdDSA", "use": "sig"
+            }]
+        })
+        .to_string()
+    }
+
+    /// Claims of a citizen token valid for 30 minutes from `now`.
+    pub fn claims(person_key: &str, birth_date: &str, now: DateTime<Utc>) -> AccessClaims {
+        AccessClaims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            sub: person_key.to_owned(),
+            sid: "session-1".to_owned(),
+            dev: "device-1".to_owned(),
+            bd: birth_date.to_owned(),
+            role: Role::Citizen,
+            iat: now.timestamp(),
+            exp: (now + Duration::minutes(30)).timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(KEY_ID.to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+struct FakeAuth {
+    jwks_json: String,
+}
+
+#[tonic::async_trait]
+impl AuthService for FakeAuth {
+    async fn start_verification(
+        &self,
+        _: Request<auth_pb::StartVerificationRequest>,
+    ) -> Result<Response<auth_pb::StartVerificationResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn complete_verification(
+        &self,
+        _: Request<auth_pb::CompleteVerificationRequest>,
+    ) -> Result<Response<auth_pb::CompleteVerificationResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_jwks(
+        &self,
+        _: Request<auth_pb::GetJwksRequest>,
+    ) -> Result<Response<auth_pb::GetJwksResponse>, Status> {
+        Ok(Response::new(auth_pb::GetJwksResponse {
+            jwks_json: self.jwks_json.clone(),
+        }))
+    }
+}
+
+/// What the fake scheduling-svc answers.
+#[derive(Clone, Debug)]
+pub struct SchedulingAnswer {
+    pub eligible: bool,
+    pub reason: String,
+    pub cancellation_closes_days_before: i32,
+    pub proxy_allowed: bool,
+}
+
+impl Default for SchedulingAnswer {
+    fn default() -> Self {
+        Self {
+            eligible: true,
+            reason: String::new(),
+            cancellation_closes_days_before: 2,
+            proxy_allowed: false,
+        }
+    }
+}
+
+/// The fake scheduling-svc: a configurable answer and a record of the questions.
+#[derive(Default)]
+pub struct FakeScheduling {
+    pub answer: Mutex<SchedulingAnswer>,
+    pub questions: Mutex<Vec<sched_pb::CheckEligibilityRequest>>,
+}
+
+#[derive(Clone)]
+struct SchedulingHandle(Arc<FakeScheduling>);
+
+#[tonic::async_trait]
+impl SchedulingService for SchedulingHandle {
+    async fn check_eligibility(
+        &self,
+        request: Request<sched_pb::CheckEligibilityRequest>,
+    ) -> Result<Response<sched_pb::CheckEligibilityResponse>, Status> {
+        let question = request.into_inner();
+        self.0.questions.lock().unwrap().push(question.clone());
+        let answer = self.0.answer.lock().unwrap().clone();
+        Ok(Response::new(sched_pb::CheckEligibilityResponse {
+            eligible: answer.eligible,
+            campaign_id: question.campaign_id.clone(),
+            reason: answer.reason,
+            campaign: Some(sched_pb::Campaign {
+                id: question.campaign_id,
+                proxy_allowed: answer.proxy_allowed,
+                cancellation_closes_days_before: answer.cancellation_closes_days_before,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_campaign(
+        &self,
+        _: Request<sched_pb::GetCampaignRequest>,
+    ) -> Result<Response<sched_pb::Campaign>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_campaigns(
+        &self,
+        _: Request<sched_pb::ListCampaignsRequest>,
+    ) -> Result<Response<sched_pb::ListCampaignsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+}
+
+async fn loopback() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// A URL nothing listens on.
+pub async fn dead_url() -> String {
+    let (listener, url) = loopback().await;
+    drop(listener);
+    url
+}
+
+/// 2021-09-`day` `hour`:`minute` KST.
+pub fn kst(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+    Seoul
+        .with_ymd_and_hms(2021, 9, day, hour, minute, 0)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub struct Harness {
+    pub booking: BookingServiceClient<Channel>,
+    pub admin: BookingAdminServiceClient<Channel>,
+    pub clock: Arc<SettableClock>,
+    pub scheduling: Arc<FakeScheduling>,
+    pub keys: TestKeys,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub addr: SocketAddr,
+}
+
+impl Harness {
+    /// booking-svc on the in-process store, with fakes around it.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Harness::start`], with a chance to change the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        platform::telemetry::init_for_tests();
+        let shutdown = CancellationToken::new();
+        let keys = TestKeys::new(7);
+
+        let (auth_listener, auth_url) = loopback().await;
+        let auth = AuthServiceServer::new(FakeAuth {
+            jwks_json: keys.jwks_json(),
+        });
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(auth)
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(auth_listener),
+                    shutdown.clone().cancelled_owned(),
+                ),
+        );
+
+        let scheduling = Arc::new(FakeScheduling::default());
+        let (scheduling_listener, scheduling_url) = loopback().await;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(SchedulingServiceServer::new(SchedulingHandle(
+                    scheduling.clone(),
+                )))
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(scheduling_listener),
+                    shutdown.clone().cancelled_owned(),
+                ),
+        );
+
+        let clock = Arc::new(SettableClock::starting_at(kst(1, 10, 0)));
+        let mut config = Config::local_dev(&auth_url, &scheduling_url, clock.clone());
+        adjust(&mut config);
+        let (listener, url) = loopback().await;
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(booking_svc::serve(config, listener, shutdown.clone()));
+        let channel = Channel::from_shared(url).unwrap().connect_lazy();
+        Self {
+            booking: BookingServiceClient::new(channel.clone()),
+            admin: BookingAdminServiceClient::new(channel),
+            clock,
+            scheduling,
+            keys,
+            shutdown,
+            server,
+            addr,
+        }
+    }
+
+    pub fn answer(&self, change: impl FnOnce(&mut SchedulingAnswer)) {
+        change(&mut self.scheduling.answer.lock().unwrap());
+    }
+
+    /// A valid citizen token for `person_key`, issued now (by the harness clock).
+    pub fn token(&self, person_key: &str) -> String {
+        self.keys.sign(&TestKeys::claims(
+            person_key,
+            "1985-03-09",
+            self.clock.now(),
+        ))
+    }
+
+    pub async fn seed_center(&self, region: &str, name: &str) -> pb::Center {
+        let center = pb::Center {
+            id: String::new(),
+            name: name.to_owned(),
+            region: region.to_owned(),
+            address: "세종대로 110".to_owned(),
+        };
+        self.admin
+            .clone()
+            .upsert_center(admin(pb::UpsertCenterRequest {
+                center: Some(center),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// A slot on 2021-09-`day` 09:00–10:00 KST at a new center.
+    pub async fn seed_slot(&self, campaign: &str, day: u32, capacity: i32) -> pb::Slot {
+        let center = self.seed_center("서울", "중구 예방접종센터").await;
+        self.admin
+            .clone()
+            .upsert_slot(admin(slot_request(&center.id, campaign, day, capacity)))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn slot_request(
+    center_id: &str,
+    campaign: &str,
+    day: u32,
+    capacity: i32,
+) -> pb::UpsertSlotRequest {
+    pb::UpsertSlotRequest {
+        slot: Some(pb::Slot {
+            id: String::new(),
+            campaign_id: campaign.to_owned(),
+            center_id: center_id.to_owned(),
+            date: format!("2021-09-{day:02}"),
+            starts_at: Some(to_timestamp(kst(day, 9, 0))),
+            ends_at: Some(to_timestamp(kst(day, 10, 0))),
+            vaccine: "mRNA".to_owned(),
+            capacity,
+            remaining: 0,
+        }),
+    }
+}
+
+/// A request carrying the operator key.
+pub fn admin<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "x-admin-key",
+        platform::config::DEV_ADMIN_KEY.parse().unwrap(),
+    );
+    request
+}
+
+/// A request carrying `Authorization: Bearer <token>`.
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+pub fn book(slot_id: &str, key: &str) -> pb::CreateBookingRequest {
+    pb::CreateBookingRequest {
+        slot_id: slot_id.to_owned(),
+        idempotency_key: key.to_owned(),
+        proxy: false,
+    }
+}
+
+/// The vaxbook problem a failed call carried.
+pub fn problem<T: std::fmt::Debug>(outcome: Result<Response<T>, Status>) -> (tonic::Code, Problem) {
+    let status = outcome.expect_err("the call should have failed");
+    (status.code(), Problem::from_status(&status))
+}

@@ -1,0 +1,12 @@
+//! The gateway binary: telemetry, configuration from the environment, serve until a signal.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let telemetry = platform::telemetry::init("gateway")?;
+    let config = gateway::Config::from_env()?;
+    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let shutdown = platform::shutdown::on_signal();
+    let result = gateway::serve(config, listener, shutdown).await;
+    telemetry.shutdown().await;
+    result
+}

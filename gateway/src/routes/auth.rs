@@ -1,0 +1,255 @@
+//! Identity verification (start, complete) and logout. The identity data passes through to
+//! auth-svc untouched and unlogged; the gateway only checks that the fields are present.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::CACHE_CONTROL;
+use proto::auth::v1 as auth;
+use proto::session::v1 as session;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::extract::{Authenticated, DeviceId, JsonBody, PathId};
+use crate::problem::HttpProblem;
+use crate::routes::views::{non_empty, required_time};
+
+/// No `Debug`: these fields are personal data.
+#[derive(Deserialize)]
+pub struct StartVerificationBody {
+    pub provider: String,
+    pub name: String,
+    pub rrn: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+const PROVIDERS: &[(&str, auth::Provider)] = &[
+    ("phone", auth::Provider::Phone),
+    ("financial_cert", auth::Provider::FinancialCert),
+    ("kakao", auth::Provider::Kakao),
+    ("naver", auth::Provider::Naver),
+    ("pass", auth::Provider::Pass),
+];
+
+fn provider_from_name(name: &str) -> Option<auth::Provider> {
+    PROVIDERS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, provider)| *provider)
+}
+
+fn provider_name(provider: auth::Provider) -> Option<&'static str> {
+    PROVIDERS
+        .iter()
+        .find(|(_, known)| *known == provider)
+        .map(|(name, _)| *name)
+}
+
+fn require_text(field: &str, value: &str, max_chars: usize) -> Result<(), HttpProblem> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(HttpProblem::invalid(format!("`{field}` must not be empty")));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(HttpProblem::invalid(format!(
+            "`{field}` is longer than {max_chars} characters"
+        )));
+    }
+    Ok(())
+}
+
+impl StartVerificationBody {
+    fn into_request(
+        self,
+        device_id: DeviceId,
+    ) -> Result<auth::StartVerificationRequest, HttpProblem> {
+        let provider = provider_from_name(&self.provider).ok_or_else(|| {
+            HttpProblem::invalid(
+                "`provider` must be one of phone, financial_cert, kakao, naver, pass",
+            )
+        })?;
+        require_text("name", &self.name, 64)?;
+        require_text("rrn", &self.rrn, 32)?;
+        let phone = self.phone.unwrap_or_default();
+        if provider == auth::Provider::Phone {
+            require_text("phone", &phone, 32)?;
+        }
+        Ok(auth::StartVerificationRequest {
+            provider: provider as i32,
+            name: self.name.trim().to_owned(),
+            rrn: self.rrn.trim().to_owned(),
+            phone: phone.trim().to_owned(),
+            device_id: device_id.0,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerificationStarted {
+    pub verification_id: String,
+    pub provider: &'static str,
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otp_length: Option<i32>,
+}
+
+/// `POST /v1/auth/verifications`
+pub async fn start_verification(
+    State(state): State<AppState>,
+    device_id: DeviceId,
+    JsonBody(body): JsonBody<StartVerificationBody>,
+) -> Result<Response, HttpProblem> {
+    let request = body.into_request(device_id)?;
+    let started = state
+        .clients
+        .auth
+        .clone()
+        .start_verification(request)
+        .await
+        .map_err(|status| HttpProblem::from_grpc("auth-svc", &status))?
+        .into_inner();
+    let provider = auth::Provider::try_from(started.provider)
+        .ok()
+        .and_then(provider_name)
+        .ok_or_else(|| crate::routes::views::incomplete("auth-svc", "provider"))?;
+    let view = VerificationStarted {
+        expires_at: required_time("auth-svc", "expires_at", started.expires_at.as_ref())?,
+        verification_id: started.verification_id,
+        provider,
+        masked_phone: non_empty(started.masked_phone),
+        otp_length: (started.otp_length > 0).then_some(started.otp_length),
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CompleteVerificationBody {
+    pub otp: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub device_id: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerificationCompleted {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub session: SessionView,
+    pub masked_name: String,
+}
+
+/// `POST /v1/auth/verifications/{id}/complete`
+pub async fn complete_verification(
+    State(state): State<AppState>,
+    PathId(verification_id): PathId,
+    device_id: DeviceId,
+    JsonBody(body): JsonBody<CompleteVerificationBody>,
+) -> Result<Response, HttpProblem> {
+    require_text("otp", &body.otp, 16)?;
+    let completed = state
+        .clients
+        .auth
+        .clone()
+        .complete_verification(auth::CompleteVerificationRequest {
+            verification_id,
+            otp: body.otp.trim().to_owned(),
+            device_id: device_id.0,
+        })
+        .await
+        .map_err(|status| HttpProblem::from_grpc("auth-svc", &status))?
+        .into_inner();
+    let session = completed
+        .session
+        .ok_or_else(|| crate::routes::views::incomplete("auth-svc", "session"))?;
+    let view = VerificationCompleted {
+        access_token: completed.access_token,
+        token_type: completed.token_type,
+        expires_in: completed.expires_in,
+        session: SessionView {
+            expires_at: required_time(
+                "auth-svc",
+                "session.expires_at",
+                session.expires_at.as_ref(),
+            )?,
+            id: session.id,
+            device_id: session.device_id,
+        },
+        masked_name: completed.masked_name,
+    };
+    // A token must not be kept by caches between the browser and the gateway.
+    Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
+
+/// `POST /v1/session/logout`
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<StatusCode, HttpProblem> {
+    state
+        .clients
+        .session
+        .clone()
+        .release_session(session::ReleaseSessionRequest {
+            person_key: caller.claims.sub.clone(),
+            session_id: caller.claims.sid.clone(),
+        })
+        .await
+        .map_err(|status| HttpProblem::from_grpc("session-svc", &status))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn body(provider: &str, phone: Option<&str>) -> StartVerificationBody {
+        StartVerificationBody {
+            provider: provider.into(),
+            name: " 홍길동 ".into(),
+            rrn: "900101-1234567".into(),
+            phone: phone.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn every_provider_name_round_trips() {
+        for (name, provider) in PROVIDERS {
+            assert_eq!(provider_from_name(name), Some(*provider));
+            assert_eq!(provider_name(*provider), Some(*name));
+        }
+        assert_eq!(provider_from_name("PHONE"), None);
+    }
+
+    #[test]
+    fn the_phone_provider_needs_a_phone_number() {
+        let device = DeviceId("d1".into());
+        let err = body("phone", None)
+            .into_request(device.clone())
+            .err()
+            .unwrap();
+        assert!(err.problem.detail.contains("phone"));
+        let request = body("kakao", None).into_request(device).unwrap();
+        assert_eq!(request.provider, auth::Provider::Kakao as i32);
+        assert_eq!(request.name, "홍길동");
+        assert_eq!(request.device_id, "d1");
+    }
+
+    #[test]
+    fn an_unknown_provider_is_refused_without_echoing_it() {
+        let err = body("myspace", None)
+            .into_request(DeviceId("d".into()))
+            .err()
+            .unwrap();
+        assert!(!err.problem.detail.contains("myspace"));
+    }
+}

@@ -1,0 +1,333 @@
+//! Centers, slots and the caller's bookings. Every booking-svc call carries the caller's
+//! access token: booking-svc checks it (and eligibility) itself, the gateway is not the only
+//! guard.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use http::header::LOCATION;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use platform::clock::{from_timestamp, rfc3339_kst};
+use platform::problem::{Problem, ProblemKind};
+use proto::booking::v1 as booking;
+use proto::scheduling::v1 as scheduling;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::extract::{Authenticated, JsonBody, PathId, QueryParams};
+use crate::problem::HttpProblem;
+use crate::routes::views::{BookingView, CenterView, SlotView};
+
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+const MAX_ID_LEN: usize = 128;
+
+fn booking_error(status: tonic::Status) -> HttpProblem {
+    HttpProblem::from_grpc("booking-svc", &status)
+}
+
+fn require_id(field: &str, value: &str) -> Result<String, HttpProblem> {
+    let trimmed = value.trim();
+    let well_formed = !trimmed.is_empty()
+        && trimmed.len() <= MAX_ID_LEN
+        && trimmed.chars().all(|c| c.is_ascii_graphic());
+    if !well_formed {
+        return Err(HttpProblem::invalid(format!(
+            "`{field}` must be 1 to {MAX_ID_LEN} printable ASCII characters"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn optional_date(params: &QueryParams, name: &str) -> Result<Option<NaiveDate>, HttpProblem> {
+    params
+        .get(name)
+        .map(|raw| {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+                HttpProblem::invalid(format!("`{name}` must be a date written YYYY-MM-DD"))
+            })
+        })
+        .transpose()
+}
+
+/// `GET /v1/centers?region=`
+pub async fn list_centers(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    params: QueryParams,
+) -> Result<Json<Vec<CenterView>>, HttpProblem> {
+    let region = params.get("region").unwrap_or("").to_owned();
+    let request = caller.grpc_request(booking::ListCentersRequest { region })?;
+    let centers = state
+        .clients
+        .booking
+        .clone()
+        .list_centers(request)
+        .await
+        .map_err(booking_error)?
+        .into_inner()
+        .centers;
+    Ok(Json(centers.into_iter().map(CenterView::from).collect()))
+}
+
+/// `GET /v1/slots?center_id=&from=&to=`
+pub async fn list_slots(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    params: QueryParams,
+) -> Result<Json<Vec<SlotView>>, HttpProblem> {
+    let center_id = require_id("center_id", params.get("center_id").unwrap_or(""))?;
+    let from = optional_date(&params, "from")?;
+    let to = optional_date(&params, "to")?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(HttpProblem::invalid("`from` must not be after `to`"));
+    }
+    let format = |date: Option<NaiveDate>| date.map(|d| d.to_string()).unwrap_or_default();
+    let request = caller.grpc_request(booking::ListSlotsRequest {
+        center_id,
+        from: format(from),
+        to: format(to),
+    })?;
+    let slots = state
+        .clients
+        .booking
+        .clone()
+        .list_slots(request)
+        .await
+        .map_err(booking_error)?
+        .into_inner()
+        .slots;
+    let views = slots
+        .into_iter()
+        .map(SlotView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(views))
+}
+
+/// The person booked for, when booking as a proxy. No `Debug`: personal data.
+#[derive(Deserialize)]
+pub struct ProxyPerson {
+    pub name: String,
+    pub rrn: String,
+}
+
+#[derive(Deserialize)]
+pub struct CreateBookingBody {
+    pub slot_id: String,
+    #[serde(rename = "for", default)]
+    pub for_person: Option<ProxyPerson>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, HttpProblem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(String::new());
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| {
+            !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+                && key.chars().all(|c| c.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            HttpProblem::invalid(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
+            ))
+        })?;
+    Ok(key.to_owned())
+}
+
+fn booking_response(status: StatusCode, answer: booking::Booking) -> Result<Response, HttpProblem> {
+    let view = BookingView::try_from(answer)?;
+    let mut response = (status, Json(&view)).into_response();
+    if status == StatusCode::CREATED
+        && let Ok(location) = HeaderValue::from_str(&format!("/v1/bookings/{}", view.id))
+    {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `POST /v1/bookings`
+pub async fn create_booking(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateBookingBody>,
+) -> Result<Response, HttpProblem> {
+    let slot_id = require_id("slot_id", &body.slot_id)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    if let Some(person) = &body.for_person
+        && (person.name.trim().is_empty() || person.rrn.trim().is_empty())
+    {
+        return Err(HttpProblem::invalid(
+            "`for` needs the `name` and `rrn` of the person booked for",
+        ));
+    }
+    let request = caller.grpc_request(booking::CreateBookingRequest {
+        slot_id,
+        idempotency_key,
+        proxy: body.for_person.is_some(),
+    })?;
+    let created = state
+        .clients
+        .booking
+        .clone()
+        .create_booking(request)
+        .await
+        .map_err(booking_error)?
+        .into_inner();
+    booking_response(StatusCode::CREATED, created)
+}
+
+/// `GET /v1/bookings`
+pub async fn list_bookings(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<BookingView>>, HttpProblem> {
+    let request = caller.grpc_request(booking::ListMyBookingsRequest {})?;
+    let bookings = state
+        .clients
+        .booking
+        .clone()
+        .list_my_bookings(request)
+        .await
+        .map_err(booking_error)?
+        .into_inner()
+        .bookings;
+    let views = bookings
+        .into_iter()
+        .map(BookingView::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(views))
+}
+
+async fn fetch_booking(
+    state: &AppState,
+    caller: &Authenticated,
+    id: String,
+) -> Result<booking::Booking, HttpProblem> {
+    let request = caller.grpc_request(booking::GetBookingRequest { id })?;
+    Ok(state
+        .clients
+        .booking
+        .clone()
+        .get_booking(request)
+        .await
+        .map_err(booking_error)?
+        .into_inner())
+}
+
+/// `GET /v1/bookings/{id}`
+pub async fn get_booking(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    PathId(id): PathId,
+) -> Result<Response, HttpProblem> {
+    let found = fetch_booking(&state, &caller, id).await?;
+    booking_response(StatusCode::OK, found)
+}
+
+/// `DELETE /v1/bookings/{id}`
+pub async fn cancel_booking(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    PathId(id): PathId,
+) -> Result<Response, HttpProblem> {
+    let request = caller.grpc_request(booking::CancelBookingRequest { id })?;
+    let cancelled = state
+        .clients
+        .booking
+        .clone()
+        .cancel_booking(request)
+        .await
+        .map_err(booking_error)?
+        .into_inner();
+    booking_response(StatusCode::OK, cancelled)
+}
+
+#[derive(Deserialize)]
+pub struct ChangeBookingBody {
+    pub slot_id: String,
+}
+
+/// `PATCH /v1/bookings/{id}`: moving a booking to another slot. booking-svc has no operation
+/// for it yet, so this answers whether the campaign allows changes at all, always refusing:
+/// with `allowed_from` while the campaign's date lies ahead, without it when the campaign
+/// never allows changes.
+pub async fn change_booking(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<ChangeBookingBody>,
+) -> Result<Response, HttpProblem> {
+    require_id("slot_id", &body.slot_id)?;
+    let current = fetch_booking(&state, &caller, id).await?;
+    let campaign = state
+        .clients
+        .scheduling
+        .clone()
+        .get_campaign(scheduling::GetCampaignRequest {
+            id: current.campaign_id,
+        })
+        .await
+        .map_err(|status| HttpProblem::from_grpc("scheduling-svc", &status))?
+        .into_inner();
+    let allowed_from = campaign
+        .modification_allowed_from
+        .as_ref()
+        .and_then(from_timestamp);
+    let problem = match allowed_from {
+        None => Problem::new(
+            ProblemKind::ModificationNotAllowed,
+            "this campaign does not allow changing bookings; cancel and book again",
+        ),
+        Some(from) if from > state.clock.now() => Problem::new(
+            ProblemKind::ModificationNotAllowed,
+            "this campaign does not allow changing bookings yet",
+        )
+        .with("allowed_from", rfc3339_kst(from)),
+        Some(from) => Problem::new(
+            ProblemKind::ModificationNotAllowed,
+            "changing bookings is not available yet; cancel and book again",
+        )
+        .with("allowed_from", rfc3339_kst(from)),
+    };
+    Err(problem.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_optional_but_checked() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(idempotency_key(&headers).unwrap(), "");
+        headers.insert(IDEMPOTENCY_KEY_HEADER, "k-1".parse().unwrap());
+        assert_eq!(idempotency_key(&headers).unwrap(), "k-1");
+        headers.insert(IDEMPOTENCY_KEY_HEADER, "a b".parse().unwrap());
+        assert!(idempotency_key(&headers).is_err());
+        headers.insert(IDEMPOTENCY_KEY_HEADER, "k".repeat(256).parse().unwrap());
+        assert!(idempotency_key(&headers).is_err());
+    }
+
+    #[test]
+    fn dates_in_the_slot_query_are_checked() {
+        let mut params = QueryParams::default();
+        params.0.insert("from".into(), "2021-08-26".into());
+        params.0.insert("to".into(), "26/08/2021".into());
+        assert_eq!(
+            optional_date(&params, "from").unwrap(),
+            NaiveDate::from_ymd_opt(2021, 8, 26)
+        );
+        assert!(optional_date(&params, "to").is_err());
+        assert_eq!(optional_date(&params, "other").unwrap(), None);
+    }
+}

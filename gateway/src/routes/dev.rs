@@ -1,0 +1,69 @@
+//! The dev run's helpers: the SMS sink and the settable clock. Registered only when the
+//! configuration carries [`platform::dev::DevHooks`]; without them these paths are unknown.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use platform::clock::{Clock, rfc3339_kst};
+use platform::dev::{DevHooks, SentSms};
+use platform::problem::ProblemKind;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::extract::{JsonBody, QueryParams};
+use crate::problem::HttpProblem;
+
+fn hooks(state: &AppState) -> Result<&DevHooks, HttpProblem> {
+    state
+        .dev
+        .as_ref()
+        .ok_or_else(|| HttpProblem::new(ProblemKind::NotFound, "no resource at this path"))
+}
+
+/// `GET /dev/sms?to=` — newest first.
+pub async fn sent_sms(
+    State(state): State<AppState>,
+    params: QueryParams,
+) -> Result<Json<Vec<SentSms>>, HttpProblem> {
+    let dev = hooks(&state)?;
+    let to = params
+        .get("to")
+        .ok_or_else(|| HttpProblem::invalid("the `to` query parameter is required"))?;
+    Ok(Json(dev.sms.sent_to(to)))
+}
+
+#[derive(Deserialize)]
+pub struct SetClockBody {
+    pub now: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClockView {
+    pub now: String,
+}
+
+/// `PUT /dev/clock {"now": "2021-08-09T20:00:00+09:00"}`
+pub async fn set_clock(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SetClockBody>,
+) -> Result<Json<ClockView>, HttpProblem> {
+    let dev = hooks(&state)?;
+    let now = DateTime::parse_from_rfc3339(body.now.trim())
+        .map_err(|_| HttpProblem::invalid("`now` must be an RFC 3339 time with an offset"))?
+        .with_timezone(&Utc);
+    dev.clock.set(now);
+    tracing::info!(now = %rfc3339_kst(now), "dev clock set");
+    Ok(Json(ClockView {
+        now: rfc3339_kst(dev.clock.now()),
+    }))
+}
+
+/// `DELETE /dev/clock` — back to the real time.
+pub async fn reset_clock(State(state): State<AppState>) -> Result<Json<ClockView>, HttpProblem> {
+    let dev = hooks(&state)?;
+    dev.clock.reset();
+    tracing::info!("dev clock reset");
+    Ok(Json(ClockView {
+        now: rfc3339_kst(dev.clock.now()),
+    }))
+}

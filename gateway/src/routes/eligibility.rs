@@ -1,0 +1,97 @@
+//! `GET /v1/me/eligibility`: may the verified person book now, in which campaign, until when.
+//! The birth date comes from the access token; the decision is scheduling-svc's.
+
+use axum::Json;
+use axum::extract::State;
+use proto::scheduling::v1 as scheduling;
+use serde::Serialize;
+
+use crate::AppState;
+use crate::extract::Authenticated;
+use crate::problem::HttpProblem;
+use crate::routes::views::{non_empty, optional_time};
+
+#[derive(Debug, Serialize)]
+pub struct EligibilityView {
+    pub eligible: bool,
+    /// `null` when no campaign concerns the person.
+    pub campaign_id: Option<String>,
+    /// Why not: not-in-age-group, not-open-yet, closed, no-campaign, excluded. Absent when
+    /// eligible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closes_at: Option<String>,
+    pub vaccination_from: Option<String>,
+    pub vaccination_to: Option<String>,
+}
+
+impl From<scheduling::CheckEligibilityResponse> for EligibilityView {
+    fn from(answer: scheduling::CheckEligibilityResponse) -> Self {
+        Self {
+            eligible: answer.eligible,
+            campaign_id: non_empty(answer.campaign_id),
+            reason: if answer.eligible {
+                None
+            } else {
+                non_empty(answer.reason)
+            },
+            opens_at: optional_time(answer.opens_at.as_ref()),
+            closes_at: optional_time(answer.closes_at.as_ref()),
+            vaccination_from: non_empty(answer.vaccination_from),
+            vaccination_to: non_empty(answer.vaccination_to),
+        }
+    }
+}
+
+/// `GET /v1/me/eligibility`
+pub async fn my_eligibility(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<EligibilityView>, HttpProblem> {
+    let answer = state
+        .clients
+        .scheduling
+        .clone()
+        .check_eligibility(scheduling::CheckEligibilityRequest {
+            campaign_id: String::new(),
+            birth_date: caller.claims.bd.clone(),
+            person_key: caller.claims.sub.clone(),
+        })
+        .await
+        .map_err(|status| HttpProblem::from_grpc("scheduling-svc", &status))?
+        .into_inner();
+    Ok(Json(answer.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_eligible_answer_has_no_reason() {
+        let view = EligibilityView::from(scheduling::CheckEligibilityResponse {
+            eligible: true,
+            campaign_id: "c18-49".into(),
+            reason: "stale".into(),
+            ..Default::default()
+        });
+        let json = serde_json::to_value(&view).unwrap_or_default();
+        assert!(json.get("reason").is_none());
+        assert_eq!(json["campaign_id"], "c18-49");
+    }
+
+    #[test]
+    fn an_ineligible_answer_says_why() {
+        let view = EligibilityView::from(scheduling::CheckEligibilityResponse {
+            eligible: false,
+            reason: "not-open-yet".into(),
+            ..Default::default()
+        });
+        let json = serde_json::to_value(&view).unwrap_or_default();
+        assert_eq!(json["reason"], "not-open-yet");
+        assert!(json["campaign_id"].is_null());
+    }
+}

@@ -1,0 +1,12 @@
+//! The gateway against in-test fake services: every route, the problem mapping, the guards in
+//! front of booking-svc, and the operational endpoints.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod bookings;
+mod guards;
+mod operations;

@@ -1,0 +1,580 @@
+//! Test harness: the gateway on an ephemeral port in front of four small in-test tonic servers
+//! (auth, session, scheduling, booking) with canned answers, that record every call they get.
+//! Access tokens are signed here with a throw-away Ed25519 key whose JWKS the fake auth-svc
+//! serves.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use platform::auth::{AccessClaims, Role};
+use platform::clock::{Clock, SettableClock, to_timestamp};
+use proto::auth::v1 as auth;
+use proto::booking::v1 as booking;
+use proto::scheduling::v1 as scheduling;
+use proto::session::v1 as session;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+pub const DEVICE: &str = "device-1";
+pub const PERSON_KEY: &str = "pk-test-person";
+pub const SESSION_ID: &str = "session-1";
+pub const PUBLIC_URL: &str = "https://vaxbook.test";
+const KID: &str = "test-key-1";
+
+/// One call a fake service received.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: &'static str,
+    pub metadata: MetadataMap,
+    /// The request message, `Debug`-formatted.
+    pub message: String,
+}
+
+/// Lets a test hold a call inside the fake booking-svc until it says so.
+#[derive(Clone, Default)]
+pub struct Gate {
+    pub entered: Arc<Notify>,
+    pub release: Arc<Notify>,
+}
+
+/// The shared state of the four fake services.
+pub struct Fakes {
+    pub calls: Mutex<Vec<Call>>,
+    /// Method name → the status that method answers instead of its canned answer.
+    pub failures: Mutex<HashMap<&'static str, Status>>,
+    pub session_valid: AtomicBool,
+    pub modification_allowed_from: Mutex<Option<DateTime<Utc>>>,
+    pub eligibility: Mutex<scheduling::CheckEligibilityResponse>,
+    /// Held on entry to ListCenters when set.
+    pub gate: Mutex<Option<Gate>>,
+    jwks_json: String,
+    clock: Arc<SettableClock>,
+}
+
+impl Fakes {
+    pub fn fail(&self, method: &'static str, status: Status) {
+        self.failures.lock().unwrap().insert(method, status);
+    }
+
+    pub fn calls_to(&self, method: &str) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|call| call.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Calls to any booking-svc method.
+    pub fn booking_calls(&self) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|call| call.method.starts_with("booking."))
+            .count()
+    }
+
+    fn record<T: std::fmt::Debug>(
+        &self,
+        method: &'static str,
+        request: &Request<T>,
+    ) -> Result<(), Status> {
+        self.calls.lock().unwrap().push(Call {
+            method,
+            metadata: request.metadata().clone(),
+            message: format!("{:?}", request.get_ref()),
+        });
+        match self.failures.lock().unwrap().get(method) {
+            Some(status) => Err(status.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn slot(&self) -> booking::Slot {
+        let starts = DateTime::parse_from_rfc3339("2021-08-26T09:00:00+09:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        booking::Slot {
+            id: "slot-1".into(),
+            campaign_id: "c18-49".into(),
+            center_id: "center-1".into(),
+            date: "2021-08-26".into(),
+            starts_at: Some(to_timestamp(starts)),
+            ends_at: Some(to_timestamp(starts + chrono::Duration::hours(1))),
+            vaccine: "mRNA".into(),
+            capacity: 100,
+            remaining: 42,
+        }
+    }
+
+    pub fn booking(&self, id: &str, status: booking::BookingStatus) -> booking::Booking {
+        booking::Booking {
+            id: id.into(),
+            campaign_id: "c18-49".into(),
+            slot: Some(self.slot()),
+            status: status as i32,
+            created_at: Some(to_timestamp(self.now())),
+            cancelled_at: (status == booking::BookingStatus::Cancelled)
+                .then(|| to_timestamp(self.now())),
+            cancellable_until: "2021-08-24".into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Fake(Arc<Fakes>);
+
+#[tonic::async_trait]
+impl auth::auth_service_server::AuthService for Fake {
+    async fn start_verification(
+        &self,
+        request: Request<auth::StartVerificationRequest>,
+    ) -> Result<Response<auth::StartVerificationResponse>, Status> {
+        self.0.record("auth.StartVerification", &request)?;
+        Ok(Response::new(auth::StartVerificationResponse {
+            verification_id: "ver-1".into(),
+            provider: request.get_ref().provider,
+            expires_at: Some(to_timestamp(self.0.now() + chrono::Duration::minutes(3))),
+            masked_phone: "010-****-5678".into(),
+            otp_length: 6,
+        }))
+    }
+
+    async fn complete_verification(
+        &self,
+        request: Request<auth::CompleteVerificationRequest>,
+    ) -> Result<Response<auth::CompleteVerificationResponse>, Status> {
+        self.0.record("auth.CompleteVerification", &request)?;
+        Ok(Response::new(auth::CompleteVerificationResponse {
+            access_token: "issued-token".into(),
+            token_type: "Bearer".into(),
+            expires_in: 1800,
+            session: Some(auth::SessionInfo {
+                id: SESSION_ID.into(),
+                device_id: request.get_ref().device_id.clone(),
+                expires_at: Some(to_timestamp(self.0.now() + chrono::Duration::minutes(30))),
+            }),
+            masked_name: "홍*동".into(),
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        request: Request<auth::GetJwksRequest>,
+    ) -> Result<Response<auth::GetJwksResponse>, Status> {
+        self.0.record("auth.GetJwks", &request)?;
+        Ok(Response::new(auth::GetJwksResponse {
+            jwks_json: self.0.jwks_json.clone(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl session::session_service_server::SessionService for Fake {
+    async fn claim_device(
+        &self,
+        request: Request<session::ClaimDeviceRequest>,
+    ) -> Result<Response<session::ClaimDeviceResponse>, Status> {
+        self.0.record("session.ClaimDevice", &request)?;
+        Err(Status::unimplemented("the gateway never claims devices"))
+    }
+
+    async fn validate_session(
+        &self,
+        request: Request<session::ValidateSessionRequest>,
+    ) -> Result<Response<session::ValidateSessionResponse>, Status> {
+        self.0.record("session.ValidateSession", &request)?;
+        Ok(Response::new(session::ValidateSessionResponse {
+            valid: self.0.session_valid.load(Ordering::SeqCst),
+        }))
+    }
+
+    async fn release_session(
+        &self,
+        request: Request<session::ReleaseSessionRequest>,
+    ) -> Result<Response<session::ReleaseSessionResponse>, Status> {
+        self.0.record("session.ReleaseSession", &request)?;
+        Ok(Response::new(session::ReleaseSessionResponse {
+            released: true,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl scheduling::scheduling_service_server::SchedulingService for Fake {
+    async fn check_eligibility(
+        &self,
+        request: Request<scheduling::CheckEligibilityRequest>,
+    ) -> Result<Response<scheduling::CheckEligibilityResponse>, Status> {
+        self.0.record("scheduling.CheckEligibility", &request)?;
+        Ok(Response::new(self.0.eligibility.lock().unwrap().clone()))
+    }
+
+    async fn get_campaign(
+        &self,
+        request: Request<scheduling::GetCampaignRequest>,
+    ) -> Result<Response<scheduling::Campaign>, Status> {
+        self.0.record("scheduling.GetCampaign", &request)?;
+        Ok(Response::new(scheduling::Campaign {
+            id: request.get_ref().id.clone(),
+            name: "18-49".into(),
+            modification_allowed_from: self
+                .0
+                .modification_allowed_from
+                .lock()
+                .unwrap()
+                .map(to_timestamp),
+            cancellation_closes_days_before: 2,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_campaigns(
+        &self,
+        request: Request<scheduling::ListCampaignsRequest>,
+    ) -> Result<Response<scheduling::ListCampaignsResponse>, Status> {
+        self.0.record("scheduling.ListCampaigns", &request)?;
+        Ok(Response::new(scheduling::ListCampaignsResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl booking::booking_service_server::BookingService for Fake {
+    async fn list_centers(
+        &self,
+        request: Request<booking::ListCentersRequest>,
+    ) -> Result<Response<booking::ListCentersResponse>, Status> {
+        self.0.record("booking.ListCenters", &request)?;
+        let gate = self.0.gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.entered.notify_one();
+            gate.release.notified().await;
+        }
+        Ok(Response::new(booking::ListCentersResponse {
+            centers: vec![booking::Center {
+                id: "center-1".into(),
+                name: "Jongno Health Center".into(),
+                region: "seoul".into(),
+                address: "1 Jong-ro".into(),
+            }],
+        }))
+    }
+
+    async fn list_slots(
+        &self,
+        request: Request<booking::ListSlotsRequest>,
+    ) -> Result<Response<booking::ListSlotsResponse>, Status> {
+        self.0.record("booking.ListSlots", &request)?;
+        Ok(Response::new(booking::ListSlotsResponse {
+            slots: vec![self.0.slot()],
+        }))
+    }
+
+    async fn create_booking(
+        &self,
+        request: Request<booking::CreateBookingRequest>,
+    ) -> Result<Response<booking::Booking>, Status> {
+        self.0.record("booking.CreateBooking", &request)?;
+        Ok(Response::new(
+            self.0
+                .booking("booking-1", booking::BookingStatus::Confirmed),
+        ))
+    }
+
+    async fn list_my_bookings(
+        &self,
+        request: Request<booking::ListMyBookingsRequest>,
+    ) -> Result<Response<booking::ListMyBookingsResponse>, Status> {
+        self.0.record("booking.ListMyBookings", &request)?;
+        Ok(Response::new(booking::ListMyBookingsResponse {
+            bookings: vec![
+                self.0
+                    .booking("booking-1", booking::BookingStatus::Confirmed),
+            ],
+        }))
+    }
+
+    async fn get_booking(
+        &self,
+        request: Request<booking::GetBookingRequest>,
+    ) -> Result<Response<booking::Booking>, Status> {
+        self.0.record("booking.GetBooking", &request)?;
+        let id = request.get_ref().id.clone();
+        Ok(Response::new(
+            self.0.booking(&id, booking::BookingStatus::Confirmed),
+        ))
+    }
+
+    async fn cancel_booking(
+        &self,
+        request: Request<booking::CancelBookingRequest>,
+    ) -> Result<Response<booking::Booking>, Status> {
+        self.0.record("booking.CancelBooking", &request)?;
+        let id = request.get_ref().id.clone();
+        Ok(Response::new(
+            self.0.booking(&id, booking::BookingStatus::Cancelled),
+        ))
+    }
+}
+
+/// Starts one tonic server with `service` and a health service; returns its URL and reporter.
+async fn spawn_server<S>(service: S, stop: CancellationToken) -> (String, HealthReporter)
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
+            .await
+            .unwrap();
+    });
+    (url, reporter)
+}
+
+/// The gateway and its fakes. Dropping it stops every server.
+pub struct Harness {
+    pub fakes: Arc<Fakes>,
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<SettableClock>,
+    pub dev: Option<platform::dev::DevHooks>,
+    pub health: HashMap<&'static str, HealthReporter>,
+    signing_key: SigningKey,
+    stop: CancellationToken,
+    gateway_stop: CancellationToken,
+    gateway_task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// 2021-08-20 12:00 KST, during the 18–49 round.
+pub fn default_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2021-08-20T12:00:00+09:00")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the fakes and the gateway; `configure` may change the gateway's config.
+    pub async fn start_with(configure: impl FnOnce(&mut gateway::Config)) -> Self {
+        let signing_key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(signing_key.verifying_key().as_bytes());
+        let jwks_json = serde_json::json!({
+            "keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": KID, "alg": "EdDSA", "use": "sig"}]
+        })
+        .to_string();
+        let clock = Arc::new(SettableClock::starting_at(default_now()));
+        let fakes = Arc::new(Fakes {
+            calls: Mutex::new(Vec::new()),
+            failures: Mutex::new(HashMap::new()),
+            session_valid: AtomicBool::new(true),
+            modification_allowed_from: Mutex::new(None),
+            eligibility: Mutex::new(scheduling::CheckEligibilityResponse {
+                eligible: true,
+                campaign_id: "c18-49".into(),
+                reason: String::new(),
+                opens_at: Some(to_timestamp(default_now() - chrono::Duration::hours(16))),
+                closes_at: Some(to_timestamp(default_now() + chrono::Duration::hours(6))),
+                vaccination_from: "2021-08-26".into(),
+                vaccination_to: "2021-09-30".into(),
+                campaign: None,
+            }),
+            gate: Mutex::new(None),
+            jwks_json,
+            clock: clock.clone(),
+        });
+        let stop = CancellationToken::new();
+        let fake = Fake(fakes.clone());
+        let (auth_url, auth_health) = spawn_server(
+            auth::auth_service_server::AuthServiceServer::new(fake.clone()),
+            stop.clone(),
+        )
+        .await;
+        let (session_url, session_health) = spawn_server(
+            session::session_service_server::SessionServiceServer::new(fake.clone()),
+            stop.clone(),
+        )
+        .await;
+        let (scheduling_url, scheduling_health) = spawn_server(
+            scheduling::scheduling_service_server::SchedulingServiceServer::new(fake.clone()),
+            stop.clone(),
+        )
+        .await;
+        let (booking_url, booking_health) = spawn_server(
+            booking::booking_service_server::BookingServiceServer::new(fake),
+            stop.clone(),
+        )
+        .await;
+
+        let mut config = gateway::Config::local(auth_url, session_url, scheduling_url, booking_url);
+        config.public_base_url = PUBLIC_URL.to_owned();
+        config.clock = clock.clone();
+        configure(&mut config);
+        let dev = config.dev.clone();
+        let listener = TcpListener::bind(config.listen_addr).await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let gateway_stop = stop.child_token();
+        let gateway_task = tokio::spawn(gateway::serve(config, listener, gateway_stop.clone()));
+        Self {
+            fakes,
+            base_url,
+            http: reqwest::Client::new(),
+            clock,
+            dev,
+            health: HashMap::from([
+                ("auth-svc", auth_health),
+                ("session-svc", session_health),
+                ("scheduling-svc", scheduling_health),
+                ("booking-svc", booking_health),
+            ]),
+            signing_key,
+            stop,
+            gateway_stop,
+            gateway_task: Some(gateway_task),
+        }
+    }
+
+    /// The token that stops the gateway (not the fakes).
+    pub fn gateway_stop(&self) -> CancellationToken {
+        self.gateway_stop.clone()
+    }
+
+    /// Cancels the gateway's shutdown token and waits (at most 10 s) for `serve` to return.
+    pub async fn stop_gateway(&mut self) -> anyhow::Result<()> {
+        self.gateway_stop.cancel();
+        let task = self.gateway_task.take().expect("the gateway is running");
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("serve returns within its grace period")
+            .unwrap()
+    }
+
+    pub fn claims(&self) -> AccessClaims {
+        let now = self.clock.now().timestamp();
+        AccessClaims {
+            iss: platform::auth::ISSUER.into(),
+            aud: platform::auth::AUDIENCE.into(),
+            sub: PERSON_KEY.into(),
+            sid: SESSION_ID.into(),
+            dev: DEVICE.into(),
+            bd: "1990-01-19".into(),
+            role: Role::Citizen,
+            iat: now,
+            exp: now + 1800,
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// A token signed with `key` for `claims`.
+    pub fn sign(key: &SigningKey, claims: &AccessClaims) -> String {
+        let der = key.to_pkcs8_der().unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(KID.into());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    /// A valid token for [`DEVICE`].
+    pub fn token(&self) -> String {
+        Self::sign(&self.signing_key, &self.claims())
+    }
+
+    pub fn token_with(&self, change: impl FnOnce(&mut AccessClaims)) -> String {
+        let mut claims = self.claims();
+        change(&mut claims);
+        Self::sign(&self.signing_key, &claims)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A request with no headers at all.
+    pub fn bare(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// A request as the verified person on [`DEVICE`].
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.bare(method, path)
+            .header("x-device-id", DEVICE)
+            .bearer_auth(self.token())
+    }
+
+    pub async fn set_health(&self, service: &str, status: ServingStatus) {
+        self.health[service].set_service_status("", status).await;
+    }
+}
+
+/// Reads a problem answer, checking its content type.
+pub async fn problem(response: reqwest::Response) -> (u16, http::HeaderMap, serde_json::Value) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        content_type, "application/problem+json",
+        "status {status} body {body}"
+    );
+    assert_eq!(body["status"], status, "{body}");
+    (status, headers, body)
+}
+
+/// The problem name at the end of a problem document's `type`.
+pub fn problem_name(body: &serde_json::Value) -> String {
+    let kind = body["type"].as_str().unwrap();
+    assert!(
+        kind.starts_with(&format!("{PUBLIC_URL}/problems/")),
+        "type {kind}"
+    );
+    kind.rsplit('/').next().unwrap().to_owned()
+}

@@ -1,0 +1,100 @@
+//! Fixtures shared by the integration tests: campaigns modelled on the 2021 rounds, instants in
+//! KST, and a migrated PostgreSQL store in a database of its own.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use chrono::{DateTime, NaiveDate, Utc};
+use proto::scheduling::v1 as pb;
+use scheduling_svc::campaign::Campaign;
+use scheduling_svc::store::PgCampaignStore;
+
+/// An instant written in RFC 3339 (with its offset).
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub fn date(iso: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap()
+}
+
+pub fn timestamp(rfc3339: &str) -> Option<prost_types::Timestamp> {
+    Some(platform::clock::to_timestamp(at(rfc3339)))
+}
+
+/// The 2021 round for ages 18–49 (before the rotation rule existed in this service).
+pub fn round_18_49_message() -> pb::Campaign {
+    pb::Campaign {
+        id: "covid19-18-49".to_owned(),
+        name: "COVID-19 18-49".to_owned(),
+        born_from: "1972-01-01".to_owned(),
+        born_to: "2003-12-31".to_owned(),
+        booking_opens_at: timestamp("2021-08-09T20:00:00+09:00"),
+        booking_closes_at: timestamp("2021-09-18T18:00:00+09:00"),
+        vaccination_from: "2021-08-26".to_owned(),
+        vaccination_to: "2021-10-02".to_owned(),
+        proxy_allowed: false,
+        proxy_deadline: None,
+        modification_allowed_from: None,
+        cancellation_closes_days_before: 2,
+    }
+}
+
+pub fn round_18_49() -> Campaign {
+    Campaign::try_from(round_18_49_message()).unwrap()
+}
+
+/// The 60+ round, still open while the 18–49 round ran; proxies allowed until 9 Aug 18:00.
+pub fn round_60_plus_message() -> pb::Campaign {
+    pb::Campaign {
+        id: "covid19-60-plus".to_owned(),
+        name: "COVID-19 60+".to_owned(),
+        born_from: "1900-01-01".to_owned(),
+        born_to: "1961-12-31".to_owned(),
+        booking_opens_at: timestamp("2021-05-06T00:00:00+09:00"),
+        booking_closes_at: timestamp("2021-09-18T18:00:00+09:00"),
+        vaccination_from: "2021-05-27".to_owned(),
+        vaccination_to: "2021-10-02".to_owned(),
+        proxy_allowed: true,
+        proxy_deadline: timestamp("2021-08-09T18:00:00+09:00"),
+        modification_allowed_from: timestamp("2021-09-30T00:00:00+09:00"),
+        cancellation_closes_days_before: 2,
+    }
+}
+
+pub fn round_60_plus() -> Campaign {
+    Campaign::try_from(round_60_plus_message()).unwrap()
+}
+
+/// A later catch-up round for the same age group as 18–49.
+pub fn catch_up_18_49() -> Campaign {
+    let mut message = round_18_49_message();
+    message.id = "covid19-18-49-catch-up".to_owned();
+    message.name = "COVID-19 18-49 catch-up".to_owned();
+    message.booking_opens_at = timestamp("2021-10-01T20:00:00+09:00");
+    message.booking_closes_at = timestamp("2021-10-15T18:00:00+09:00");
+    message.vaccination_from = "2021-10-18".to_owned();
+    message.vaccination_to = "2021-10-30".to_owned();
+    Campaign::try_from(message).unwrap()
+}
+
+/// A campaign with id `id` and otherwise the 18–49 round's rules.
+pub fn campaign_with_id(id: &str) -> Campaign {
+    let mut message = round_18_49_message();
+    message.id = id.to_owned();
+    message.name = format!("campaign {id}");
+    Campaign::try_from(message).unwrap()
+}
+
+/// A fresh database of its own, migrated.
+pub async fn migrated_database(label: &str) -> String {
+    let url = platform::pg::create_test_database(label).await.unwrap();
+    scheduling_svc::migrate(&url).await.unwrap();
+    url
+}
+
+pub async fn pg_store(label: &str) -> PgCampaignStore {
+    let url = migrated_database(label).await;
+    PgCampaignStore::new(platform::pg::pool(&url, 4).unwrap())
+}

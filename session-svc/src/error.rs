@@ -1,0 +1,91 @@
+//! The session service's one error type, and its single mapping into the shared problem
+//! vocabulary (and so into a gRPC status with `ErrorInfo`/`RetryInfo`).
+
+use std::time::Duration;
+
+use platform::problem::{Problem, ProblemKind};
+
+use crate::store::StoreError;
+
+/// Everything that can go wrong in the session service.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A request field is missing or malformed; nothing was changed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Another device holds the person's lock, or this device is still blocked.
+    #[error("the identity is in use on another device, retry after {retry_after:?}")]
+    DeviceLocked { retry_after: Duration },
+    /// The lock store did not answer or answered nonsense.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SessionError {
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::InvalidArgument(detail.into())
+    }
+}
+
+impl From<SessionError> for Problem {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::InvalidArgument(detail) => Problem::invalid(detail),
+            SessionError::DeviceLocked { retry_after } => Problem::new(
+                ProblemKind::DeviceLocked,
+                "this identity is in use on another device",
+            )
+            .with_retry_after(retry_after),
+            SessionError::Store(store_error) => {
+                // Logged here, where it is turned into an answer, and nowhere else.
+                tracing::error!(error = %store_error, "device lock store failed");
+                match store_error {
+                    StoreError::Redis(_) => Problem::new(
+                        ProblemKind::Unavailable,
+                        "the session store is not answering",
+                    )
+                    .with_retry_after(Duration::from_secs(1)),
+                    StoreError::Corrupt(_) => Problem::internal(),
+                }
+            }
+        }
+    }
+}
+
+impl From<SessionError> for tonic::Status {
+    fn from(error: SessionError) -> Self {
+        Problem::from(error).to_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_locked_becomes_failed_precondition_with_retry_info() {
+        let status = tonic::Status::from(SessionError::DeviceLocked {
+            retry_after: Duration::from_secs(600),
+        });
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        let problem = Problem::from_status(&status);
+        assert_eq!(problem.kind, ProblemKind::DeviceLocked);
+        assert_eq!(problem.retry_after, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status = tonic::Status::from(SessionError::invalid("device_id is required"));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("device_id"));
+    }
+
+    #[test]
+    fn corrupt_store_data_does_not_leak() {
+        let status = tonic::Status::from(SessionError::Store(StoreError::Corrupt(
+            "lock hash for pk-secret has no expiry".into(),
+        )));
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(!status.message().contains("pk-secret"));
+    }
+}

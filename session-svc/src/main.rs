@@ -1,0 +1,15 @@
+//! The session-svc binary: telemetry, configuration from the environment, serve until SIGTERM.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let telemetry = platform::telemetry::init(session_svc::SERVICE_NAME)?;
+    let config = session_svc::Config::from_env()?;
+    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let shutdown = platform::shutdown::on_signal();
+    let result = session_svc::serve(config, listener, shutdown).await;
+    if let Err(err) = &result {
+        tracing::error!(error = %err, "session-svc stopped with an error");
+    }
+    telemetry.shutdown().await;
+    result
+}

@@ -1,0 +1,134 @@
+//! Where the person's device lock and the per-device blocks live. One trait, two
+//! implementations — Redis for production ([`RedisDeviceLockStore`]) and a mutex-guarded map for
+//! `vaxbook dev` and unit tests ([`MemoryDeviceLockStore`]) — held to the same behaviour by one
+//! conformance suite (`tests/store_conformance.rs`).
+//!
+//! Expiry is always decided against the `now` the caller passes (read from the injected clock),
+//! never against the store's own time, so both stores behave identically when tests or the dev
+//! run move the clock. Instants are compared in whole milliseconds in both stores.
+
+mod memory_store;
+mod redis_store;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{DeviceId, PersonKey, SessionId};
+
+pub use self::memory_store::MemoryDeviceLockStore;
+pub use self::redis_store::RedisDeviceLockStore;
+
+/// What a claim of the person's lock came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The device now holds the person's lock with a new session.
+    Granted {
+        session_id: SessionId,
+        expires_at: DateTime<Utc>,
+    },
+    /// Another device holds the lock: this device has just been blocked for the block duration.
+    Locked { retry_after: Duration },
+    /// This device was blocked by an earlier attempt and the block has not ended yet.
+    Blocked { retry_after: Duration },
+}
+
+impl ClaimOutcome {
+    /// How long the device must wait, when it was refused.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Granted { .. } => None,
+            Self::Locked { retry_after } | Self::Blocked { retry_after } => Some(*retry_after),
+        }
+    }
+}
+
+/// A lock store that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Stored data that this code did not write (or a script reply it does not understand).
+    #[error("unexpected data in the lock store: {0}")]
+    Corrupt(String),
+}
+
+/// The one-device-per-person lock (R3) and the blocks of refused devices.
+#[async_trait]
+pub trait DeviceLockStore: Send + Sync {
+    /// Atomically: refuse a blocked device; block a device when another device holds an
+    /// unexpired lock; otherwise give the device the lock with a fresh session that ends
+    /// `session_ttl` after `now`, replacing any earlier lock.
+    async fn claim(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+        now: DateTime<Utc>,
+        session_ttl: Duration,
+        block_duration: Duration,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Whether `session_id` on `device_id` holds the person's unexpired lock.
+    async fn validate(
+        &self,
+        person_key: &PersonKey,
+        session_id: &SessionId,
+        device_id: &DeviceId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Frees the person's lock if `session_id` holds it; `true` when it held an unexpired lock.
+    /// Blocks of other devices stay in force.
+    async fn release(
+        &self,
+        person_key: &PersonKey,
+        session_id: &SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// One round trip to the backing store (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A duration in whole milliseconds, at least 1 (so a TTL is never zero or negative).
+pub(crate) fn whole_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// The wait a refused device is told: rounded up to whole seconds, at least one second, so a
+/// client that waits exactly `retry_after` is never refused again for the same block.
+pub(crate) fn retry_after_from_millis(remaining_ms: i64) -> Duration {
+    let remaining_ms = u64::try_from(remaining_ms).unwrap_or(0);
+    Duration::from_secs(remaining_ms.div_ceil(1000).max(1))
+}
+
+/// An instant from milliseconds since the epoch, for values this crate computed itself.
+pub(crate) fn instant_from_millis(millis: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("instant {millis} ms is out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_from_millis(600_000), Duration::from_secs(600));
+        assert_eq!(retry_after_from_millis(599_001), Duration::from_secs(600));
+        assert_eq!(retry_after_from_millis(1), Duration::from_secs(1));
+        assert_eq!(retry_after_from_millis(0), Duration::from_secs(1));
+        assert_eq!(retry_after_from_millis(-5), Duration::from_secs(1));
+        assert_eq!(retry_after_from_millis(1_001), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn whole_millis_is_never_zero() {
+        assert_eq!(whole_millis(Duration::ZERO), 1);
+        assert_eq!(whole_millis(Duration::from_micros(10)), 1);
+        assert_eq!(whole_millis(Duration::from_secs(600)), 600_000);
+    }
+}

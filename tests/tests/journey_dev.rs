@@ -1,0 +1,113 @@
+//! The same journey against `vaxbook dev` (in-process stores, demo data, dev clock), and the
+//! dev-only endpoints that let a person walk every rule without a phone or a calendar.
+
+use serde_json::json;
+use vaxbook_tests::journey::{self, Expect, OtpSource};
+use vaxbook_tests::{Api, DevStack};
+
+const DEMO_CAMPAIGN: &str = "covid19-2021-18-49";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_walks_through_vaxbook_dev() -> anyhow::Result<()> {
+    let dev = DevStack::start("dev-journey").await?;
+    let otp = OtpSource::DevSms {
+        gateway: dev.gateway_url.clone(),
+    };
+    journey::walk(
+        &dev.gateway_url,
+        &otp,
+        &Expect {
+            campaign_id: DEMO_CAMPAIGN.to_owned(),
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
+    let dev = DevStack::start("dev-clock").await?;
+    let otp = OtpSource::DevSms {
+        gateway: dev.gateway_url.clone(),
+    };
+    let anonymous = Api::new(&dev.gateway_url, "clock-setter");
+
+    // Before the round opens: not eligible yet, with the opening time.
+    let set = anonymous
+        .send(
+            reqwest::Method::PUT,
+            "/dev/clock",
+            Some(&json!({"now": "2021-08-09T19:59:00+09:00"})),
+            &[],
+        )
+        .await?;
+    assert_eq!(set.status, 200, "{set:?}");
+    let me = journey::login(
+        &Api::new(&dev.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let early = me.get("/v1/me/eligibility").await?;
+    assert_eq!(early.body["eligible"], false, "{early:?}");
+    assert_eq!(early.body["reason"], "not-open-yet", "{early:?}");
+    assert_eq!(
+        early.body["opens_at"], "2021-08-09T20:00:00+09:00",
+        "{early:?}"
+    );
+
+    // The day before a 26 Aug slot: the booking is taken but cannot be cancelled any more.
+    anonymous
+        .send(
+            reqwest::Method::PUT,
+            "/dev/clock",
+            Some(&json!({"now": "2021-08-25T10:00:00+09:00"})),
+            &[],
+        )
+        .await?;
+    let eligible = me.get("/v1/me/eligibility").await?;
+    assert_eq!(eligible.body["eligible"], true, "{eligible:?}");
+    let slots = me
+        .get("/v1/slots?center_id=00000000-0000-4000-8000-000000000001&from=2021-08-26&to=2021-08-26")
+        .await?;
+    let slot = slots.body[0]["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(slots.body[0]["date"], "2021-08-26", "{slots:?}");
+    let booked = me.post("/v1/bookings", &json!({"slot_id": slot})).await?;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    assert_eq!(booked.body["cancellable_until"], "2021-08-24", "{booked:?}");
+    let id = booked.body["id"].as_str().unwrap_or_default().to_owned();
+    me.delete(&format!("/v1/bookings/{id}"))
+        .await?
+        .assert_problem(409, "cancellation-closed");
+
+    // After the round: closed.
+    anonymous
+        .send(
+            reqwest::Method::PUT,
+            "/dev/clock",
+            Some(&json!({"now": "2021-09-18T18:00:00+09:00"})),
+            &[],
+        )
+        .await?;
+    let late = me.get("/v1/me/eligibility").await?;
+    assert_eq!(late.body["reason"], "closed", "{late:?}");
+
+    // Malformed clock input is refused.
+    let bad = anonymous
+        .send(
+            reqwest::Method::PUT,
+            "/dev/clock",
+            Some(&json!({"now": "yesterday"})),
+            &[],
+        )
+        .await?;
+    bad.assert_problem(400, "invalid-request");
+    let reset = anonymous
+        .send(reqwest::Method::DELETE, "/dev/clock", None, &[])
+        .await?;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    assert!(
+        reset.body["now"].as_str().unwrap_or_default() > "2026",
+        "{reset:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The journey against the five services as separate processes on the real PostgreSQL and
+//! Redis; the production binaries refuse the dev endpoints; every process stops cleanly on
+//! SIGTERM.
+
+use vaxbook_tests::journey::{self, Expect, OtpSource};
+use vaxbook_tests::{Api, ProcessStack, seed};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_walks_through_the_multi_process_stack() -> anyhow::Result<()> {
+    let mut stack = ProcessStack::start("journey").await?;
+    let seeded =
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    journey::walk(
+        &stack.gateway_url,
+        &otp,
+        &Expect {
+            campaign_id: seeded.campaign_id.clone(),
+        },
+    )
+    .await?;
+
+    // Production answers 404 on the dev-only endpoints.
+    let anonymous = Api::new(&stack.gateway_url, "probe-1");
+    assert_eq!(
+        anonymous.get("/dev/sms?to=010-1234-5678").await?.status,
+        404
+    );
+    let set_clock = anonymous
+        .send(
+            reqwest::Method::PUT,
+            "/dev/clock",
+            Some(&serde_json::json!({"now": "2021-08-09T20:00:00+09:00"})),
+            &[],
+        )
+        .await?;
+    assert_eq!(set_clock.status, 404);
+
+    // Operations endpoints.
+    assert_eq!(anonymous.get("/healthz").await?.status, 200);
+    assert_eq!(anonymous.get("/readyz").await?.status, 200);
+    let metrics = anonymous.get("/metrics").await?;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .contains("http_requests_total"),
+        "{metrics:?}"
+    );
+
+    let unclean = stack.stop().await?;
+    assert!(
+        unclean.is_empty(),
+        "processes that did not stop cleanly on SIGTERM: {unclean:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_closes_two_days_before_the_vaccination_date() -> anyhow::Result<()> {
+    let stack = ProcessStack::start("cancel").await?;
+    let seeded =
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    let me = journey::login(
+        &Api::new(&stack.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let booked = me
+        .post(
+            "/v1/bookings",
+            &serde_json::json!({"slot_id": seeded.tomorrow_slot_id}),
+        )
+        .await?;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    let id = booked.body["id"].as_str().unwrap_or_default().to_owned();
+    let refused = me.delete(&format!("/v1/bookings/{id}")).await?;
+    refused.assert_problem(409, "cancellation-closed");
+    // Refused means unchanged.
+    let read = me.get(&format!("/v1/bookings/{id}")).await?;
+    assert_eq!(read.body["status"], "confirmed", "{read:?}");
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! `vaxbook dev`: every service in one process, each on its own loopback port and talking to
+//! the others over gRPC exactly as in production, on the in-process stores (or on PostgreSQL and
+//! Redis when `DATABASE_URL` / `REDIS_URL` are set), with the settable dev clock, the dev SMS sink
+//! and the gateway's `/dev` endpoints. Seeded with the 2021 demo round.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::clock::SharedClock;
+use platform::config::CommonConfig;
+use platform::dev::DevHooks;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::demo;
+
+#[derive(clap::Args, Debug)]
+pub struct DevArgs {
+    /// Where the gateway listens.
+    #[arg(long, env = "VAXBOOK_DEV_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Start with empty stores instead of the demo round.
+    #[arg(long)]
+    no_seed: bool,
+}
+
+struct Listeners {
+    auth: TcpListener,
+    session: TcpListener,
+    scheduling: TcpListener,
+    booking: TcpListener,
+    gateway: TcpListener,
+}
+
+fn url(listener: &TcpListener) -> anyhow::Result<String> {
+    Ok(format!("http://{}", listener.local_addr()?))
+}
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let telemetry = platform::telemetry::init("vaxbook-dev")?;
+    let shutdown = platform::shutdown::on_signal();
+    let result = run_until(args, shutdown).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let hooks = DevHooks::new(demo::dev_clock_start());
+    let clock: SharedClock = hooks.clock.clone();
+    let database_url = platform::config::var("DATABASE_URL");
+    let redis_url = platform::config::var("REDIS_URL");
+    let redis_prefix = platform::config::string("REDIS_KEY_PREFIX", "vaxbook:dev:");
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listeners = Listeners {
+        auth: platform::grpc::bind(loopback).await?,
+        session: platform::grpc::bind(loopback).await?,
+        scheduling: platform::grpc::bind(loopback).await?,
+        booking: platform::grpc::bind(loopback).await?,
+        gateway: platform::grpc::bind(args.addr).await?,
+    };
+    let auth_url = url(&listeners.auth)?;
+    let session_url = url(&listeners.session)?;
+    let scheduling_url = url(&listeners.scheduling)?;
+    let booking_url = url(&listeners.booking)?;
+    let gateway_url = format!("http://{}", listeners.gateway.local_addr()?);
+    let timeout = Duration::from_secs(5);
+
+    let session_config = session_svc::Config {
+        common: CommonConfig::local(),
+        listen_addr: listeners.session.local_addr()?,
+        store: match &redis_url {
+            Some(url) => session_svc::StoreConfig::Redis {
+                url: url.clone(),
+                key_prefix: redis_prefix.clone(),
+            },
+            None => session_svc::StoreConfig::Memory,
+        },
+        session_ttl: Duration::from_secs(1200),
+        block_duration: Duration::from_secs(600),
+        dev_mode: true,
+        clock: clock.clone(),
+    };
+    let auth_config = auth_svc::Config {
+        common: CommonConfig::local(),
+        listen_addr: listeners.auth.local_addr()?,
+        store: match &redis_url {
+            Some(url) => auth_svc::StoreConfig::Redis {
+                url: url.clone(),
+                key_prefix: redis_prefix.clone(),
+            },
+            None => auth_svc::StoreConfig::Memory,
+        },
+        sms: auth_svc::SmsConfig::Dev(hooks.sms.clone()),
+        session_url: session_url.clone(),
+        person_key_secret: "vaxbook-dev-person-key-secret".to_owned(),
+        signing_key_file: None,
+        token_ttl: Duration::from_secs(1200),
+        otp_ttl: Duration::from_secs(180),
+        otp_max_attempts: 5,
+        start_limit: 5,
+        start_window: Duration::from_secs(600),
+        request_timeout: timeout,
+        dev_mode: true,
+        clock: clock.clone(),
+    };
+    let scheduling_config = scheduling_svc::Config {
+        common: CommonConfig::local(),
+        listen_addr: listeners.scheduling.local_addr()?,
+        store: match &database_url {
+            Some(url) => scheduling_svc::StoreConfig::Postgres {
+                url: url.clone(),
+                max_connections: 4,
+            },
+            None => scheduling_svc::StoreConfig::Memory,
+        },
+        cache_refresh: Duration::from_secs(5),
+        dev_mode: true,
+        clock: clock.clone(),
+    };
+    let booking_config = booking_svc::Config {
+        common: CommonConfig::local(),
+        listen_addr: listeners.booking.local_addr()?,
+        store: match &database_url {
+            Some(url) => booking_svc::StoreConfig::Postgres {
+                url: url.clone(),
+                max_connections: 8,
+            },
+            None => booking_svc::StoreConfig::Memory,
+        },
+        auth_url: auth_url.clone(),
+        scheduling_url: scheduling_url.clone(),
+        request_timeout: timeout,
+        dev_mode: true,
+        clock: clock.clone(),
+    };
+    let gateway_config = gateway::Config {
+        listen_addr: listeners.gateway.local_addr()?,
+        public_base_url: gateway_url.clone(),
+        auth_url,
+        session_url,
+        scheduling_url: scheduling_url.clone(),
+        booking_url: booking_url.clone(),
+        request_timeout: timeout,
+        max_inflight: 1024,
+        shutdown_grace: Duration::from_secs(5),
+        dev: Some(hooks.clone()),
+        clock: clock.clone(),
+    };
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(named(
+        "session-svc",
+        session_svc::serve(session_config, listeners.session, shutdown.clone()),
+    ));
+    tasks.spawn(named(
+        "auth-svc",
+        auth_svc::serve(auth_config, listeners.auth, shutdown.clone()),
+    ));
+    tasks.spawn(named(
+        "scheduling-svc",
+        scheduling_svc::serve(scheduling_config, listeners.scheduling, shutdown.clone()),
+    ));
+    tasks.spawn(named(
+        "booking-svc",
+        booking_svc::serve(booking_config, listeners.booking, shutdown.clone()),
+    ));
+    tasks.spawn(named(
+        "gateway",
+        gateway::serve(gateway_config, listeners.gateway, shutdown.clone()),
+    ));
+
+    let seeded = if args.no_seed {
+        "no demo data (--no-seed)".to_owned()
+    } else {
+        tokio::select! {
+            seeded = demo::seed(&scheduling_url, &booking_url, platform::config::DEV_ADMIN_KEY) => seeded?,
+            Some(ended) = tasks.join_next() => {
+                shutdown.cancel();
+                return Err(flatten(ended).err().unwrap_or_else(|| anyhow::anyhow!("a service stopped during start-up")));
+            }
+        }
+    };
+    let stores = match (&database_url, &redis_url) {
+        (None, None) => "in-process stores".to_owned(),
+        _ => format!(
+            "{} + {}",
+            if database_url.is_some() {
+                "PostgreSQL (DATABASE_URL)"
+            } else {
+                "in-process booking/scheduling stores"
+            },
+            if redis_url.is_some() {
+                "Redis (REDIS_URL)"
+            } else {
+                "in-process auth/session stores"
+            }
+        ),
+    };
+    println!("{}", banner(&gateway_url, &stores, &seeded, &clock));
+
+    // Run until ctrl-c / SIGTERM or until a service fails; then stop everything.
+    let mut failure = None;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        Some(ended) = tasks.join_next() => {
+            if let Err(err) = flatten(ended) {
+                tracing::error!(error = %err, "a service failed, stopping the dev run");
+                failure = Some(err);
+            }
+            shutdown.cancel();
+        }
+    }
+    while let Some(ended) = tasks.join_next().await {
+        if let Err(err) = flatten(ended)
+            && failure.is_none()
+        {
+            failure = Some(err);
+        }
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+async fn named<F>(name: &'static str, future: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    future
+        .await
+        .map_err(|err| err.context(format!("{name} failed")))
+}
+
+fn flatten(ended: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    match ended {
+        Ok(result) => result,
+        Err(err) => Err(anyhow::anyhow!("a service task panicked: {err}")),
+    }
+}
+
+fn banner(
+    gateway: &str,
+    stores: &str,
+    seeded: &str,
+    clock: &Arc<dyn platform::clock::Clock>,
+) -> String {
+    let now = platform::clock::rfc3339_kst(clock.now());
+    format!(
+        r#"
+vaxbook dev is running
+  gateway:  {gateway}
+  stores:   {stores}
+  demo:     {seeded}
+  clock:    {now} (set it: curl -X PUT {gateway}/dev/clock -H 'content-type: application/json' -d '{{"now":"2021-08-09T20:00:00+09:00"}}')
+
+Walk the journey (copy and paste into a shell):
+
+G={gateway}
+DEV='X-Device-Id: laptop-1'
+JSON='content-type: application/json'
+# 1. start identity verification with the phone provider
+V=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H "$DEV" \
+  -d '{{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678"}}')
+echo "$V"; VID=$(echo "$V" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
+# 2. read the one-time code from the dev SMS sink
+OTP=$(curl -s "$G/dev/sms?to=010-1234-5678" | sed -E 's/^\[\{{[^}}]*"otp":"([0-9]+)".*/\1/'); echo "otp $OTP"
+# 3. complete the verification: this device now holds the person's lock
+T=$(curl -s -X POST $G/v1/auth/verifications/$VID/complete -H "$JSON" -H "$DEV" -d "{{\"otp\":\"$OTP\"}}")
+echo "$T"; TOKEN=$(echo "$T" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'); AUTH="Authorization: Bearer $TOKEN"
+# 4. may I book?
+curl -s $G/v1/me/eligibility -H "$AUTH" -H "$DEV"; echo
+# 5. centers and slots
+curl -s $G/v1/centers -H "$AUTH" -H "$DEV"; echo
+CENTER=00000000-0000-4000-8000-000000000001
+S=$(curl -s "$G/v1/slots?center_id=$CENTER&from=2021-08-26&to=2021-08-27" -H "$AUTH" -H "$DEV"); echo "$S"
+SLOT=$(echo "$S" | sed -E 's/^\[\{{"id":"([^"]+)".*/\1/')
+# 6. book it, list my bookings, cancel
+B=$(curl -s -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -H 'Idempotency-Key: demo-1' -d "{{\"slot_id\":\"$SLOT\"}}")
+echo "$B"; BID=$(echo "$B" | sed -E 's/^\{{"id":"([^"]+)".*/\1/')
+curl -s $G/v1/bookings -H "$AUTH" -H "$DEV"; echo
+curl -s -X DELETE $G/v1/bookings/$BID -H "$AUTH" -H "$DEV"; echo
+# a second device for the same person is blocked for 10 minutes (423 device-locked):
+curl -s -i -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-2' \
+  -d '{{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678"}}'
+
+Stop with ctrl-c.
+"#
+    )
+}
