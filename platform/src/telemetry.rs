@@ -56,25 +56,26 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
         tracing_subscriber::fmt::layer().boxed()
     };
 
-    let mut guard = TelemetryGuard::default();
-    let otel_layer = match crate::config::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        None => None,
-        Some(endpoint) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()?;
-            let name = crate::config::string("OTEL_SERVICE_NAME", service_name);
-            let provider = SdkTracerProvider::builder()
-                .with_resource(Resource::builder().with_service_name(name).build())
-                .with_batch_exporter(exporter)
-                .build();
-            let tracer = provider.tracer("vaxbook");
-            opentelemetry::global::set_tracer_provider(provider.clone());
-            guard.provider = Some(provider);
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
-        }
+    // The OpenTelemetry layer is always installed, so trace context is continued and passed on
+    // even by a process that does not export; only the exporter depends on the endpoint.
+    let name = crate::config::string("OTEL_SERVICE_NAME", service_name);
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(name).build());
+    let exporting = crate::config::var("OTEL_EXPORTER_OTLP_ENDPOINT");
+    if let Some(endpoint) = &exporting {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer("vaxbook");
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let guard = TelemetryGuard {
+        provider: exporting.map(|_| provider),
     };
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer);
 
     tracing_subscriber::registry()
         .with(filter)

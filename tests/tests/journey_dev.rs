@@ -64,6 +64,16 @@ async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
             &[],
         )
         .await?;
+    // Sixteen days later the token and the session have long expired: verify again.
+    me.get("/v1/me/eligibility")
+        .await?
+        .assert_problem(401, "unauthenticated");
+    let me = journey::login(
+        &Api::new(&dev.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
     let eligible = me.get("/v1/me/eligibility").await?;
     assert_eq!(eligible.body["eligible"], true, "{eligible:?}");
     let slots = me
@@ -88,6 +98,12 @@ async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
             &[],
         )
         .await?;
+    let me = journey::login(
+        &Api::new(&dev.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
     let late = me.get("/v1/me/eligibility").await?;
     assert_eq!(late.body["reason"], "closed", "{late:?}");
 

@@ -166,11 +166,6 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         "booking-svc",
         booking_svc::serve(booking_config, listeners.booking, shutdown.clone()),
     ));
-    tasks.spawn(named(
-        "gateway",
-        gateway::serve(gateway_config, listeners.gateway, shutdown.clone()),
-    ));
-
     let seeded = if args.no_seed {
         "no demo data (--no-seed)".to_owned()
     } else {
@@ -182,6 +177,11 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
             }
         }
     };
+    // The gateway comes up last, so /readyz and the first request see the seeded demo.
+    tasks.spawn(named(
+        "gateway",
+        gateway::serve(gateway_config, listeners.gateway, shutdown.clone()),
+    ));
     let stores = match (&database_url, &redis_url) {
         (None, None) => "in-process stores".to_owned(),
         _ => format!(
