@@ -274,7 +274,7 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(
-        retry_after >= 1 && retry_after <= 600,
+        (1..=600).contains(&retry_after),
         "Retry-After: {locked:?}"
     );
     assert_eq!(
