@@ -273,10 +273,7 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
         .header("retry-after")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    assert!(
-        (1..=600).contains(&retry_after),
-        "Retry-After: {locked:?}"
-    );
+    assert!((1..=600).contains(&retry_after), "Retry-After: {locked:?}");
     assert_eq!(
         locked.body["retry_after"].as_u64(),
         Some(retry_after),
