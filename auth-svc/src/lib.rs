@@ -256,7 +256,6 @@ pub async fn serve(
         let store = store.clone();
         Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })
     });
-    let metrics_listener = platform::grpc::bind(config.common.metrics_addr).await?;
     platform::grpc::run(
         platform::grpc::GrpcService {
             name: SERVICE_NAME,
@@ -265,9 +264,8 @@ pub async fn serve(
             readiness: Some(readiness),
         },
         listener,
-        metrics_listener,
+        &config.common,
         shutdown,
-        config.common.shutdown_grace,
     )
     .await
 }

@@ -159,7 +159,6 @@ pub async fn serve(
         let store = store.clone();
         Box::pin(async move { store.ping().await })
     });
-    let metrics_listener = platform::grpc::bind(config.common.metrics_addr).await?;
     platform::grpc::run(
         GrpcService {
             name: SERVICE_NAME,
@@ -168,9 +167,8 @@ pub async fn serve(
             readiness: Some(readiness),
         },
         listener,
-        metrics_listener,
+        &config.common,
         shutdown,
-        config.common.shutdown_grace,
     )
     .await
 }

@@ -33,15 +33,17 @@ pub struct GrpcService {
     pub readiness: Option<ReadinessProbe>,
 }
 
-/// Serves `service` on `listener` (gRPC) and `metrics_listener` (`/metrics`) until `shutdown`
-/// is cancelled, then stops accepting, reports NOT_SERVING and drains for at most `grace`.
+/// Serves `service` on `listener` (gRPC) and `/metrics` on `common.metrics_addr` until
+/// `shutdown` is cancelled, then stops accepting, reports NOT_SERVING and drains for at most
+/// `common.shutdown_grace`.
 pub async fn run(
     service: GrpcService,
     listener: TcpListener,
-    metrics_listener: TcpListener,
+    common: &crate::config::CommonConfig,
     shutdown: CancellationToken,
-    grace: Duration,
 ) -> anyhow::Result<()> {
+    let metrics_listener = bind(common.metrics_addr).await?;
+    let grace = common.shutdown_grace;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)

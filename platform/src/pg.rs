@@ -120,3 +120,86 @@ pub async fn create_test_database(label: &str) -> anyhow::Result<String> {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     Ok(format!("postgres://{user}@{host}:{port}/{name}"))
 }
+
+/// Applies a service's embedded migrations to `url`: creates the database when missing, then
+/// runs `runner` with the service's own history table (services may share a database), under a
+/// PostgreSQL advisory lock so replicas starting together migrate one at a time.
+pub async fn migrate(
+    url: &str,
+    mut runner: refinery::Runner,
+    history_table: &str,
+) -> anyhow::Result<()> {
+    ensure_database(url).await?;
+    let config = tokio_postgres::Config::from_str(url)?;
+    let (mut client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|err| anyhow::anyhow!("connecting to PostgreSQL to migrate: {err}"))?;
+    let driver = tokio::spawn(connection);
+    let lock_key = advisory_lock_key(history_table);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&lock_key])
+        .await
+        .map_err(|err| anyhow::anyhow!("taking the migration lock: {err}"))?;
+    runner.set_migration_table_name(history_table);
+    let outcome = runner.run_async(&mut client).await;
+    // The lock is per session: closing the connection would release it as well.
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&lock_key])
+        .await;
+    drop(client);
+    let _ = driver.await;
+    let report = outcome
+        .map_err(|err| anyhow::anyhow!("applying the migrations of {history_table}: {err}"))?;
+    for migration in report.applied_migrations() {
+        tracing::info!(
+            table = history_table,
+            version = migration.version(),
+            name = migration.name(),
+            "applied migration"
+        );
+    }
+    Ok(())
+}
+
+/// A stable advisory-lock key per history table (FNV-1a of its name).
+fn advisory_lock_key(history_table: &str) -> i64 {
+    let hash = history_table
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Start-up of a PostgreSQL-backed service: waits (at most `wait_limit`) for the server —
+/// through [`ensure_database`], so a missing database is created on the way — then builds a pool
+/// of `max_connections`, checks it answers, and applies the service's migrations.
+pub async fn open_migrated(
+    url: &str,
+    max_connections: usize,
+    wait_limit: Duration,
+    runner: refinery::Runner,
+    history_table: &str,
+) -> anyhow::Result<Pool> {
+    let started = Instant::now();
+    loop {
+        match ensure_database(url).await {
+            Ok(()) => break,
+            Err(err) if started.elapsed() >= wait_limit => {
+                return Err(anyhow::anyhow!(
+                    "PostgreSQL did not answer within {}s: {err}",
+                    wait_limit.as_secs()
+                ));
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "waiting for PostgreSQL");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    let pool = pool(url, max_connections)?;
+    wait_ready(&pool, wait_limit.saturating_sub(started.elapsed())).await?;
+    migrate(url, runner, history_table).await?;
+    Ok(pool)
+}

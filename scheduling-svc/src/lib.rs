@@ -14,7 +14,7 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use platform::clock::{SharedClock, SystemClock};
 use platform::config::CommonConfig;
@@ -122,7 +122,6 @@ pub async fn serve(
         grpc::SchedulingGrpc::new(Arc::clone(&scheduling), config.common.admin_key.clone());
     let routes = tonic::service::Routes::new(SchedulingServiceServer::new(adapter.clone()))
         .add_service(SchedulingAdminServiceServer::new(adapter));
-    let metrics_listener = platform::grpc::bind(config.common.metrics_addr).await?;
     let outcome = platform::grpc::run(
         GrpcService {
             name: SERVICE_NAME,
@@ -131,9 +130,8 @@ pub async fn serve(
             readiness,
         },
         listener,
-        metrics_listener,
+        &config.common,
         shutdown,
-        config.common.shutdown_grace,
     )
     .await;
     // The server may also stop on its own error; the refresh task must not outlive it.
@@ -159,12 +157,14 @@ async fn open_store(
             url,
             max_connections,
         } => {
-            let started = Instant::now();
-            wait_for_database_server(url, started).await?;
-            let pool = platform::pg::pool(url, *max_connections)?;
-            platform::pg::wait_ready(&pool, DATABASE_WAIT.saturating_sub(started.elapsed()))
-                .await?;
-            migrate(url).await?;
+            let pool = platform::pg::open_migrated(
+                url,
+                *max_connections,
+                DATABASE_WAIT,
+                store::migrations_runner(),
+                store::MIGRATION_TABLE,
+            )
+            .await?;
             let store = Arc::new(PgCampaignStore::new(pool));
             let probe_store = Arc::clone(&store);
             let readiness: ReadinessProbe = Arc::new(move || {
@@ -172,26 +172,6 @@ async fn open_store(
                 Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })
             });
             Ok((store, Some(readiness)))
-        }
-    }
-}
-
-/// Waits (bounded) until the PostgreSQL server answers, creating the database on the way when it
-/// is missing, so a fresh local server works without a manual `CREATE DATABASE`.
-async fn wait_for_database_server(url: &str, started: Instant) -> anyhow::Result<()> {
-    loop {
-        match store::ensure_database_exists(url).await {
-            Ok(()) => return Ok(()),
-            Err(err) if started.elapsed() >= DATABASE_WAIT => {
-                return Err(anyhow::anyhow!(
-                    "PostgreSQL did not answer within {}s: {err}",
-                    DATABASE_WAIT.as_secs()
-                ));
-            }
-            Err(err) => {
-                tracing::info!(error = %err, "waiting for PostgreSQL");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
         }
     }
 }

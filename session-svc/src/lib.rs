@@ -65,7 +65,6 @@ pub async fn serve(
         })
     };
 
-    let metrics_listener = platform::grpc::bind(config.common.metrics_addr).await?;
     let routes = tonic::service::Routes::new(service(
         store,
         config.clock.clone(),
@@ -86,9 +85,8 @@ pub async fn serve(
             readiness: Some(readiness),
         },
         listener,
-        metrics_listener,
+        &config.common,
         shutdown,
-        config.common.shutdown_grace,
     )
     .await
 }

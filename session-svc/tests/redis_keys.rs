@@ -60,8 +60,8 @@ async fn locks_and_blocks_are_prefixed_keys_with_ttls() {
         .unwrap();
     assert_eq!(refused, ClaimOutcome::Locked { retry_after: BLOCK });
 
-    let lock_key = format!("{prefix}session:lock:pk-keys");
-    let block_key = format!("{prefix}session:block:pk-keys:phone:1");
+    let lock_key = format!("{prefix}session:lock:{{pk-keys}}");
+    let block_key = format!("{prefix}session:block:{{pk-keys}}:phone:1");
     assert_eq!(store.lock_key(&person), lock_key);
     assert_eq!(store.block_key(&person, &phone), block_key);
     assert_eq!(

@@ -6,14 +6,13 @@
 //! Lock order is always "slot row first": booking and cancelling both lock the slot before they
 //! touch `bookings`, so a person cancelling and rebooking the same slot at once cannot deadlock.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Object, Pool, PoolError};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{BookingStore, BookingStoreError};
@@ -29,9 +28,6 @@ mod embedded {
 /// Name of booking-svc's refinery history table: scheduling-svc shares the database and keeps
 /// its own history table.
 pub const MIGRATION_TABLE: &str = "booking_schema_history";
-
-/// Advisory lock serialising migrations of booking-svc replicas starting together.
-const MIGRATION_LOCK_KEY: i64 = 0x0062_6f6f_6b69_6e67;
 
 const ONE_CONFIRMED_PER_CAMPAIGN: &str = "bookings_one_confirmed_per_person_campaign";
 const PERSON_IDEMPOTENCY_KEY: &str = "bookings_person_idempotency_key";
@@ -49,31 +45,12 @@ const BOOKING_SLOT_AT: usize = 8;
 
 /// Creates the database when missing and applies the pending migrations of `migrations/`.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    platform::pg::ensure_database(database_url).await?;
-    let config = tokio_postgres::Config::from_str(database_url)?;
-    let (mut client, connection) = config.connect(NoTls).await?;
-    let driver = tokio::spawn(connection);
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await?;
-    let mut runner = embedded::migrations::runner();
-    runner.set_migration_table_name(MIGRATION_TABLE);
-    let outcome = runner.run_async(&mut client).await;
-    let unlocked = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
-        .await;
-    drop(client);
-    let _ = driver.await;
-    let report = outcome.map_err(|err| anyhow::anyhow!("migrating the booking schema: {err}"))?;
-    unlocked?;
-    for migration in report.applied_migrations() {
-        tracing::info!(
-            version = migration.version(),
-            name = migration.name(),
-            "applied migration"
-        );
-    }
-    Ok(())
+    platform::pg::migrate(
+        database_url,
+        embedded::migrations::runner(),
+        MIGRATION_TABLE,
+    )
+    .await
 }
 
 impl From<tokio_postgres::Error> for BookingStoreError {
@@ -169,27 +146,14 @@ impl PgBookingStore {
         max_connections: usize,
         wait_limit: Duration,
     ) -> anyhow::Result<Self> {
-        let started = std::time::Instant::now();
-        // The database may not exist yet, so wait for the server through `ensure_database`
-        // (which connects to the maintenance database) before pinging the pool.
-        loop {
-            match platform::pg::ensure_database(database_url).await {
-                Ok(()) => break,
-                Err(err) if started.elapsed() >= wait_limit => {
-                    return Err(anyhow::anyhow!(
-                        "PostgreSQL did not answer within {}s: {err}",
-                        wait_limit.as_secs()
-                    ));
-                }
-                Err(err) => {
-                    tracing::info!(error = %err, "waiting for PostgreSQL");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-        let pool = platform::pg::pool(database_url, max_connections)?;
-        platform::pg::wait_ready(&pool, wait_limit.saturating_sub(started.elapsed())).await?;
-        migrate(database_url).await?;
+        let pool = platform::pg::open_migrated(
+            database_url,
+            max_connections,
+            wait_limit,
+            embedded::migrations::runner(),
+            MIGRATION_TABLE,
+        )
+        .await?;
         Ok(Self::new(pool))
     }
 

@@ -7,7 +7,7 @@ mod memory;
 mod postgres;
 
 pub use memory::MemoryCampaignStore;
-pub use postgres::{MIGRATION_TABLE, PgCampaignStore, ensure_database_exists, migrate};
+pub use postgres::{MIGRATION_TABLE, PgCampaignStore, migrate, migrations_runner};
 
 use crate::campaign::{Campaign, CampaignId};
 use crate::error::SchedulingError;

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::CampaignStore;
 use crate::campaign::{
@@ -19,59 +19,19 @@ mod embedded {
 /// The refinery history table of this service.
 pub const MIGRATION_TABLE: &str = "scheduling_schema_history";
 
-/// Serialises concurrent migrations of several replicas starting at once (an arbitrary key,
-/// distinct from booking-svc's).
-const MIGRATION_LOCK_KEY: i64 = 0x7661_7862_7363_6864;
-
 /// Creates the database when missing, then applies the pending migrations.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    ensure_database_exists(database_url).await?;
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls)
-        .await
-        .map_err(|err| anyhow::anyhow!("connecting to PostgreSQL to migrate: {err}"))?;
-    let driver = tokio::spawn(connection);
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await
-        .map_err(|err| anyhow::anyhow!("taking the migration lock: {err}"))?;
-    let mut runner = embedded::migrations::runner();
-    runner.set_migration_table_name(MIGRATION_TABLE);
-    let outcome = runner.run_async(&mut client).await;
-    // The lock is per session; closing the connection below would release it too.
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
-        .await;
-    drop(client);
-    let _ = driver.await;
-    let report = outcome.map_err(|err| anyhow::anyhow!("applying scheduling migrations: {err}"))?;
-    for migration in report.applied_migrations() {
-        tracing::info!(
-            version = migration.version(),
-            name = migration.name(),
-            "applied migration"
-        );
-    }
-    Ok(())
+    platform::pg::migrate(
+        database_url,
+        embedded::migrations::runner(),
+        MIGRATION_TABLE,
+    )
+    .await
 }
 
-/// Creates the database named in `database_url` when it does not exist. A server that answers
-/// with an SQL error (a role without rights on the `postgres` database) is not fatal: the
-/// database may well exist, and connecting to it will tell.
-pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {
-    match platform::pg::ensure_database(database_url).await {
-        Ok(()) => Ok(()),
-        Err(err) if server_answered(&err) => {
-            tracing::warn!(error = %err, "could not check or create the database, assuming it exists");
-            Ok(())
-        }
-        Err(err) => Err(err),
-    }
-}
-
-fn server_answered(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<tokio_postgres::Error>()
-        .and_then(tokio_postgres::Error::code)
-        .is_some()
+/// The embedded migrations of `migrations/`.
+pub fn migrations_runner() -> refinery::Runner {
+    embedded::migrations::runner()
 }
 
 /// Campaigns in the `campaigns` table.

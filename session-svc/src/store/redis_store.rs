@@ -87,16 +87,21 @@ impl RedisDeviceLockStore {
         }
     }
 
-    /// The key of the person's lock hash.
+    /// The key of the person's lock hash. The person key is a Redis Cluster hash tag (`{…}`),
+    /// so a person's lock and blocks live in one slot and the claim script may touch them all.
     pub fn lock_key(&self, person_key: &PersonKey) -> String {
-        format!("{}session:lock:{}", self.key_prefix, person_key.as_str())
+        format!(
+            "{}session:lock:{{{}}}",
+            self.key_prefix,
+            person_key.as_str()
+        )
     }
 
     /// The key of a device's block for a person. Person keys cannot contain ':', so the key is
     /// unambiguous.
     pub fn block_key(&self, person_key: &PersonKey, device_id: &DeviceId) -> String {
         format!(
-            "{}session:block:{}:{}",
+            "{}session:block:{{{}}}:{}",
             self.key_prefix,
             person_key.as_str(),
             device_id.as_str()
