@@ -4,6 +4,7 @@
 # (default deploy/local/run). Every variable of the README's configuration table is passed through.
 #   VAXBOOK_PROFILE=release   build and run release binaries
 #   VAXBOOK_SEED_DEMO=1       load the 2021 demo round after start-up
+#   VAXBOOK_SKIP_BUILD=1      use the binaries already in target/
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -12,7 +13,9 @@ profile="${VAXBOOK_PROFILE:-debug}"
 mkdir -p "$run_dir"
 
 bash scripts/ensure-services
-if [ "$profile" = release ]; then cargo build --release --bins; else cargo build --bins; fi
+if [ "${VAXBOOK_SKIP_BUILD:-0}" != 1 ]; then
+  if [ "$profile" = release ]; then cargo build --release --bins; else cargo build --bins; fi
+fi
 bin="$root/target/$profile"
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/vaxbook}"

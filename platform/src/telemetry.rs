@@ -51,9 +51,15 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = crate::config::string("VAXBOOK_LOG_FORMAT", "text") == "json";
     let fmt_layer = if json {
-        tracing_subscriber::fmt::layer().json().boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().boxed()
+        // Logs go to stderr; stdout is left to what a command prints for its user.
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
 
     // The OpenTelemetry layer is always installed, so trace context is continued and passed on

@@ -141,6 +141,10 @@ fn other_code(code: &str) -> String {
     format!("{:06}", (value + 1) % 1_000_000)
 }
 
+fn me_without_device(gateway: &str, token: &str) -> Api {
+    Api::new(gateway, "").with_token(token)
+}
+
 /// What the walk expects of the system it walks.
 pub struct Expect {
     /// The campaign the person is eligible for.
@@ -299,6 +303,25 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
         .await?
         .assert_problem(401, "unauthenticated");
 
+    // Bad input on the other authenticated endpoints: refused, and the session survives it.
+    let garbage = laptop.with_token("not-a-token");
+    garbage
+        .get("/v1/me/eligibility")
+        .await?
+        .assert_problem(401, "unauthenticated");
+    laptop
+        .get("/v1/centers")
+        .await?
+        .assert_problem(401, "unauthenticated");
+    garbage
+        .send(reqwest::Method::POST, "/v1/session/logout", None, &[])
+        .await?
+        .assert_problem(401, "unauthenticated");
+    me_without_device(gateway, &token)
+        .get("/v1/me/eligibility")
+        .await?
+        .assert_problem(400, "invalid-request");
+
     // Eligibility.
     let eligibility = me.get("/v1/me/eligibility").await?;
     assert_eq!(eligibility.status, 200, "{eligibility:?}");
@@ -336,6 +359,12 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
     let remaining_a = remaining(&me, &center_id, &slot_a).await?;
     let remaining_b = remaining(&me, &center_id, &slot_b).await?;
     me.get("/v1/slots")
+        .await?
+        .assert_problem(400, "invalid-request");
+    me.get("/v1/slots?center_id=not-a-uuid")
+        .await?
+        .assert_problem(400, "invalid-request");
+    me.get(&format!("/v1/slots?center_id={center_id}&from=26-08-2021"))
         .await?
         .assert_problem(400, "invalid-request");
 
@@ -434,6 +463,24 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
     me.get(&format!("/v1/bookings/{}", uuid::Uuid::new_v4()))
         .await?
         .assert_problem(404, "not-found");
+    me.get("/v1/bookings/not-a-uuid")
+        .await?
+        .assert_problem(400, "invalid-request");
+    me.delete("/v1/bookings/not-a-uuid")
+        .await?
+        .assert_problem(400, "invalid-request");
+    me.delete(&format!("/v1/bookings/{}", uuid::Uuid::new_v4()))
+        .await?
+        .assert_problem(404, "not-found");
+    garbage
+        .delete(&format!("/v1/bookings/{booking_id}"))
+        .await?
+        .assert_problem(401, "unauthenticated");
+    let still = me.get(&format!("/v1/bookings/{booking_id}")).await?;
+    assert_eq!(
+        still.body["status"], "confirmed",
+        "refused cancels change nothing: {still:?}"
+    );
 
     // Cancel: the slot is freed at once.
     let cancelled = me.delete(&format!("/v1/bookings/{booking_id}")).await?;

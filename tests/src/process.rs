@@ -44,11 +44,12 @@ fn logs_dir(label: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// One child process, with its output in a log file.
+/// One child process, its logs (stderr) and its output (stdout) each in a file.
 pub struct Proc {
     pub name: String,
     child: Child,
     pub log: PathBuf,
+    pub out: PathBuf,
 }
 
 impl Proc {
@@ -60,8 +61,9 @@ impl Proc {
         dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
         let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
-        let err = out.try_clone()?;
+        let out_path = dir.join(format!("{name}.out"));
+        let err = std::fs::File::create(&log)?;
+        let out = std::fs::File::create(&out_path)?;
         let mut command = Command::new(binary(binary_name)?);
         command
             .args(args)
@@ -78,11 +80,17 @@ impl Proc {
             name: name.to_owned(),
             child,
             log,
+            out: out_path,
         })
     }
 
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the process printed on stdout so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits (bounded) for a graceful exit; returns whether it exited cleanly.
@@ -293,17 +301,23 @@ pub struct DevStack {
 }
 
 impl DevStack {
+    /// `vaxbook dev` on the embedded default: in-process stores, even if the caller's shell
+    /// has `DATABASE_URL` or `REDIS_URL` set.
     pub async fn start(label: &str) -> anyhow::Result<Self> {
+        Self::start_with(label, &[("DATABASE_URL", ""), ("REDIS_URL", "")]).await
+    }
+
+    /// `vaxbook dev` with extra environment variables (e.g. real stores).
+    pub async fn start_with(label: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = logs_dir(label)?;
         let gateway = free_addr()?;
         let mut env = HashMap::new();
         env.insert("VAXBOOK_DEV_ADDR".to_owned(), gateway.to_string());
         env.insert("RUST_LOG".to_owned(), "info".to_owned());
-        let mut command_env = env.clone();
-        // The embedded default: no external stores even if the caller's shell has them set.
-        command_env.insert("DATABASE_URL".to_owned(), String::new());
-        command_env.insert("REDIS_URL".to_owned(), String::new());
-        let proc = Proc::spawn("vaxbook-dev", "vaxbook", &["dev"], &command_env, &dir)?;
+        for (key, value) in extra_env {
+            env.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let proc = Proc::spawn("vaxbook-dev", "vaxbook", &["dev"], &env, &dir)?;
         let gateway_url = format!("http://{gateway}");
         let mut procs = [proc];
         wait_ready(&gateway_url, &mut procs, Duration::from_secs(60)).await?;

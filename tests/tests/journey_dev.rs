@@ -127,3 +127,105 @@ async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The walk-through `vaxbook dev` prints is run as printed, in bash with curl and sed, and
+/// does what it says: verify, book, list, cancel, and a second device gets 423.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_walkthrough_runs_as_printed() -> anyhow::Result<()> {
+    let dev = DevStack::start("dev-walkthrough").await?;
+    let printed = dev.proc.output();
+    let script: String = printed
+        .split("---8<--- walk-through\n")
+        .nth(1)
+        .and_then(|rest| rest.split("---8<---").next())
+        .ok_or_else(|| anyhow::anyhow!("no walk-through in the output: {printed}"))?
+        .to_owned();
+    assert!(
+        script.contains(&format!("G={}", dev.gateway_url)),
+        "{script}"
+    );
+    let run = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .await
+        .map_err(|err| anyhow::anyhow!("the walk-through needs bash, curl and sed: {err}"))?;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "walk-through failed: {stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("\"eligible\":true"), "{stdout}");
+    assert!(stdout.contains("\"status\":\"confirmed\""), "{stdout}");
+    assert!(stdout.contains("\"status\":\"cancelled\""), "{stdout}");
+    assert!(stdout.contains("HTTP/1.1 423"), "{stdout}");
+    assert!(
+        stdout.to_lowercase().contains("retry-after: 600"),
+        "{stdout}"
+    );
+    Ok(())
+}
+
+/// With `DATABASE_URL` and `REDIS_URL` set, the dev run keeps its data in those servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_walks_through_vaxbook_dev_on_postgres_and_redis() -> anyhow::Result<()> {
+    let database_url = platform::pg::create_test_database("dev_pg").await?;
+    platform::redis_conn::connect_for_tests().await?;
+    let prefix = platform::redis_conn::test_prefix("dev");
+    let redis_url = platform::config::string(
+        "VAXBOOK_TEST_REDIS_URL",
+        platform::redis_conn::DEFAULT_REDIS_URL,
+    );
+    let dev = DevStack::start_with(
+        "dev-pg-redis",
+        &[
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &redis_url),
+            ("REDIS_KEY_PREFIX", &prefix),
+        ],
+    )
+    .await?;
+    let printed = dev.proc.output();
+    assert!(
+        printed.contains("PostgreSQL (DATABASE_URL) + Redis (REDIS_URL)"),
+        "{printed}"
+    );
+    let otp = OtpSource::DevSms {
+        gateway: dev.gateway_url.clone(),
+    };
+    journey::walk(
+        &dev.gateway_url,
+        &otp,
+        &Expect {
+            campaign_id: DEMO_CAMPAIGN.to_owned(),
+        },
+    )
+    .await?;
+
+    // The demo and the journey's cancelled booking are in PostgreSQL, the lock keys in Redis.
+    let (client, connection) =
+        tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let slots: i64 = client
+        .query_one("SELECT count(*) FROM slots", &[])
+        .await?
+        .get(0);
+    assert_eq!(slots, 456);
+    let cancelled: i64 = client
+        .query_one(
+            "SELECT count(*) FROM bookings WHERE status = 'cancelled'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(cancelled, 1);
+    let redis = redis::Client::open(redis_url.as_str())?;
+    let mut connection = redis.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}session:*"))
+        .query_async(&mut connection)
+        .await?;
+    assert!(!keys.is_empty(), "no session keys under {prefix}");
+    Ok(())
+}

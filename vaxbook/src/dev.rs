@@ -241,6 +241,39 @@ fn flatten(ended: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow:
     }
 }
 
+/// The copy-paste walk-through printed at start-up (`$G` is the gateway URL). The end-to-end
+/// tests run it as printed, so it stays true.
+const WALKTHROUGH: &str = r#"G=@GATEWAY@
+DEV='X-Device-Id: laptop-1'
+JSON='content-type: application/json'
+PERSON='{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678"}'
+# 1. start identity verification with the phone provider
+V=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H "$DEV" -d "$PERSON")
+echo "$V"; VID=$(echo "$V" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
+# 2. read the one-time code from the dev SMS sink
+OTP=$(curl -s "$G/dev/sms?to=010-1234-5678" | sed -E 's/^\[\{[^}]*"otp":"([0-9]+)".*/\1/'); echo "otp $OTP"
+# 3. complete the verification: this device now holds the person's lock
+T=$(curl -s -X POST $G/v1/auth/verifications/$VID/complete -H "$JSON" -H "$DEV" -d "{\"otp\":\"$OTP\"}")
+echo "$T"; TOKEN=$(echo "$T" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'); AUTH="Authorization: Bearer $TOKEN"
+# 4. may I book now?
+curl -s $G/v1/me/eligibility -H "$AUTH" -H "$DEV"; echo
+# 5. centers, and the slots of one center on 26-27 Aug 2021
+curl -s $G/v1/centers -H "$AUTH" -H "$DEV"; echo
+CENTER=00000000-0000-4000-8000-000000000001
+S=$(curl -s "$G/v1/slots?center_id=$CENTER&from=2021-08-26&to=2021-08-27" -H "$AUTH" -H "$DEV"); echo "$S"
+SLOT=$(echo "$S" | sed -E 's/^\[\{"id":"([^"]+)".*/\1/')
+# 6. book it, list my bookings, cancel
+B=$(curl -s -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -H "Idempotency-Key: demo-$VID" -d "{\"slot_id\":\"$SLOT\"}")
+echo "$B"; BID=$(echo "$B" | sed -E 's/^\{"id":"([^"]+)".*/\1/')
+curl -s $G/v1/bookings -H "$AUTH" -H "$DEV"; echo
+curl -s -X DELETE $G/v1/bookings/$BID -H "$AUTH" -H "$DEV"; echo
+# 7. the same person on a second device is blocked for 10 minutes (423 device-locked)
+V2=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-2' -d "$PERSON")
+VID2=$(echo "$V2" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
+OTP2=$(curl -s "$G/dev/sms?to=010-1234-5678" | sed -E 's/^\[\{[^}]*"otp":"([0-9]+)".*/\1/')
+curl -s -i -X POST $G/v1/auth/verifications/$VID2/complete -H "$JSON" -H 'X-Device-Id: phone-2' -d "{\"otp\":\"$OTP2\"}"; echo
+"#;
+
 fn banner(
     gateway: &str,
     stores: &str,
@@ -248,45 +281,12 @@ fn banner(
     clock: &Arc<dyn platform::clock::Clock>,
 ) -> String {
     let now = platform::clock::rfc3339_kst(clock.now());
+    let walkthrough = WALKTHROUGH.replace("@GATEWAY@", gateway);
     format!(
-        r#"
-vaxbook dev is running
-  gateway:  {gateway}
-  stores:   {stores}
-  demo:     {seeded}
-  clock:    {now} (set it: curl -X PUT {gateway}/dev/clock -H 'content-type: application/json' -d '{{"now":"2021-08-09T20:00:00+09:00"}}')
-
-Walk the journey (copy and paste into a shell):
-
-G={gateway}
-DEV='X-Device-Id: laptop-1'
-JSON='content-type: application/json'
-# 1. start identity verification with the phone provider
-V=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H "$DEV" \
-  -d '{{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678"}}')
-echo "$V"; VID=$(echo "$V" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
-# 2. read the one-time code from the dev SMS sink
-OTP=$(curl -s "$G/dev/sms?to=010-1234-5678" | sed -E 's/^\[\{{[^}}]*"otp":"([0-9]+)".*/\1/'); echo "otp $OTP"
-# 3. complete the verification: this device now holds the person's lock
-T=$(curl -s -X POST $G/v1/auth/verifications/$VID/complete -H "$JSON" -H "$DEV" -d "{{\"otp\":\"$OTP\"}}")
-echo "$T"; TOKEN=$(echo "$T" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'); AUTH="Authorization: Bearer $TOKEN"
-# 4. may I book?
-curl -s $G/v1/me/eligibility -H "$AUTH" -H "$DEV"; echo
-# 5. centers and slots
-curl -s $G/v1/centers -H "$AUTH" -H "$DEV"; echo
-CENTER=00000000-0000-4000-8000-000000000001
-S=$(curl -s "$G/v1/slots?center_id=$CENTER&from=2021-08-26&to=2021-08-27" -H "$AUTH" -H "$DEV"); echo "$S"
-SLOT=$(echo "$S" | sed -E 's/^\[\{{"id":"([^"]+)".*/\1/')
-# 6. book it, list my bookings, cancel
-B=$(curl -s -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -H 'Idempotency-Key: demo-1' -d "{{\"slot_id\":\"$SLOT\"}}")
-echo "$B"; BID=$(echo "$B" | sed -E 's/^\{{"id":"([^"]+)".*/\1/')
-curl -s $G/v1/bookings -H "$AUTH" -H "$DEV"; echo
-curl -s -X DELETE $G/v1/bookings/$BID -H "$AUTH" -H "$DEV"; echo
-# a second device for the same person is blocked for 10 minutes (423 device-locked):
-curl -s -i -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-2' \
-  -d '{{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678"}}'
-
-Stop with ctrl-c.
-"#
+        "\nvaxbook dev is running\n  gateway:  {gateway}\n  stores:   {stores}\n  demo:     {seeded}\n  \
+         clock:    {now} (set it: curl -X PUT {gateway}/dev/clock -H 'content-type: application/json' \
+         -d '{{\"now\":\"2021-08-09T20:00:00+09:00\"}}')\n\n\
+         Walk the journey (copy and paste into a shell):\n\n\
+         ---8<--- walk-through\n{walkthrough}---8<---\n\nStop with ctrl-c.\n"
     )
 }
