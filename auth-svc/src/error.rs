@@ -31,7 +31,9 @@ pub enum AuthError {
     WrongDevice,
     #[error("the code is wrong; {attempts_left} attempt(s) left")]
     WrongAnswer { attempts_left: u32 },
-    #[error("the code was wrong too many times; start a new verification")]
+    #[error("the provider's assertion was not accepted; {attempts_left} attempt(s) left")]
+    AssertionRejected { attempts_left: u32 },
+    #[error("the challenge was answered wrongly too many times; start a new verification")]
     AttemptsExhausted,
     /// session-svc refused or failed: its problem is passed on unchanged.
     #[error("{0}")]
@@ -63,6 +65,7 @@ impl From<AuthError> for Problem {
             }
             AuthError::WrongDevice
             | AuthError::WrongAnswer { .. }
+            | AuthError::AssertionRejected { .. }
             | AuthError::AttemptsExhausted => Problem::new(ProblemKind::VerificationFailed, detail),
             AuthError::Session(problem) => problem,
             AuthError::Store(_) | AuthError::Sms(_) => {

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::AuthError;
 use crate::identity::{Name, Phone, Rrn};
-use crate::model::{DeviceId, Otp, ProviderKind, VerificationId};
+use crate::model::{DeviceId, Otp, ProviderKind, SignedAssertion, VerificationId};
 use crate::providers::ChallengeAnswer;
 use crate::service::{CompleteInput, StartInput, Verifications};
 
@@ -46,9 +46,30 @@ impl TryFrom<CompleteVerificationRequest> for CompleteInput {
     type Error = AuthError;
 
     fn try_from(request: CompleteVerificationRequest) -> Result<Self, Self::Error> {
+        let verification_id = VerificationId::parse(&request.verification_id)?;
+        // The request does not name the provider: it answers with the one field its provider
+        // uses, and the provider refuses an answer of the other kind.
+        let has_otp = !request.otp.trim().is_empty();
+        let has_assertion = !request.assertion.trim().is_empty();
+        let answer = match (has_otp, has_assertion) {
+            (true, false) => ChallengeAnswer::Otp(Otp::parse(&request.otp)?),
+            (false, true) => {
+                ChallengeAnswer::Assertion(SignedAssertion::parse(&request.assertion)?)
+            }
+            (true, true) => {
+                return Err(AuthError::InvalidRequest(
+                    "give either otp or assertion, not both".to_owned(),
+                ));
+            }
+            (false, false) => {
+                return Err(AuthError::InvalidRequest(
+                    "otp (phone) or assertion (kakao, naver, pass) is required".to_owned(),
+                ));
+            }
+        };
         Ok(Self {
-            verification_id: VerificationId::parse(&request.verification_id)?,
-            answer: ChallengeAnswer::Otp(Otp::parse(&request.otp)?),
+            verification_id,
+            answer,
             device_id: DeviceId::parse(&request.device_id)?,
         })
     }
@@ -79,7 +100,13 @@ impl AuthService for AuthGrpc {
             provider: started.provider.to_wire().into(),
             expires_at: Some(to_timestamp(started.expires_at)),
             masked_phone: started.masked_phone,
-            otp_length: Otp::LENGTH as i32,
+            // Only the phone provider sends a code; 0 tells clients there is none to type.
+            otp_length: if started.provider == ProviderKind::Phone {
+                Otp::LENGTH as i32
+            } else {
+                0
+            },
+            nonce: started.nonce,
         }))
     }
 
@@ -111,5 +138,54 @@ impl AuthService for AuthGrpc {
             platform::problem::Problem::internal().to_status()
         })?;
         Ok(Response::new(GetJwksResponse { jwks_json }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use platform::problem::{Problem, ProblemKind};
+
+    use super::*;
+
+    fn request(otp: &str, assertion: &str) -> CompleteVerificationRequest {
+        CompleteVerificationRequest {
+            verification_id: VerificationId::new_random().to_string(),
+            otp: otp.to_owned(),
+            device_id: "phone-a".to_owned(),
+            assertion: assertion.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_answer_is_the_one_field_given() {
+        let otp = CompleteInput::try_from(request("123456", "")).unwrap();
+        assert!(matches!(otp.answer, ChallengeAnswer::Otp(ref code) if code.as_str() == "123456"));
+        let assertion = CompleteInput::try_from(request("", "a.b.c")).unwrap();
+        assert!(
+            matches!(assertion.answer, ChallengeAnswer::Assertion(ref jws) if jws.as_str() == "a.b.c")
+        );
+    }
+
+    #[test]
+    fn missing_doubled_or_oversized_answers_are_malformed_requests() {
+        let oversized = "a".repeat(SignedAssertion::MAX_BYTES + 1);
+        for (otp, assertion) in [
+            ("", ""),
+            (" ", "\n"),
+            ("123456", "a.b.c"),
+            ("", oversized.as_str()),
+            ("12345", ""),
+        ] {
+            let error = CompleteInput::try_from(request(otp, assertion)).unwrap_err();
+            assert_eq!(
+                Problem::from(error).kind,
+                ProblemKind::InvalidRequest,
+                "{otp:?} {}",
+                assertion.len()
+            );
+        }
     }
 }

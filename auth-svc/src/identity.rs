@@ -122,6 +122,17 @@ impl Name {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The form two spellings of the same registered name share: single spaces, lower case
+    /// (Latin names arrive from providers in either case). Only for keyed hashing.
+    pub(crate) fn normalized(&self) -> String {
+        self.0
+            .split(' ')
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    }
+
     /// The name as shown back to the person: first and last character kept, the rest starred
     /// (홍길동 → 홍*동, 홍길 → 홍*). Latin names follow the same rule over the whole string.
     pub fn masked(&self) -> String {
@@ -336,6 +347,16 @@ mod tests {
             assert_eq!(problem.kind, ProblemKind::InvalidIdentity, "{raw:?}");
         }
         assert!(Name::parse(&"가".repeat(51)).is_err());
+    }
+
+    #[test]
+    fn names_normalize_spacing_and_case_only() {
+        let normalized = |raw: &str| Name::parse(raw).unwrap().normalized();
+        assert_eq!(normalized(" 홍길동 "), "홍길동");
+        assert_eq!(normalized("JOHN  Smith"), "john smith");
+        assert_eq!(normalized("john smith"), normalized("John Smith"));
+        assert_ne!(normalized("홍길동"), normalized("홍길순"));
+        assert_ne!(normalized("johnsmith"), normalized("john smith"));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! auth-svc: identity verification (R1, R2) and access tokens. It validates the identity data a
 //! person presents, runs the provider's challenge (a one-time code by SMS for the phone
-//! provider), claims the person's device lock through session-svc and signs a short-lived EdDSA
-//! access token that every other component verifies locally against its JWKS. The resident
-//! registration number never leaves this service in clear and is never stored or logged: other
-//! services know the person by a keyed hash (the person key) and the birth date.
+//! provider, a nonce the Kakao, Naver or PASS app signs into an assertion for the simple
+//! certificates), claims the person's device lock through session-svc and signs a short-lived
+//! EdDSA access token that every other component verifies locally against its JWKS. The
+//! resident registration number never leaves this service in clear and is never stored or
+//! logged: other services know the person by a keyed hash (the person key) and the birth date.
 
 pub mod error;
 pub mod grpc;
@@ -16,18 +17,24 @@ pub mod sms;
 pub mod store;
 pub mod tokens;
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::auth::Jwks;
 use platform::clock::{SharedClock, SystemClock};
 use platform::config;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::providers::{OtpDigester, PhoneProvider, PhoneProviderSettings, ProviderRegistry};
+use crate::model::ProviderKind;
+use crate::providers::{
+    OtpDigester, PhoneProvider, PhoneProviderSettings, ProviderRegistry, SimpleCertProvider,
+    SimpleCertSettings,
+};
 use crate::service::{StartRateLimit, Verifications};
 use crate::session::GrpcSessionGateway;
 use crate::sms::{DevSmsSender, RedisStreamSmsSender, SmsSender};
@@ -75,7 +82,13 @@ pub struct Config {
     pub signing_key_file: Option<PathBuf>,
     pub token_ttl: Duration,
     pub otp_ttl: Duration,
+    /// Wrong codes or refused assertions before a challenge is dropped.
     pub otp_max_attempts: u32,
+    /// Trusted assertion keys of the simple-certificate providers, by wire name (`kakao`,
+    /// `naver`, `pass`). A provider is enabled only when it has keys here.
+    pub simple_cert_issuers: HashMap<String, Jwks>,
+    /// How long a simple-certificate nonce can be answered.
+    pub assertion_ttl: Duration,
     pub start_limit: u64,
     pub start_window: Duration,
     pub request_timeout: Duration,
@@ -96,6 +109,8 @@ impl fmt::Debug for Config {
             .field("token_ttl", &self.token_ttl)
             .field("otp_ttl", &self.otp_ttl)
             .field("otp_max_attempts", &self.otp_max_attempts)
+            .field("simple_cert_issuers", &self.issuer_kids())
+            .field("assertion_ttl", &self.assertion_ttl)
             .field("start_limit", &self.start_limit)
             .field("start_window", &self.start_window)
             .field("request_timeout", &self.request_timeout)
@@ -121,6 +136,8 @@ impl Config {
             token_ttl: config::seconds("AUTH_TOKEN_TTL_SECS", 1200)?,
             otp_ttl: config::seconds("AUTH_OTP_TTL_SECS", 180)?,
             otp_max_attempts: config::parse("AUTH_OTP_MAX_ATTEMPTS", 5)?,
+            simple_cert_issuers: simple_cert_issuers_from(config::var)?,
+            assertion_ttl: config::seconds("AUTH_ASSERTION_TTL_SECS", 300)?,
             start_limit: config::parse("AUTH_START_LIMIT", 5)?,
             start_window: config::seconds("AUTH_START_WINDOW_SECS", 600)?,
             request_timeout: Duration::from_millis(config::parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000)?),
@@ -129,11 +146,13 @@ impl Config {
         })
     }
 
-    /// The dev run's settings: in-process store, in-memory SMS outbox, the shared clock,
-    /// loopback listeners on ephemeral ports, default limits.
+    /// The dev run's settings: in-process store, in-memory SMS outbox, the shared clock, the
+    /// dev stand-ins of Kakao, Naver and PASS trusted, loopback listeners on ephemeral ports,
+    /// default limits.
     pub fn local_dev(
         clock: SharedClock,
         sms_outbox: Arc<platform::dev::SmsOutbox>,
+        identity_providers: &platform::dev::DevIdentityProviders,
         session_url: impl Into<String>,
     ) -> Self {
         Self {
@@ -147,12 +166,39 @@ impl Config {
             token_ttl: Duration::from_secs(1200),
             otp_ttl: Duration::from_secs(180),
             otp_max_attempts: 5,
+            simple_cert_issuers: Self::dev_simple_cert_issuers(identity_providers),
+            assertion_ttl: Duration::from_secs(300),
             start_limit: 5,
             start_window: Duration::from_secs(600),
             request_timeout: Duration::from_secs(5),
             dev_mode: true,
             clock,
         }
+    }
+
+    /// The keys of the dev run's stand-in providers, for [`Config::simple_cert_issuers`].
+    pub fn dev_simple_cert_issuers(
+        identity_providers: &platform::dev::DevIdentityProviders,
+    ) -> HashMap<String, Jwks> {
+        platform::idp::SIMPLE_CERT_PROVIDERS
+            .iter()
+            .filter_map(|provider| {
+                identity_providers
+                    .jwks(provider)
+                    .map(|jwks| ((*provider).to_owned(), jwks))
+            })
+            .collect()
+    }
+
+    /// Provider → key ids, for `Debug` (public keys are no secret, but they are noise).
+    fn issuer_kids(&self) -> BTreeMap<&str, Vec<&str>> {
+        self.simple_cert_issuers
+            .iter()
+            .map(|(provider, jwks)| {
+                let kids = jwks.keys.iter().map(|key| key.kid.as_str()).collect();
+                (provider.as_str(), kids)
+            })
+            .collect()
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -179,13 +225,60 @@ impl Config {
         if self.otp_max_attempts == 0 || self.start_limit == 0 {
             anyhow::bail!("AUTH_OTP_MAX_ATTEMPTS and AUTH_START_LIMIT must be at least 1");
         }
-        if self.otp_ttl.is_zero() || self.token_ttl.is_zero() || self.start_window.is_zero() {
+        if self.otp_ttl.is_zero()
+            || self.token_ttl.is_zero()
+            || self.start_window.is_zero()
+            || self.assertion_ttl.is_zero()
+        {
             anyhow::bail!(
-                "AUTH_OTP_TTL_SECS, AUTH_TOKEN_TTL_SECS and AUTH_START_WINDOW_SECS must be positive"
+                "AUTH_OTP_TTL_SECS, AUTH_TOKEN_TTL_SECS, AUTH_START_WINDOW_SECS and AUTH_ASSERTION_TTL_SECS must be positive"
             );
+        }
+        for provider in self.simple_cert_issuers.keys() {
+            if !platform::idp::SIMPLE_CERT_PROVIDERS.contains(&provider.as_str()) {
+                anyhow::bail!(
+                    "simple_cert_issuers names {provider:?}, which is not kakao, naver or pass"
+                );
+            }
         }
         Ok(())
     }
+
+    /// The simple-certificate providers to enable: those with at least one trusted key.
+    fn enabled_simple_cert_providers(&self) -> impl Iterator<Item = (ProviderKind, &Jwks)> {
+        ProviderKind::SIMPLE_CERT.into_iter().filter_map(|kind| {
+            self.simple_cert_issuers
+                .get(kind.name())
+                .filter(|jwks| !jwks.keys.is_empty())
+                .map(|jwks| (kind, jwks))
+        })
+    }
+}
+
+/// The environment variable naming the JWKS file of a simple-certificate provider, e.g.
+/// `AUTH_IDP_KAKAO_JWKS_FILE`.
+pub fn jwks_file_variable(provider: ProviderKind) -> String {
+    format!(
+        "AUTH_IDP_{}_JWKS_FILE",
+        provider.name().to_ascii_uppercase()
+    )
+}
+
+/// Reads the trusted keys of every simple-certificate provider whose `AUTH_IDP_*_JWKS_FILE`
+/// `lookup` returns a path; an unreadable or malformed file is an error naming the variable.
+/// `lookup` is the environment in production (`platform::config::var`) and a map in tests.
+pub fn simple_cert_issuers_from(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<HashMap<String, Jwks>> {
+    let mut issuers = HashMap::new();
+    for kind in ProviderKind::SIMPLE_CERT {
+        let variable = jwks_file_variable(kind);
+        if let Some(path) = lookup(&variable) {
+            let jwks = providers::read_jwks_file(&variable, Path::new(path.trim()))?;
+            issuers.insert(kind.name().to_owned(), jwks);
+        }
+    }
+    Ok(issuers)
 }
 
 /// Serves `AuthService` on `listener` (and `/metrics` on `config.common.metrics_addr`) until
@@ -230,6 +323,23 @@ pub async fn serve(
             max_attempts: config.otp_max_attempts,
         },
     )));
+    for (kind, jwks) in config.enabled_simple_cert_providers() {
+        providers.register(Arc::new(SimpleCertProvider::new(
+            kind,
+            jwks,
+            store.clone(),
+            config.clock.clone(),
+            config.person_key_secret.as_bytes(),
+            SimpleCertSettings {
+                assertion_ttl: config.assertion_ttl,
+                max_attempts: config.otp_max_attempts,
+            },
+        )?));
+        tracing::info!(
+            provider = kind.name(),
+            "simple-certificate provider enabled"
+        );
+    }
 
     let signer = TokenSigner::load(config.signing_key_file.as_deref()).await?;
     tracing::info!(kid = signer.kid(), "access tokens signed with key");
@@ -296,6 +406,15 @@ mod tests {
         if unset("AUTH_LISTEN_ADDR") {
             assert_eq!(config.listen_addr.port(), 50051);
         }
+        if unset("AUTH_ASSERTION_TTL_SECS") {
+            assert_eq!(config.assertion_ttl, Duration::from_secs(300));
+        }
+        if ProviderKind::SIMPLE_CERT
+            .iter()
+            .all(|kind| unset(&jwks_file_variable(*kind)))
+        {
+            assert!(config.simple_cert_issuers.is_empty());
+        }
         assert!(!format!("{config:?}").contains(&config.person_key_secret));
     }
 
@@ -304,6 +423,7 @@ mod tests {
         let mut config = Config::local_dev(
             Arc::new(SystemClock),
             Arc::new(platform::dev::SmsOutbox::default()),
+            &platform::dev::DevIdentityProviders::generate(),
             "http://127.0.0.1:1",
         );
         assert!(config.check().is_ok());
@@ -312,5 +432,104 @@ mod tests {
         config.otp_max_attempts = 5;
         config.otp_ttl = Duration::ZERO;
         assert!(config.check().is_err());
+        config.otp_ttl = Duration::from_secs(180);
+        config.assertion_ttl = Duration::ZERO;
+        assert!(config.check().is_err());
+        config.assertion_ttl = Duration::from_secs(300);
+        config
+            .simple_cert_issuers
+            .insert("financial_cert".to_owned(), Jwks::default());
+        assert!(config.check().is_err());
+    }
+
+    /// A unique file in the temp directory, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn with(contents: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("auth-svc-jwks-{}.json", uuid::Uuid::new_v4()));
+            std::fs::write(&path, contents).unwrap();
+            Self(path)
+        }
+
+        fn path(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn provider_keys_are_read_from_the_files_the_variables_name() {
+        let idp = platform::dev::DevIdentityProviders::generate();
+        let kakao = idp.jwks("kakao").unwrap();
+        let pass = idp.jwks("pass").unwrap();
+        let kakao_file = TempFile::with(&serde_json::to_string(&kakao).unwrap());
+        let pass_file = TempFile::with(&serde_json::to_string(&pass).unwrap());
+        let env = HashMap::from([
+            ("AUTH_IDP_KAKAO_JWKS_FILE", kakao_file.path()),
+            ("AUTH_IDP_PASS_JWKS_FILE", pass_file.path()),
+        ]);
+        let issuers = simple_cert_issuers_from(|name| env.get(name).cloned()).unwrap();
+        assert_eq!(issuers.len(), 2);
+        assert_eq!(issuers["kakao"], kakao);
+        assert_eq!(issuers["pass"], pass);
+        assert!(!issuers.contains_key("naver"));
+
+        let mut config = Config::local_dev(
+            Arc::new(SystemClock),
+            Arc::new(platform::dev::SmsOutbox::default()),
+            &idp,
+            "http://127.0.0.1:1",
+        );
+        config.simple_cert_issuers = issuers;
+        let enabled: Vec<ProviderKind> = config
+            .enabled_simple_cert_providers()
+            .map(|(kind, _)| kind)
+            .collect();
+        assert_eq!(enabled, [ProviderKind::Kakao, ProviderKind::Pass]);
+        let shown = format!("{config:?}");
+        assert!(shown.contains("dev-kakao"), "{shown}");
+        assert!(!shown.contains(&kakao.keys[0].x), "{shown}");
+    }
+
+    #[test]
+    fn an_unreadable_or_malformed_key_file_stops_the_start_naming_the_variable() {
+        let garbage = TempFile::with("{\"keys\": [{\"kty\": \"RSA\"}]}");
+        let missing = std::env::temp_dir()
+            .join(format!("auth-svc-missing-{}.json", uuid::Uuid::new_v4()))
+            .display()
+            .to_string();
+        for (variable, path) in [
+            ("AUTH_IDP_NAVER_JWKS_FILE", garbage.path()),
+            ("AUTH_IDP_KAKAO_JWKS_FILE", missing),
+        ] {
+            let error = simple_cert_issuers_from(|name| (name == variable).then(|| path.clone()))
+                .unwrap_err();
+            assert!(format!("{error:#}").contains(variable), "{error:#}");
+        }
+    }
+
+    #[test]
+    fn the_dev_settings_trust_every_stand_in_provider() {
+        let idp = platform::dev::DevIdentityProviders::generate();
+        let config = Config::local_dev(
+            Arc::new(SystemClock),
+            Arc::new(platform::dev::SmsOutbox::default()),
+            &idp,
+            "http://127.0.0.1:1",
+        );
+        for provider in platform::idp::SIMPLE_CERT_PROVIDERS {
+            assert_eq!(
+                config.simple_cert_issuers.get(*provider),
+                idp.jwks(provider).as_ref()
+            );
+        }
+        assert_eq!(config.enabled_simple_cert_providers().count(), 3);
     }
 }

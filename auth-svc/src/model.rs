@@ -21,6 +21,11 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// The "simple certificate" providers: the person confirms in the provider's app and
+    /// auth-svc receives a signed assertion.
+    pub const SIMPLE_CERT: [ProviderKind; 3] = [Self::Kakao, Self::Naver, Self::Pass];
+
+    /// The wire name, also the `iss` of a simple-certificate assertion.
     pub fn name(self) -> &'static str {
         match self {
             Self::Phone => "phone",
@@ -130,6 +135,41 @@ impl fmt::Debug for Otp {
     }
 }
 
+/// A provider's signed assertion (a compact JWS) as the person's app handed it over. It
+/// carries identity data, so `Debug` never prints it; its size is bounded before anything
+/// parses it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedAssertion(String);
+
+impl SignedAssertion {
+    pub const MAX_BYTES: usize = 8 * 1024;
+
+    pub fn parse(raw: &str) -> Result<Self, AuthError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(AuthError::InvalidRequest(
+                "assertion is required (kakao, naver, pass)".to_owned(),
+            ));
+        }
+        if trimmed.len() > Self::MAX_BYTES {
+            return Err(AuthError::InvalidRequest(
+                "assertion must be at most 8 KiB".to_owned(),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SignedAssertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedAssertion(***)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -171,6 +211,36 @@ mod tests {
         }
         assert!(ProviderKind::from_wire(0).is_err());
         assert!(ProviderKind::from_wire(42).is_err());
+    }
+
+    #[test]
+    fn simple_cert_providers_match_the_shared_list() {
+        let names: Vec<&str> = ProviderKind::SIMPLE_CERT
+            .iter()
+            .map(|kind| kind.name())
+            .collect();
+        assert_eq!(names, platform::idp::SIMPLE_CERT_PROVIDERS);
+    }
+
+    #[test]
+    fn assertions_must_be_present_and_bounded_and_are_never_printed() {
+        let token = "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJrYWthbyJ9.c2ln";
+        assert_eq!(
+            SignedAssertion::parse(&format!(" {token}\n"))
+                .unwrap()
+                .as_str(),
+            token
+        );
+        assert_eq!(
+            format!("{:?}", SignedAssertion::parse(token).unwrap()),
+            "SignedAssertion(***)"
+        );
+        for bad in ["", "   ", "\n"] {
+            assert!(SignedAssertion::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(SignedAssertion::parse(&"a".repeat(SignedAssertion::MAX_BYTES)).is_ok());
+        let too_long = SignedAssertion::parse(&"a".repeat(SignedAssertion::MAX_BYTES + 1));
+        assert!(matches!(too_long, Err(AuthError::InvalidRequest(_))));
     }
 
     #[test]

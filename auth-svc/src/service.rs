@@ -35,6 +35,8 @@ pub struct StartOutput {
     pub provider: ProviderKind,
     pub expires_at: DateTime<Utc>,
     pub masked_phone: String,
+    /// What the provider's assertion must carry (simple certificates); empty for phone.
+    pub nonce: String,
 }
 
 /// A validated answer to a challenge.
@@ -110,6 +112,7 @@ impl Verifications {
             provider: input.provider,
             expires_at: started.expires_at,
             masked_phone: started.masked_phone,
+            nonce: started.nonce,
         })
     }
 
@@ -175,7 +178,10 @@ fn record_outcome<T>(step: &'static str, outcome: &Result<T, AuthError>) {
         Err(AuthError::RateLimited { .. }) => "rate-limited",
         Err(AuthError::VerificationExpired) => "verification-expired",
         Err(
-            AuthError::WrongDevice | AuthError::WrongAnswer { .. } | AuthError::AttemptsExhausted,
+            AuthError::WrongDevice
+            | AuthError::WrongAnswer { .. }
+            | AuthError::AssertionRejected { .. }
+            | AuthError::AttemptsExhausted,
         ) => "verification-failed",
         Err(AuthError::Store(_) | AuthError::Sms(_)) => "unavailable",
         Err(AuthError::Signing(_)) => "internal",
@@ -186,3 +192,7 @@ fn record_outcome<T>(step: &'static str, outcome: &Result<T, AuthError>) {
 #[cfg(test)]
 #[path = "service_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "simple_cert_tests.rs"]
+mod simple_cert_tests;

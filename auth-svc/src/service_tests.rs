@@ -8,23 +8,30 @@ use std::sync::{Arc, Mutex};
 use chrono::TimeZone;
 use platform::auth::{JwksSource, TokenVerifier};
 use platform::clock::{Clock as _, SettableClock};
-use platform::dev::SmsOutbox;
+use platform::dev::{DevIdentityProviders, SmsOutbox};
 use platform::problem::{Problem, ProblemKind};
 
 use super::*;
 use crate::model::Otp;
-use crate::providers::{OtpDigester, PhoneProvider, PhoneProviderSettings};
+use crate::providers::{
+    OtpDigester, PhoneProvider, PhoneProviderSettings, SimpleCertProvider, SimpleCertSettings,
+};
 use crate::sms::DevSmsSender;
 use crate::store::MemoryChallengeStore;
 use crate::tokens::TokenSigner;
 
-const PHONE: &str = "010-1234-5678";
+pub(super) const PHONE: &str = "010-1234-5678";
+/// The kid under which the harness's kakao also trusts [`Harness::rotated_kakao_key`].
+pub(super) const ROTATED_KAKAO_KID: &str = "kakao-rotated";
+/// How long a simple-certificate nonce lives in the harness: longer than an assertion's five
+/// minutes, so an expired assertion can be told apart from an expired challenge.
+pub(super) const HARNESS_ASSERTION_TTL: Duration = Duration::from_secs(600);
 
 /// Grants every claim for 30 minutes, or answers with a scripted problem; records the claims.
 #[derive(Default)]
-struct ScriptedSessions {
-    refuse_with: Mutex<Option<Problem>>,
-    claims: Mutex<Vec<(String, String)>>,
+pub(super) struct ScriptedSessions {
+    pub(super) refuse_with: Mutex<Option<Problem>>,
+    pub(super) claims: Mutex<Vec<(String, String)>>,
     clock: Mutex<Option<SharedClock>>,
 }
 
@@ -50,7 +57,7 @@ impl SessionGateway for ScriptedSessions {
     }
 }
 
-struct StaticJwks(Jwks);
+pub(super) struct StaticJwks(pub(super) Jwks);
 
 #[async_trait::async_trait]
 impl JwksSource for StaticJwks {
@@ -59,14 +66,18 @@ impl JwksSource for StaticJwks {
     }
 }
 
-struct Harness {
-    clock: Arc<SettableClock>,
-    outbox: Arc<SmsOutbox>,
-    sessions: Arc<ScriptedSessions>,
-    verifications: Verifications,
+/// The flow with phone, kakao and naver enabled (pass and financial_cert are not). Kakao
+/// trusts its dev key and a second, rotated key the tests sign with directly.
+pub(super) struct Harness {
+    pub(super) clock: Arc<SettableClock>,
+    pub(super) outbox: Arc<SmsOutbox>,
+    pub(super) sessions: Arc<ScriptedSessions>,
+    pub(super) idp: DevIdentityProviders,
+    pub(super) rotated_kakao_key: ed25519_dalek::SigningKey,
+    pub(super) verifications: Verifications,
 }
 
-fn harness() -> Harness {
+pub(super) fn harness() -> Harness {
     let clock = Arc::new(SettableClock::starting_at(
         Utc.with_ymd_and_hms(2021, 8, 9, 11, 0, 0).unwrap(),
     ));
@@ -85,6 +96,37 @@ fn harness() -> Harness {
             max_attempts: 5,
         },
     )));
+    let idp = DevIdentityProviders::generate();
+    let rotated_kakao_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let mut kakao_keys = idp.jwks("kakao").unwrap();
+    kakao_keys.keys.push(platform::auth::Jwk {
+        kid: ROTATED_KAKAO_KID.to_owned(),
+        x: base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            rotated_kakao_key.verifying_key().as_bytes(),
+        ),
+        ..kakao_keys.keys[0].clone()
+    });
+    let settings = SimpleCertSettings {
+        assertion_ttl: HARNESS_ASSERTION_TTL,
+        max_attempts: 5,
+    };
+    for (kind, jwks) in [
+        (ProviderKind::Kakao, kakao_keys),
+        (ProviderKind::Naver, idp.jwks("naver").unwrap()),
+    ] {
+        providers.register(Arc::new(
+            SimpleCertProvider::new(
+                kind,
+                &jwks,
+                store.clone(),
+                clock.clone(),
+                b"test-secret",
+                settings,
+            )
+            .unwrap(),
+        ));
+    }
     let verifications = Verifications {
         providers,
         store,
@@ -105,11 +147,13 @@ fn harness() -> Harness {
         clock,
         outbox,
         sessions,
+        idp,
+        rotated_kakao_key,
         verifications,
     }
 }
 
-fn start_input(provider: ProviderKind, device: &str) -> StartInput {
+pub(super) fn start_input(provider: ProviderKind, device: &str) -> StartInput {
     StartInput {
         provider,
         name: Name::parse("홍길동").unwrap(),
@@ -145,7 +189,7 @@ impl Harness {
     }
 }
 
-fn kind(error: AuthError) -> ProblemKind {
+pub(super) fn kind(error: AuthError) -> ProblemKind {
     Problem::from(error).kind
 }
 
@@ -308,13 +352,8 @@ async fn starts_are_limited_per_person_and_the_window_reopens() {
 #[tokio::test]
 async fn disabled_providers_are_refused_before_counting_or_sending() {
     let h = harness();
-    for provider in [
-        ProviderKind::FinancialCert,
-        ProviderKind::Kakao,
-        ProviderKind::Naver,
-        ProviderKind::Pass,
-    ] {
-        for _ in 0..3 {
+    for provider in [ProviderKind::FinancialCert, ProviderKind::Pass] {
+        for _ in 0..6 {
             let problem = Problem::from(
                 h.verifications
                     .start(start_input(provider, "phone-a"))

@@ -1,235 +1,28 @@
-//! auth-svc as deployed: `serve` on a loopback port with the Redis store and the Redis SMS
-//! outbox (each test under its own key prefix), an in-test session-svc on another loopback
-//! port, and a real tonic client. The one-time code is read from the SMS outbox stream, as the
-//! SMS relay would.
+//! auth-svc as deployed (see `common`): the phone flow end to end. The one-time code is read
+//! from the SMS outbox stream, as the SMS relay would.
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_svc::{Config, SmsConfig, StoreConfig};
+use common::*;
 use futures::StreamExt as _;
 use platform::auth::{GrpcJwksSource, Role, TokenVerifier};
-use platform::clock::{SharedClock, SystemClock};
-use platform::problem::{Problem, ProblemKind};
+use platform::clock::SystemClock;
+use platform::dev::DevIdentityProviders;
+use platform::problem::ProblemKind;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::auth::v1::{
     CompleteVerificationRequest, GetJwksRequest, Provider, StartVerificationRequest,
-    StartVerificationResponse,
 };
-use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
-use proto::session::v1::{
-    ClaimDeviceRequest, ClaimDeviceResponse, ReleaseSessionRequest, ReleaseSessionResponse,
-    ValidateSessionRequest, ValidateSessionResponse,
-};
-use redis::aio::ConnectionManager;
+use proto::session::v1::session_service_server::SessionServiceServer;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Response, Status};
-
-const RRN: &str = "850919-1234567";
-const PHONE: &str = "010-1234-5678";
-
-/// A stand-in session-svc: grants every claim, or refuses with device-locked when told to.
-#[derive(Clone, Default)]
-struct FakeSessions {
-    locked: Arc<Mutex<bool>>,
-    claims: Arc<Mutex<Vec<ClaimDeviceRequest>>>,
-}
-
-#[tonic::async_trait]
-impl SessionService for FakeSessions {
-    async fn claim_device(
-        &self,
-        request: Request<ClaimDeviceRequest>,
-    ) -> Result<Response<ClaimDeviceResponse>, Status> {
-        let claim = request.into_inner();
-        self.claims.lock().unwrap().push(claim);
-        if *self.locked.lock().unwrap() {
-            return Err(Problem::new(
-                ProblemKind::DeviceLocked,
-                "this person is verified on another device",
-            )
-            .with_retry_after(Duration::from_secs(600))
-            .to_status());
-        }
-        let expires_at = chrono::Utc::now() + chrono::Duration::minutes(30);
-        Ok(Response::new(ClaimDeviceResponse {
-            session_id: uuid::Uuid::new_v4().to_string(),
-            expires_at: Some(platform::clock::to_timestamp(expires_at)),
-        }))
-    }
-
-    async fn validate_session(
-        &self,
-        _request: Request<ValidateSessionRequest>,
-    ) -> Result<Response<ValidateSessionResponse>, Status> {
-        Ok(Response::new(ValidateSessionResponse { valid: true }))
-    }
-
-    async fn release_session(
-        &self,
-        _request: Request<ReleaseSessionRequest>,
-    ) -> Result<Response<ReleaseSessionResponse>, Status> {
-        Ok(Response::new(ReleaseSessionResponse { released: true }))
-    }
-}
-
-struct Running {
-    client: AuthServiceClient<Channel>,
-    channel: Channel,
-    redis: ConnectionManager,
-    prefix: String,
-    sessions: FakeSessions,
-    shutdown: CancellationToken,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-fn lazy_channel(addr: std::net::SocketAddr) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .timeout(Duration::from_secs(10))
-        .connect_lazy()
-}
-
-fn config(prefix: &str, session_url: String) -> Config {
-    let redis_url = platform::config::string(
-        "VAXBOOK_TEST_REDIS_URL",
-        platform::redis_conn::DEFAULT_REDIS_URL,
-    );
-    Config {
-        common: platform::config::CommonConfig::local(),
-        listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        store: StoreConfig::Redis {
-            url: redis_url,
-            key_prefix: prefix.to_owned(),
-        },
-        sms: SmsConfig::RedisStream,
-        session_url,
-        person_key_secret: "end-to-end-secret".to_owned(),
-        signing_key_file: None,
-        token_ttl: Duration::from_secs(1200),
-        otp_ttl: Duration::from_secs(180),
-        otp_max_attempts: 5,
-        start_limit: 5,
-        start_window: Duration::from_secs(600),
-        request_timeout: Duration::from_secs(5),
-        dev_mode: false,
-        clock: Arc::new(SystemClock) as SharedClock,
-    }
-}
-
-async fn start_everything(label: &str) -> Running {
-    platform::telemetry::init_for_tests();
-    let sessions = FakeSessions::default();
-    let session_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let session_addr = session_listener.local_addr().unwrap();
-    let session_server = SessionServiceServer::new(sessions.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(session_server)
-            .serve_with_incoming(TcpListenerStream::new(session_listener)),
-    );
-
-    let prefix = platform::redis_conn::test_prefix(label);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(auth_svc::serve(
-        config(&prefix, format!("http://{session_addr}")),
-        listener,
-        shutdown.clone(),
-    ));
-    let channel = lazy_channel(addr);
-    Running {
-        client: AuthServiceClient::new(channel.clone()),
-        channel,
-        redis: platform::redis_conn::connect_for_tests().await.unwrap(),
-        prefix,
-        sessions,
-        shutdown,
-        server,
-    }
-}
-
-fn start_request(device: &str) -> StartVerificationRequest {
-    StartVerificationRequest {
-        provider: Provider::Phone.into(),
-        name: "홍길동".to_owned(),
-        rrn: RRN.to_owned(),
-        phone: PHONE.to_owned(),
-        device_id: device.to_owned(),
-    }
-}
-
-impl Running {
-    async fn start(
-        &self,
-        request: StartVerificationRequest,
-    ) -> Result<StartVerificationResponse, Status> {
-        self.client
-            .clone()
-            .start_verification(request)
-            .await
-            .map(Response::into_inner)
-    }
-
-    async fn complete(
-        &self,
-        verification_id: &str,
-        otp: &str,
-        device: &str,
-    ) -> Result<proto::auth::v1::CompleteVerificationResponse, Status> {
-        self.client
-            .clone()
-            .complete_verification(CompleteVerificationRequest {
-                verification_id: verification_id.to_owned(),
-                otp: otp.to_owned(),
-                device_id: device.to_owned(),
-            })
-            .await
-            .map(Response::into_inner)
-    }
-
-    /// The SMS outbox entries, newest first.
-    async fn outbox(&self) -> Vec<HashMap<String, String>> {
-        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
-            .arg(format!("{}sms:outbox", self.prefix))
-            .arg("+")
-            .arg("-")
-            .query_async(&mut self.redis.clone())
-            .await
-            .unwrap();
-        entries.into_iter().map(|(_, fields)| fields).collect()
-    }
-
-    async fn latest_otp(&self) -> String {
-        let outbox = self.outbox().await;
-        let newest = outbox.first().expect("an SMS was written to the outbox");
-        assert_eq!(newest["to"], PHONE);
-        newest["otp"].clone()
-    }
-
-    async fn challenge_keys(&self) -> Vec<String> {
-        redis::cmd("KEYS")
-            .arg(format!("{}auth:challenge:*", self.prefix))
-            .query_async(&mut self.redis.clone())
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.server.await.unwrap().unwrap();
-    }
-}
-
-fn problem_of(status: &Status) -> Problem {
-    Problem::from_status(status)
-}
+use tonic::Code;
 
 #[tokio::test]
 async fn a_person_verifies_by_phone_and_gets_a_token_other_services_accept() {
@@ -398,7 +191,11 @@ async fn malformed_identity_data_is_refused_before_anything_happens() {
             ProblemKind::InvalidRequest,
         ),
         (
-            with(&|r| r.provider = Provider::Kakao.into()),
+            with(&|r| r.provider = Provider::Naver.into()),
+            ProblemKind::UnsupportedProvider,
+        ),
+        (
+            with(&|r| r.provider = Provider::FinancialCert.into()),
             ProblemKind::UnsupportedProvider,
         ),
     ];
@@ -498,7 +295,8 @@ async fn health_reports_serving_once_redis_answers() {
 #[tokio::test]
 async fn production_refuses_the_in_process_store_and_sms_sink() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut memory = config("unused:", "http://127.0.0.1:1".to_owned());
+    let idp = DevIdentityProviders::generate();
+    let mut memory = config("unused:", "http://127.0.0.1:1".to_owned(), &idp);
     memory.store = StoreConfig::Memory;
     let error = auth_svc::serve(memory, listener, CancellationToken::new())
         .await
@@ -509,7 +307,7 @@ async fn production_refuses_the_in_process_store_and_sms_sink() {
     );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut dev_sms = config("unused:", "http://127.0.0.1:1".to_owned());
+    let mut dev_sms = config("unused:", "http://127.0.0.1:1".to_owned(), &idp);
     dev_sms.sms = SmsConfig::Dev(Arc::new(platform::dev::SmsOutbox::default()));
     let error = auth_svc::serve(dev_sms, listener, CancellationToken::new())
         .await
@@ -535,6 +333,7 @@ async fn the_dev_run_verifies_through_the_in_memory_outbox() {
     let config = Config::local_dev(
         hooks.clock.clone(),
         hooks.sms.clone(),
+        &hooks.idp,
         format!("http://{session_addr}"),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -554,6 +353,7 @@ async fn the_dev_run_verifies_through_the_in_memory_outbox() {
             verification_id: started.verification_id,
             otp,
             device_id: "phone-a".to_owned(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod grpc;
+pub mod idp;
 pub mod metrics;
 pub mod pg;
 pub mod problem;

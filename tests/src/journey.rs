@@ -80,6 +80,28 @@ impl OtpSource {
         }
     }
 
+    /// The newest code sent to each number (digits only), read once from the Redis outbox.
+    pub async fn all_codes(&self) -> anyhow::Result<std::collections::HashMap<String, String>> {
+        let Self::RedisOutbox { url, prefix } = self else {
+            anyhow::bail!("all_codes reads the Redis outbox");
+        };
+        let client = redis::Client::open(url.as_str())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(format!("{prefix}sms:outbox"))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut connection)
+            .await?;
+        let mut codes = std::collections::HashMap::new();
+        for entry in &entries.ids {
+            if let (Some(to), Some(otp)) = (entry.get::<String>("to"), entry.get::<String>("otp")) {
+                codes.insert(to.chars().filter(char::is_ascii_digit).collect(), otp);
+            }
+        }
+        Ok(codes)
+    }
+
     pub async fn latest(&self, phone: &str) -> anyhow::Result<String> {
         self.codes(phone)
             .await?

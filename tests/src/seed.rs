@@ -21,11 +21,24 @@ pub struct Seeded {
     pub tomorrow_slot_id: String,
 }
 
-/// Seeds an 18–49 campaign open now, one center and slots.
+/// Seeds an 18–49 campaign open now, one center, slots on D+5 and D+6 (capacity 5) and one
+/// on D+1.
 pub async fn open_campaign(
     scheduling_url: &str,
     booking_url: &str,
     admin_key: &str,
+) -> anyhow::Result<Seeded> {
+    open_campaign_with(scheduling_url, booking_url, admin_key, 2, 5).await
+}
+
+/// Seeds an 18–49 campaign open now, one center, `slots` slots of `capacity` on D+5, D+6, …
+/// and one slot on D+1.
+pub async fn open_campaign_with(
+    scheduling_url: &str,
+    booking_url: &str,
+    admin_key: &str,
+    slots: i64,
+    capacity: i32,
 ) -> anyhow::Result<Seeded> {
     let timeout = std::time::Duration::from_secs(10);
     let mut scheduling =
@@ -50,7 +63,7 @@ pub async fn open_campaign(
                     booking_opens_at: Some(platform::clock::to_timestamp(now - Duration::hours(1))),
                     booking_closes_at: Some(platform::clock::to_timestamp(now + Duration::days(2))),
                     vaccination_from: date(1),
-                    vaccination_to: date(30),
+                    vaccination_to: date(5 + slots),
                     proxy_allowed: false,
                     proxy_deadline: None,
                     modification_allowed_from: None,
@@ -76,7 +89,7 @@ pub async fn open_campaign(
         .into_inner();
     let mut slot_ids = Vec::new();
     let mut tomorrow_slot_id = String::new();
-    for days in [5i64, 6, 1] {
+    for days in (5..5 + slots).chain([1]) {
         let starts_at = now + Duration::days(days);
         let slot = booking
             .upsert_slot(admin_request(
@@ -91,7 +104,7 @@ pub async fn open_campaign(
                             starts_at + Duration::hours(4),
                         )),
                         vaccine: "Pfizer".to_owned(),
-                        capacity: 5,
+                        capacity,
                         remaining: 0,
                     }),
                 },

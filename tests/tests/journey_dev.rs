@@ -229,3 +229,95 @@ async fn the_journey_walks_through_vaxbook_dev_on_postgres_and_redis() -> anyhow
     assert!(!keys.is_empty(), "no session keys under {prefix}");
     Ok(())
 }
+
+/// A simple certificate (Kakao, Naver, PASS): start → the provider's app signs an assertion
+/// bound to the nonce (the dev stand-in at /dev/idp) → complete with it. A forged or foreign
+/// assertion is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_certificates_verify_through_the_dev_identity_providers() -> anyhow::Result<()> {
+    let dev = DevStack::start("dev-idp").await?;
+    let person = journey::HONG;
+    for (index, provider) in ["kakao", "naver", "pass"].iter().enumerate() {
+        let device = Api::new(&dev.gateway_url, &format!("tablet-{index}"));
+        let started = device
+            .post(
+                "/v1/auth/verifications",
+                &json!({"provider": provider, "name": person.name, "rrn": person.rrn}),
+            )
+            .await?;
+        assert_eq!(started.status, 201, "{started:?}");
+        let nonce = started.body["nonce"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(nonce.len() >= 16, "a nonce: {started:?}");
+        let id = started.body["verification_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let complete = format!("/v1/auth/verifications/{id}/complete");
+        let sign = |name: &str, rrn: &str, nonce: &str, by: &str| {
+            let body = json!({"name": name, "rrn": rrn, "phone": person.phone, "nonce": nonce});
+            let anonymous = Api::new(&dev.gateway_url, "idp-app");
+            let path = format!("/dev/idp/{by}/assertions");
+            async move { anonymous.post(&path, &body).await }
+        };
+
+        // Refused: another person's assertion, the wrong nonce, another provider's signature.
+        let other = sign("김철수", "850505-1234567", &nonce, provider).await?;
+        assert_eq!(other.status, 201, "{other:?}");
+        device
+            .post(&complete, &json!({"assertion": other.body["assertion"]}))
+            .await?
+            .assert_problem(401, "verification-failed");
+        let stale = sign(person.name, person.rrn, "not-the-nonce", provider).await?;
+        device
+            .post(&complete, &json!({"assertion": stale.body["assertion"]}))
+            .await?
+            .assert_problem(401, "verification-failed");
+        let foreign_provider = if *provider == "kakao" {
+            "naver"
+        } else {
+            "kakao"
+        };
+        let foreign = sign(person.name, person.rrn, &nonce, foreign_provider).await?;
+        device
+            .post(&complete, &json!({"assertion": foreign.body["assertion"]}))
+            .await?
+            .assert_problem(401, "verification-failed");
+        device
+            .post(&complete, &json!({"assertion": "abc.def.ghi"}))
+            .await?
+            .assert_problem(401, "verification-failed");
+
+        // Accepted: the person's own assertion, bound to this verification.
+        let signed = sign(person.name, person.rrn, &nonce, provider).await?;
+        let completed = device
+            .post(&complete, &json!({"assertion": signed.body["assertion"]}))
+            .await?;
+        if index == 0 {
+            assert_eq!(completed.status, 200, "{completed:?}");
+            let me = device.with_token(completed.body["access_token"].as_str().unwrap_or_default());
+            let eligibility = me.get("/v1/me/eligibility").await?;
+            assert_eq!(eligibility.body["eligible"], true, "{eligibility:?}");
+        } else {
+            // The first device holds the person's lock: verified, but blocked (R3).
+            completed.assert_problem(423, "device-locked");
+        }
+    }
+    Api::new(&dev.gateway_url, "idp-app")
+        .post(
+            "/dev/idp/myspace/assertions",
+            &json!({"name": "a", "rrn": "b", "nonce": "c"}),
+        )
+        .await?
+        .assert_problem(404, "not-found");
+    let cert = Api::new(&dev.gateway_url, "desktop")
+        .post(
+            "/v1/auth/verifications",
+            &json!({"provider": "financial_cert", "name": person.name, "rrn": person.rrn}),
+        )
+        .await?;
+    cert.assert_problem(400, "unsupported-provider");
+    Ok(())
+}

@@ -39,6 +39,22 @@ async fn the_journey_walks_through_the_multi_process_stack() -> anyhow::Result<(
         .await?;
     assert_eq!(set_clock.status, 404);
 
+    let idp = anonymous
+        .post(
+            "/dev/idp/kakao/assertions",
+            &serde_json::json!({"name": "홍길동", "rrn": "900101-1234567", "nonce": "n"}),
+        )
+        .await?;
+    assert_eq!(idp.status, 404);
+    // Without configured provider keys, simple certificates are not offered.
+    anonymous
+        .post(
+            "/v1/auth/verifications",
+            &serde_json::json!({"provider": "kakao", "name": "홍길동", "rrn": "900101-1234567"}),
+        )
+        .await?
+        .assert_problem(400, "unsupported-provider");
+
     // Operations endpoints.
     assert_eq!(anonymous.get("/healthz").await?.status, 200);
     assert_eq!(anonymous.get("/readyz").await?.status, 200);

@@ -101,6 +101,9 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         otp_max_attempts: 5,
         start_limit: 5,
         start_window: Duration::from_secs(600),
+        // The dev run's auth-svc trusts the stand-in Kakao/Naver/PASS apps of /dev/idp.
+        simple_cert_issuers: auth_svc::Config::dev_simple_cert_issuers(&hooks.idp),
+        assertion_ttl: Duration::from_secs(300),
         request_timeout: timeout,
         dev_mode: true,
         clock: clock.clone(),

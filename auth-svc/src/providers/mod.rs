@@ -5,6 +5,8 @@
 //! they only ever see the person key and birth date in the access token.
 
 mod phone;
+mod simple_cert;
+mod trusted_keys;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +15,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::AuthError;
 use crate::identity::{Name, PersonKey, Phone};
-use crate::model::{DeviceId, Otp, ProviderKind, VerificationId};
-use crate::store::Challenge;
+use crate::model::{DeviceId, Otp, ProviderKind, SignedAssertion, VerificationId};
+use crate::store::{Challenge, ChallengeStore};
 
 pub use self::phone::{OtpDigester, PhoneProvider, PhoneProviderSettings};
+pub use self::simple_cert::{NameDigester, SimpleCertProvider, SimpleCertSettings};
+pub use self::trusted_keys::{TrustedKeys, read_jwks_file};
 
 /// A validated request to start a verification; the RRN is already reduced to the person key
 /// and the birth date.
@@ -35,12 +39,18 @@ pub struct StartedChallenge {
     pub expires_at: DateTime<Utc>,
     /// Where the code went, masked (phone provider); empty for other providers.
     pub masked_phone: String,
+    /// What the provider's assertion must carry (simple certificates); empty for phone.
+    pub nonce: String,
 }
 
-/// The person's answer to a challenge.
+/// The person's answer to a challenge. Which kind a provider expects is the provider's to
+/// check: the request does not name the provider, the stored challenge does.
 #[derive(Clone, Debug)]
 pub enum ChallengeAnswer {
+    /// The one-time code (phone).
     Otp(Otp),
+    /// The provider's signed assertion (kakao, naver, pass).
+    Assertion(SignedAssertion),
 }
 
 /// One identity provider.
@@ -53,7 +63,8 @@ pub trait IdentityProvider: Send + Sync {
 
     /// Checks `answer` against the stored `challenge` (already known to be this provider's,
     /// unexpired and started on the answering device). On success the challenge is used up;
-    /// on a wrong answer the failure is counted.
+    /// on a wrong answer the failure is counted; an answer of the wrong kind is a malformed
+    /// request and changes nothing.
     async fn complete(
         &self,
         verification_id: &VerificationId,
@@ -82,5 +93,49 @@ impl ProviderRegistry {
         self.providers
             .get(&kind)
             .ok_or(AuthError::ProviderNotEnabled(kind.name()))
+    }
+}
+
+/// Refuses a challenge that has no attempts left (and throws it away).
+async fn refuse_if_exhausted(
+    store: &dyn ChallengeStore,
+    verification_id: &VerificationId,
+    challenge: &Challenge,
+    max_attempts: u32,
+) -> Result<(), AuthError> {
+    if challenge.attempts >= max_attempts {
+        store.delete(verification_id).await?;
+        return Err(AuthError::AttemptsExhausted);
+    }
+    Ok(())
+}
+
+/// Counts one wrong answer and returns how many are left; the last allowed one throws the
+/// challenge away (`AttemptsExhausted`).
+async fn count_wrong_answer(
+    store: &dyn ChallengeStore,
+    verification_id: &VerificationId,
+    max_attempts: u32,
+) -> Result<u32, AuthError> {
+    let Some(attempts) = store.record_failed_attempt(verification_id).await? else {
+        return Err(AuthError::VerificationExpired);
+    };
+    if attempts >= max_attempts {
+        store.delete(verification_id).await?;
+        return Err(AuthError::AttemptsExhausted);
+    }
+    Ok(max_attempts - attempts)
+}
+
+/// Uses the challenge up after a right answer. Of two concurrent right answers only the one
+/// that removes it wins.
+async fn use_up(
+    store: &dyn ChallengeStore,
+    verification_id: &VerificationId,
+) -> Result<(), AuthError> {
+    if store.delete(verification_id).await? {
+        Ok(())
+    } else {
+        Err(AuthError::VerificationExpired)
     }
 }

@@ -13,7 +13,10 @@ use platform::clock::SharedClock;
 use rand::Rng as _;
 use sha2::Sha256;
 
-use super::{ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge};
+use super::{
+    ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge, count_wrong_answer,
+    refuse_if_exhausted, use_up,
+};
 use crate::error::AuthError;
 use crate::model::{ProviderKind, VerificationId};
 use crate::sms::SmsSender;
@@ -145,6 +148,7 @@ impl IdentityProvider for PhoneProvider {
         Ok(StartedChallenge {
             expires_at,
             masked_phone: phone.masked(),
+            nonce: String::new(),
         })
     }
 
@@ -154,36 +158,32 @@ impl IdentityProvider for PhoneProvider {
         challenge: &Challenge,
         answer: &ChallengeAnswer,
     ) -> Result<(), AuthError> {
-        let ChallengeAnswer::Otp(otp) = answer;
-        let ChallengeSecret::OtpDigest { digest } = &challenge.secret;
-        if challenge.attempts >= self.settings.max_attempts {
-            self.store.delete(verification_id).await?;
-            return Err(AuthError::AttemptsExhausted);
-        }
-        if self.digester.matches(verification_id, otp.as_str(), digest) {
-            // Single use: of two concurrent right answers only the one that removes it wins.
-            return if self.store.delete(verification_id).await? {
-                Ok(())
-            } else {
-                Err(AuthError::VerificationExpired)
-            };
-        }
-        self.record_wrong_answer(verification_id).await
-    }
-}
-
-impl PhoneProvider {
-    async fn record_wrong_answer(&self, verification_id: &VerificationId) -> Result<(), AuthError> {
-        let Some(attempts) = self.store.record_failed_attempt(verification_id).await? else {
+        let ChallengeAnswer::Otp(otp) = answer else {
+            return Err(AuthError::InvalidRequest(
+                "otp is required for the phone provider".to_owned(),
+            ));
+        };
+        let ChallengeSecret::OtpDigest { digest } = &challenge.secret else {
+            tracing::warn!(%verification_id, "a phone challenge holds no code digest");
             return Err(AuthError::VerificationExpired);
         };
-        if attempts >= self.settings.max_attempts {
-            self.store.delete(verification_id).await?;
-            return Err(AuthError::AttemptsExhausted);
+        refuse_if_exhausted(
+            self.store.as_ref(),
+            verification_id,
+            challenge,
+            self.settings.max_attempts,
+        )
+        .await?;
+        if self.digester.matches(verification_id, otp.as_str(), digest) {
+            return use_up(self.store.as_ref(), verification_id).await;
         }
-        Err(AuthError::WrongAnswer {
-            attempts_left: self.settings.max_attempts - attempts,
-        })
+        let attempts_left = count_wrong_answer(
+            self.store.as_ref(),
+            verification_id,
+            self.settings.max_attempts,
+        )
+        .await?;
+        Err(AuthError::WrongAnswer { attempts_left })
     }
 }
 

@@ -65,6 +65,28 @@ async fn failed_attempts_count_up_and_keep_the_rest(store: &dyn ChallengeStore) 
     assert_eq!(store.get(&missing).await.unwrap(), None);
 }
 
+async fn an_assertion_challenge_keeps_its_binding_through_attempts(store: &dyn ChallengeStore) {
+    let id = VerificationId::new_random();
+    let stored = Challenge {
+        provider: ProviderKind::Kakao,
+        secret: ChallengeSecret::AssertionBinding {
+            nonce: "nonce-h".to_owned(),
+            name_digest: "name-digest-h".to_owned(),
+        },
+        ..challenge("h")
+    };
+    store.put(&id, &stored, TTL).await.unwrap();
+    assert_eq!(store.get(&id).await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.record_failed_attempt(&id).await.unwrap(), Some(1));
+    assert_eq!(
+        store.get(&id).await.unwrap(),
+        Some(Challenge {
+            attempts: 1,
+            ..stored
+        })
+    );
+}
+
 async fn delete_succeeds_once(store: &dyn ChallengeStore) {
     let id = VerificationId::new_random();
     store.put(&id, &challenge("c"), TTL).await.unwrap();
@@ -121,6 +143,7 @@ async fn run_suite(store: Arc<dyn ChallengeStore>) {
     store.ping().await.unwrap();
     a_stored_challenge_reads_back_unchanged(store.as_ref()).await;
     failed_attempts_count_up_and_keep_the_rest(store.as_ref()).await;
+    an_assertion_challenge_keeps_its_binding_through_attempts(store.as_ref()).await;
     delete_succeeds_once(store.as_ref()).await;
     rate_limit_counts_per_key(store.as_ref()).await;
     concurrent_deletes_have_one_winner(store.clone()).await;

@@ -21,7 +21,7 @@ pub use self::memory::MemoryChallengeStore;
 pub use self::redis::RedisChallengeStore;
 
 /// A verification that was started and not yet completed. It holds what the completion needs
-/// to issue a token, and never the RRN, the phone number or the one-time code in clear.
+/// to issue a token, and never the RRN, the phone number, the name or the one-time code in clear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
     pub provider: ProviderKind,
@@ -40,6 +40,10 @@ pub struct Challenge {
 pub enum ChallengeSecret {
     /// Keyed hash (base64url) of the one-time code, bound to the verification id.
     OtpDigest { digest: String },
+    /// Simple-certificate providers: the nonce the assertion must carry (it was handed to the
+    /// person anyway) and a keyed hash (base64url) of the started name, bound to the
+    /// verification id, so the name is never stored in clear.
+    AssertionBinding { nonce: String, name_digest: String },
 }
 
 /// A failure of the store itself (not a missing challenge, which is `None`).

@@ -95,6 +95,9 @@ pub struct VerificationStarted {
     pub masked_phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otp_length: Option<i32>,
+    /// What the provider's assertion must carry (kakao, naver, pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// `POST /v1/auth/verifications`
@@ -122,13 +125,66 @@ pub async fn start_verification(
         provider,
         masked_phone: non_empty(started.masked_phone),
         otp_length: (started.otp_length > 0).then_some(started.otp_length),
+        nonce: non_empty(started.nonce),
     };
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// The answer to the challenge: `otp` (phone), `assertion` (kakao, naver, pass) or
+/// `signature` + `certificate` (financial_cert). auth-svc checks that the answer fits the
+/// provider the verification started with.
 #[derive(Deserialize)]
 pub struct CompleteVerificationBody {
-    pub otp: String,
+    #[serde(default)]
+    pub otp: Option<String>,
+    #[serde(default)]
+    pub assertion: Option<String>,
+    #[serde(default)]
+    pub signature: Option<String>,
+    #[serde(default)]
+    pub certificate: Option<String>,
+}
+
+/// Upper bound of an assertion or certificate; larger bodies are refused by the body limit.
+const MAX_ANSWER_CHARS: usize = 16 * 1024;
+
+impl CompleteVerificationBody {
+    fn into_request(
+        self,
+        verification_id: String,
+        device_id: DeviceId,
+    ) -> Result<auth::CompleteVerificationRequest, HttpProblem> {
+        let answered = [&self.otp, &self.assertion, &self.signature]
+            .iter()
+            .any(|field| {
+                field
+                    .as_deref()
+                    .is_some_and(|value| !value.trim().is_empty())
+            });
+        if !answered {
+            return Err(HttpProblem::invalid(
+                "one of `otp`, `assertion` or `signature` + `certificate` is required",
+            ));
+        }
+        let field =
+            |name: &str, value: Option<String>, max: usize| -> Result<String, HttpProblem> {
+                match value {
+                    None => Ok(String::new()),
+                    Some(value) => {
+                        require_text(name, &value, max)?;
+                        Ok(value.trim().to_owned())
+                    }
+                }
+            };
+        Ok(auth::CompleteVerificationRequest {
+            verification_id,
+            otp: field("otp", self.otp, 16)?,
+            device_id: device_id.0,
+            assertion: field("assertion", self.assertion, MAX_ANSWER_CHARS)?,
+            signature: field("signature", self.signature, MAX_ANSWER_CHARS)?,
+            certificate: field("certificate", self.certificate, MAX_ANSWER_CHARS)?,
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -154,16 +210,12 @@ pub async fn complete_verification(
     device_id: DeviceId,
     JsonBody(body): JsonBody<CompleteVerificationBody>,
 ) -> Result<Response, HttpProblem> {
-    require_text("otp", &body.otp, 16)?;
+    let request = body.into_request(verification_id, device_id)?;
     let completed = state
         .clients
         .auth
         .clone()
-        .complete_verification(auth::CompleteVerificationRequest {
-            verification_id,
-            otp: body.otp.trim().to_owned(),
-            device_id: device_id.0,
-        })
+        .complete_verification(request)
         .await
         .map_err(|status| HttpProblem::from_grpc("auth-svc", &status))?
         .into_inner();

@@ -1,9 +1,12 @@
-//! The dev run's helpers: the SMS sink and the settable clock. Registered only when the
+//! The dev run's helpers: the SMS sink, the settable clock and the stand-in Kakao/Naver/PASS
+//! apps that sign assertions. Registered only when the
 //! configuration carries [`platform::dev::DevHooks`]; without them these paths are unknown.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use http::StatusCode;
 use platform::clock::{Clock, rfc3339_kst};
 use platform::dev::{DevHooks, SentSms};
 use platform::problem::ProblemKind;
@@ -66,4 +69,64 @@ pub async fn reset_clock(State(state): State<AppState>) -> Result<Json<ClockView
     Ok(Json(ClockView {
         now: rfc3339_kst(dev.clock.now()),
     }))
+}
+
+#[derive(Deserialize)]
+pub struct AssertionBody {
+    pub name: String,
+    pub rrn: String,
+    #[serde(default)]
+    pub phone: String,
+    /// The `nonce` of the verification being answered.
+    pub nonce: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssertionView {
+    pub provider: String,
+    pub assertion: String,
+}
+
+/// `POST /dev/idp/{provider}/assertions {name, rrn, phone, nonce}` — what the provider's app
+/// hands back after the person confirms: a signed assertion for `…/complete`.
+pub async fn issue_assertion(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    JsonBody(body): JsonBody<AssertionBody>,
+) -> Result<Response, HttpProblem> {
+    let dev = hooks(&state)?;
+    if !platform::idp::SIMPLE_CERT_PROVIDERS.contains(&provider.as_str()) {
+        return Err(HttpProblem::new(
+            ProblemKind::NotFound,
+            "the dev identity providers are kakao, naver and pass",
+        ));
+    }
+    for (field, value) in [
+        ("name", &body.name),
+        ("rrn", &body.rrn),
+        ("nonce", &body.nonce),
+    ] {
+        if value.trim().is_empty() || value.len() > 256 {
+            return Err(HttpProblem::invalid(format!("`{field}` is required")));
+        }
+    }
+    let assertion = dev
+        .idp
+        .issue(
+            &provider,
+            body.name.trim(),
+            body.rrn.trim(),
+            body.phone.trim(),
+            body.nonce.trim(),
+            dev.clock.now(),
+        )
+        .map_err(|_| HttpProblem::new(ProblemKind::Internal, "internal error"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AssertionView {
+            provider,
+            assertion,
+        }),
+    )
+        .into_response())
 }

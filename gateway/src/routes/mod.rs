@@ -97,6 +97,7 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .get("/dev/sms", dev::sent_sms)
         .put("/dev/clock", dev::set_clock)
         .delete("/dev/clock", dev::reset_clock)
+        .post("/dev/idp/{provider}/assertions", dev::issue_assertion)
 }
 
 async fn unknown_route() -> HttpProblem {

@@ -156,6 +156,7 @@ impl auth::auth_service_server::AuthService for Fake {
             expires_at: Some(to_timestamp(self.0.now() + chrono::Duration::minutes(3))),
             masked_phone: "010-****-5678".into(),
             otp_length: 6,
+            nonce: String::new(),
         }))
     }
 
