@@ -33,6 +33,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The dev run's hooks; `None` (always, from the environment) makes `/dev/*` answer 404.
     pub dev: Option<DevHooks>,
+    /// Origins whose browser pages may call the API (CORS); empty: none, `*`: any.
+    pub cors_allowed_origins: Vec<String>,
     /// The clock token expiry and campaign dates are judged against.
     pub clock: SharedClock,
 }
@@ -61,6 +63,7 @@ impl Config {
             max_inflight,
             shutdown_grace: seconds("VAXBOOK_SHUTDOWN_GRACE_SECS", 10)?,
             dev: None,
+            cors_allowed_origins: cors_origins(&string("GATEWAY_CORS_ORIGINS", ""))?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -84,9 +87,33 @@ impl Config {
             max_inflight: DEFAULT_MAX_INFLIGHT,
             shutdown_grace: Duration::from_secs(5),
             dev: None,
+            cors_allowed_origins: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
+}
+
+/// Parses `GATEWAY_CORS_ORIGINS`: a comma-separated list of origins (`https://www.example.kr`),
+/// or `*` for any.
+pub fn cors_origins(raw: &str) -> anyhow::Result<Vec<String>> {
+    let mut origins = Vec::new();
+    for origin in raw
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+    {
+        let well_formed = origin == "*"
+            || ((origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/')
+                && http::HeaderValue::from_str(origin).is_ok());
+        if !well_formed {
+            anyhow::bail!(
+                "GATEWAY_CORS_ORIGINS: `{origin}` is not an origin like https://www.example.kr"
+            );
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
 }
 
 /// Problem URIs are built by appending `/problems/<name>`, so a trailing slash would double.

@@ -39,6 +39,7 @@ pub struct AppState {
     pub public_base_url: Arc<str>,
     /// The served OpenAPI document, with `servers` set to the public base URL.
     pub openapi: Arc<str>,
+    pub cors_allowed_origins: Arc<[String]>,
 }
 
 impl AppState {
@@ -54,13 +55,50 @@ impl AppState {
             inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
             openapi: routes::ops::openapi_document(&public_base_url)?.into(),
             public_base_url: public_base_url.into(),
+            cors_allowed_origins: config.cors_allowed_origins.clone().into(),
         })
     }
+}
+
+/// The CORS policy for browser frontends served from other origins: the API's methods and
+/// headers, and the response headers a frontend reads (`Retry-After`, `Location`).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use http::{HeaderName, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|origin| origin.parse().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-device-id"),
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("traceparent"),
+            ])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The whole HTTP application for `state`.
 pub fn router(state: AppState) -> Router {
     let public_base_url = state.public_base_url.clone();
+    let cors = cors(&state.cors_allowed_origins);
     routes::table(state.dev.is_some())
         .into_router()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -73,6 +111,9 @@ pub fn router(state: AppState) -> Router {
             public_base_url,
             problem::render_problems,
         ))
+        // Outside everything: a preflight is answered before routing, and every answer,
+        // problems included, carries the CORS headers.
+        .layer(tower::util::option_layer(cors))
         .with_state(state)
 }
 

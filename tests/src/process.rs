@@ -6,15 +6,24 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The path of a workspace binary built next to the test executable.
-pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+/// The target profile directory (`target/debug`, `target/release`) this executable was built
+/// into: test executables live in its `deps/`, binaries in it directly.
+fn profile_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let profile_dir = exe
+    let dir = exe
         .parent()
-        .and_then(|deps| deps.parent())
         .ok_or_else(|| anyhow::anyhow!("cannot locate the target directory"))?;
-    let path = profile_dir.join(name);
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
+    Ok(dir.to_path_buf())
+}
+
+/// The path of a workspace binary built into the same profile directory as this executable.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = profile_dir()?.join(name);
     if !path.exists() {
         anyhow::bail!(
             "{} is missing: build the binaries first with `cargo build --workspace --bins`",
@@ -31,10 +40,8 @@ pub fn free_addr() -> anyhow::Result<SocketAddr> {
 }
 
 fn logs_dir(label: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .ancestors()
-        .nth(3)
+    let target = profile_dir()?
+        .parent()
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let dir = target

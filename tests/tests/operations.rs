@@ -180,3 +180,31 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// The load generator keeps working: a small bounded run books everyone, never overbooks, and
+/// measures the raw database baseline (numbers are for the release benchmark, not asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_books_everyone_without_overbooking() -> anyhow::Result<()> {
+    let output = tokio::process::Command::new(binary("vaxbook-load")?)
+        .args(["--people", "40", "--concurrency", "8"])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("end-to-end bookings: 40 of 40"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "40 confirmed bookings, 0 slots over capacity, 0 slots whose count disagrees"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("raw PostgreSQL booking transactions: 40"),
+        "{stdout}"
+    );
+    Ok(())
+}

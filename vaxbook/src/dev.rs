@@ -149,6 +149,8 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         max_inflight: 1024,
         shutdown_grace: Duration::from_secs(5),
         dev: Some(hooks.clone()),
+        // Any local frontend (another port) may call the dev run.
+        cors_allowed_origins: vec!["*".to_owned()],
         clock: clock.clone(),
     };
 

@@ -467,3 +467,106 @@ async fn shutdown_gives_up_on_stuck_requests_after_the_grace_period() {
     gate.release.notify_one();
     drop(stuck);
 }
+
+#[tokio::test]
+async fn browsers_of_allowed_origins_may_call_the_api() {
+    let harness = Harness::start_with(|config| {
+        config.cors_allowed_origins = vec!["https://www.vaxbook.example".to_owned()];
+    })
+    .await;
+    let preflight = harness
+        .bare(Method::OPTIONS, "/v1/bookings")
+        .header("origin", "https://www.vaxbook.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,x-device-id,idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{preflight:?}");
+    let headers = preflight.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://www.vaxbook.example"
+    );
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("x-device-id") && allowed.contains("idempotency-key"),
+        "{allowed}"
+    );
+    assert!(
+        harness.fakes.calls.lock().unwrap().is_empty(),
+        "a preflight reaches no service"
+    );
+
+    // A problem answer carries the headers too, so the page can read it.
+    let refused = harness
+        .bare(Method::GET, "/v1/bookings")
+        .header("origin", "https://www.vaxbook.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.headers()["access-control-allow-origin"],
+        "https://www.vaxbook.example"
+    );
+    let exposed = refused.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("retry-after"), "{exposed}");
+
+    let foreign = harness
+        .bare(Method::GET, "/healthz")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn without_configured_origins_no_cors_headers_are_sent() {
+    let harness = Harness::start().await;
+    let response = harness
+        .bare(Method::GET, "/healthz")
+        .header("origin", "https://www.vaxbook.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[test]
+fn cors_origins_are_validated() {
+    assert_eq!(
+        gateway::config::cors_origins(" https://a.example , http://localhost:3000 ").unwrap(),
+        vec![
+            "https://a.example".to_owned(),
+            "http://localhost:3000".to_owned()
+        ]
+    );
+    assert_eq!(
+        gateway::config::cors_origins("").unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(gateway::config::cors_origins("a.example").is_err());
+    assert!(gateway::config::cors_origins("https://a.example/").is_err());
+}

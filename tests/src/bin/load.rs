@@ -93,6 +93,31 @@ where
     (started.elapsed().as_secs_f64() * 1000.0, value)
 }
 
+/// User + system CPU seconds each process of the stack used so far (Linux /proc).
+fn cpu_seconds(stack: &ProcessStack) -> String {
+    let mut parts = Vec::new();
+    for proc in &stack.procs {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", proc.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|index| {
+                fields
+                    .get(*index)
+                    .and_then(|value| value.parse::<f64>().ok())
+            })
+            .sum();
+        parts.push(format!("{} {:.1}", proc.name, ticks / 100.0));
+    }
+    parts.join(", ")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
@@ -236,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?
         .get(0);
+    let cpu = cpu_seconds(&stack);
     drop(stack);
 
     // The same bookings straight against PostgreSQL through booking-svc's store.
@@ -319,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "database check: {confirmed} confirmed bookings, {overbooked} slots over capacity, {mismatched} slots whose count disagrees"
     );
+    println!("CPU seconds per process over the whole run (verification and booking): {cpu}");
     if !failures.is_empty() {
         println!("failed bookings by problem: {failures:?}");
     }
