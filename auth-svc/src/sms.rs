@@ -60,6 +60,9 @@ impl RedisStreamSmsSender {
     /// Roughly how many messages the stream keeps for the relay (and for inspection).
     pub const MAX_LENGTH: u64 = 100_000;
 
+    /// Seconds after its last message that the stream is dropped.
+    pub const IDLE_EXPIRY_SECS: u64 = 86_400;
+
     pub fn new(connection: ConnectionManager, key_prefix: &str, clock: SharedClock) -> Self {
         Self {
             connection,
@@ -78,7 +81,11 @@ impl RedisStreamSmsSender {
 impl SmsSender for RedisStreamSmsSender {
     async fn send(&self, to: &Phone, body: &str, otp: &str) -> Result<(), SmsError> {
         let mut connection = self.connection.clone();
-        redis::cmd("XADD")
+        // The stream expires a day after its last message: a code lives for minutes, so an
+        // outbox nobody has read for a day holds nothing worth delivering.
+        redis::pipe()
+            .atomic()
+            .cmd("XADD")
             .arg(&self.stream_key)
             .arg("MAXLEN")
             .arg("~")
@@ -92,7 +99,12 @@ impl SmsSender for RedisStreamSmsSender {
             .arg(otp)
             .arg("sent_at")
             .arg(rfc3339_kst(self.clock.now()))
-            .query_async::<String>(&mut connection)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&self.stream_key)
+            .arg(Self::IDLE_EXPIRY_SECS)
+            .ignore()
+            .query_async::<()>(&mut connection)
             .await?;
         Ok(())
     }

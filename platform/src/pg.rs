@@ -86,8 +86,12 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Test databases older than this are dropped when the next one is created.
+const TEST_DATABASE_MAX_AGE_SECS: i64 = 6 * 3600;
+
 /// Creates a fresh, empty database for one test and returns its URL. The server is the one
-/// of `VAXBOOK_TEST_DATABASE_URL` (default: the local server as user postgres).
+/// of `VAXBOOK_TEST_DATABASE_URL` (default: the local server as user postgres). The name
+/// carries its creation time, so databases of earlier runs are dropped after a few hours.
 pub async fn create_test_database(label: &str) -> anyhow::Result<String> {
     let base = crate::config::string(
         "VAXBOOK_TEST_DATABASE_URL",
@@ -100,12 +104,15 @@ pub async fn create_test_database(label: &str) -> anyhow::Result<String> {
         )
     })?;
     let driver = tokio::spawn(connection);
+    let now = chrono::Utc::now().timestamp();
+    drop_stale_test_databases(&client, now).await;
     let label: String = label
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(20)
         .collect();
-    let name = format!("vaxbook_t_{}_{}", label, uuid::Uuid::new_v4().simple());
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("vaxbook_t_{now}_{label}_{}", &unique[..12]);
     client
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await?;
@@ -119,6 +126,33 @@ pub async fn create_test_database(label: &str) -> anyhow::Result<String> {
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
     Ok(format!("postgres://{user}@{host}:{port}/{name}"))
+}
+
+/// Drops test databases created more than [`TEST_DATABASE_MAX_AGE_SECS`] ago (best effort:
+/// one still in use by a long run is left alone).
+async fn drop_stale_test_databases(client: &tokio_postgres::Client, now: i64) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'vaxbook\\_t\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let created: Option<i64> = name
+            .strip_prefix("vaxbook_t_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|stamp| stamp.parse().ok());
+        let stale = created.is_none_or(|created| now - created > TEST_DATABASE_MAX_AGE_SECS);
+        if stale {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
+        }
+    }
 }
 
 /// Applies a service's embedded migrations to `url`: creates the database when missing, then
