@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::ProviderKind;
 use crate::providers::{
-    OtpDigester, PhoneProvider, PhoneProviderSettings, ProviderRegistry, SimpleCertProvider,
+    BoundDigester, PhoneProvider, PhoneProviderSettings, ProviderRegistry, SimpleCertProvider,
     SimpleCertSettings,
 };
 use crate::service::{StartRateLimit, Verifications};
@@ -317,7 +317,7 @@ pub async fn serve(
         store.clone(),
         sms,
         config.clock.clone(),
-        OtpDigester::new(config.person_key_secret.as_bytes()),
+        BoundDigester::for_codes(config.person_key_secret.as_bytes()),
         PhoneProviderSettings {
             otp_ttl: config.otp_ttl,
             max_attempts: config.otp_max_attempts,

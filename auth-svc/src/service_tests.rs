@@ -14,7 +14,7 @@ use platform::problem::{Problem, ProblemKind};
 use super::*;
 use crate::model::Otp;
 use crate::providers::{
-    OtpDigester, PhoneProvider, PhoneProviderSettings, SimpleCertProvider, SimpleCertSettings,
+    BoundDigester, PhoneProvider, PhoneProviderSettings, SimpleCertProvider, SimpleCertSettings,
 };
 use crate::sms::DevSmsSender;
 use crate::store::MemoryChallengeStore;
@@ -90,7 +90,7 @@ pub(super) fn harness() -> Harness {
         store.clone(),
         Arc::new(DevSmsSender::new(outbox.clone(), clock.clone())),
         clock.clone(),
-        OtpDigester::new(b"test-secret"),
+        BoundDigester::for_codes(b"test-secret"),
         PhoneProviderSettings {
             otp_ttl: Duration::from_secs(180),
             max_attempts: 5,

@@ -225,3 +225,30 @@ pub fn bearer_from_str(value: &str) -> Result<&str, Problem> {
     }
     Ok(token.trim())
 }
+
+/// Equality whose running time does not depend on where the inputs differ (lengths are not
+/// secret where it is used: keys, nonces and digests of fixed length).
+pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    let difference = left
+        .iter()
+        .zip(right)
+        .fold(0u8, |acc, (l, r)| acc | (l ^ r));
+    std::hint::black_box(difference) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"xbc", b"abc"));
+    }
+}

@@ -175,7 +175,7 @@ pub fn require_admin(
         .get("x-admin-key")
         .and_then(|value| value.to_str().ok());
     match presented {
-        Some(key) if constant_time_eq(key.as_bytes(), admin_key.as_bytes()) => Ok(()),
+        Some(key) if crate::auth::constant_time_eq(key.as_bytes(), admin_key.as_bytes()) => Ok(()),
         Some(_) => {
             Err(Problem::new(ProblemKind::Forbidden, "the operator key is wrong").to_status())
         }
@@ -185,16 +185,6 @@ pub fn require_admin(
         )
         .to_status()),
     }
-}
-
-fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    if left.len() != right.len() {
-        return false;
-    }
-    left.iter()
-        .zip(right)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
 }
 
 /// Binds a TCP listener with a readable error.

@@ -4,6 +4,7 @@
 //! [`IdentityProvider`] registered in [`ProviderRegistry`]; no other service changes, because
 //! they only ever see the person key and birth date in the access token.
 
+mod digest;
 mod phone;
 mod simple_cert;
 mod trusted_keys;
@@ -18,8 +19,9 @@ use crate::identity::{Name, PersonKey, Phone};
 use crate::model::{DeviceId, Otp, ProviderKind, SignedAssertion, VerificationId};
 use crate::store::{Challenge, ChallengeStore};
 
-pub use self::phone::{OtpDigester, PhoneProvider, PhoneProviderSettings};
-pub use self::simple_cert::{NameDigester, SimpleCertProvider, SimpleCertSettings};
+pub use self::digest::BoundDigester;
+pub use self::phone::{PhoneProvider, PhoneProviderSettings};
+pub use self::simple_cert::{SimpleCertProvider, SimpleCertSettings};
 pub use self::trusted_keys::{TrustedKeys, read_jwks_file};
 
 /// A validated request to start a verification; the RRN is already reduced to the person key

@@ -17,15 +17,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use platform::auth::Jwks;
 use platform::clock::SharedClock;
 use platform::idp::{ASSERTION_AUDIENCE, SimpleCertAssertion};
 use rand::RngCore as _;
-use sha2::Sha256;
 
+use super::digest::BoundDigester;
 use super::{
     ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge, TrustedKeys,
     count_wrong_answer, refuse_if_exhausted, use_up,
@@ -35,55 +34,11 @@ use crate::identity::{Name, PersonKey, Rrn};
 use crate::model::{ProviderKind, SignedAssertion, VerificationId};
 use crate::store::{Challenge, ChallengeSecret, ChallengeStore};
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// How far in the future an assertion's `iat` may lie: the provider's clock may run ahead.
 const ISSUED_AT_LEEWAY_SECS: i64 = 60;
 
 /// Random bytes in a nonce (256 bits; base64url, 43 characters).
 const NONCE_BYTES: usize = 32;
-
-/// Hashes the started name under a key derived from the service secret, bound to the
-/// verification id, so the challenge can check the assertion's name without storing the name.
-#[derive(Clone)]
-pub struct NameDigester {
-    key: Vec<u8>,
-}
-
-impl NameDigester {
-    pub fn new(service_secret: &[u8]) -> Self {
-        let mut mac =
-            HmacSha256::new_from_slice(service_secret).expect("HMAC accepts keys of any length");
-        // Domain separation from the person key and the code digest, which use the same secret.
-        mac.update(b"vaxbook auth-svc name digest key v1");
-        Self {
-            key: mac.finalize().into_bytes().to_vec(),
-        }
-    }
-
-    fn mac(&self, verification_id: &VerificationId, name: &Name) -> HmacSha256 {
-        let mut mac =
-            HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
-        mac.update(verification_id.to_string().as_bytes());
-        mac.update(b":");
-        mac.update(name.normalized().as_bytes());
-        mac
-    }
-
-    pub fn digest(&self, verification_id: &VerificationId, name: &Name) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(verification_id, name).finalize().into_bytes())
-    }
-
-    /// Constant-time comparison of the name against the stored digest.
-    pub fn matches(&self, verification_id: &VerificationId, name: &Name, digest: &str) -> bool {
-        let Ok(expected) = URL_SAFE_NO_PAD.decode(digest) else {
-            return false;
-        };
-        self.mac(verification_id, name)
-            .verify_slice(&expected)
-            .is_ok()
-    }
-}
 
 /// How long a nonce lives and how many refused assertions a challenge tolerates.
 #[derive(Clone, Copy, Debug)]
@@ -99,7 +54,7 @@ pub struct SimpleCertProvider {
     store: Arc<dyn ChallengeStore>,
     clock: SharedClock,
     person_key_secret: Vec<u8>,
-    names: NameDigester,
+    names: BoundDigester,
     settings: SimpleCertSettings,
 }
 
@@ -158,7 +113,7 @@ impl SimpleCertProvider {
             store,
             clock,
             person_key_secret: person_key_secret.to_vec(),
-            names: NameDigester::new(person_key_secret),
+            names: BoundDigester::for_names(person_key_secret),
             settings,
         })
     }
@@ -212,19 +167,22 @@ impl SimpleCertProvider {
         if claims.iat > now + ISSUED_AT_LEEWAY_SECS {
             return Err(Rejection::IssuedInFuture);
         }
-        if !constant_time_eq(claims.nonce.as_bytes(), expected_nonce.as_bytes()) {
+        if !platform::auth::constant_time_eq(claims.nonce.as_bytes(), expected_nonce.as_bytes()) {
             return Err(Rejection::Nonce);
         }
         let rrn = Rrn::parse(&claims.rrn).map_err(|_| Rejection::OtherPerson)?;
         let person_key = PersonKey::derive(&self.person_key_secret, &rrn);
-        if !constant_time_eq(
+        if !platform::auth::constant_time_eq(
             person_key.as_str().as_bytes(),
             challenge.person_key.as_str().as_bytes(),
         ) {
             return Err(Rejection::OtherPerson);
         }
         let name = Name::parse(&claims.name).map_err(|_| Rejection::OtherName)?;
-        if !self.names.matches(verification_id, &name, name_digest) {
+        if !self
+            .names
+            .matches(verification_id, &name.normalized(), name_digest)
+        {
             return Err(Rejection::OtherName);
         }
         Ok(())
@@ -236,19 +194,6 @@ fn generate_nonce() -> String {
     let mut bytes = [0u8; NONCE_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Equality whose running time does not depend on where the inputs differ (lengths are not
-/// secret here).
-fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    if left.len() != right.len() {
-        return false;
-    }
-    let difference = left
-        .iter()
-        .zip(right)
-        .fold(0u8, |acc, (l, r)| acc | (l ^ r));
-    std::hint::black_box(difference) == 0
 }
 
 #[async_trait::async_trait]
@@ -270,7 +215,9 @@ impl IdentityProvider for SimpleCertProvider {
             device_id: request.device_id,
             secret: ChallengeSecret::AssertionBinding {
                 nonce: nonce.clone(),
-                name_digest: self.names.digest(&request.verification_id, &request.name),
+                name_digest: self
+                    .names
+                    .digest(&request.verification_id, &request.name.normalized()),
             },
             expires_at,
             attempts: 0,
@@ -354,25 +301,18 @@ mod tests {
     }
 
     #[test]
-    fn constant_time_eq_is_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(constant_time_eq(b"", b""));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(!constant_time_eq(b"xbc", b"abc"));
-    }
-
-    #[test]
     fn the_name_digest_is_keyed_normalized_and_bound_to_the_verification() {
-        let digester = NameDigester::new(b"secret");
+        let digester = BoundDigester::for_names(b"secret");
         let id = VerificationId::new_random();
-        let name = Name::parse("John Smith").unwrap();
+        let name = Name::parse("John Smith").unwrap().normalized();
         let digest = digester.digest(&id, &name);
         assert!(!digest.to_lowercase().contains("john"));
-        assert!(digester.matches(&id, &Name::parse(" JOHN  SMITH ").unwrap(), &digest));
-        assert!(!digester.matches(&id, &Name::parse("John Smyth").unwrap(), &digest));
+        let shouted = Name::parse(" JOHN  SMITH ").unwrap().normalized();
+        assert!(digester.matches(&id, &shouted, &digest));
+        let other = Name::parse("John Smyth").unwrap().normalized();
+        assert!(!digester.matches(&id, &other, &digest));
         assert!(!digester.matches(&VerificationId::new_random(), &name, &digest));
-        assert!(!NameDigester::new(b"other").matches(&id, &name, &digest));
+        assert!(!BoundDigester::for_names(b"other").matches(&id, &name, &digest));
         assert!(!digester.matches(&id, &name, "not base64!"));
     }
 
