@@ -63,7 +63,13 @@ pub struct CommonConfig {
     pub shutdown_grace: Duration,
     /// Key operators put in `x-admin-key` metadata for admin RPCs.
     pub admin_key: String,
+    /// Requests one replica works on at once; beyond it a request is refused at once with
+    /// RESOURCE_EXHAUSTED `overloaded` and a retry delay, never queued without bound.
+    pub max_inflight: usize,
 }
+
+/// Default of `<SVC>_MAX_INFLIGHT`.
+pub const DEFAULT_MAX_INFLIGHT: usize = 512;
 
 /// Default operator key for local runs; production sets `VAXBOOK_ADMIN_KEY`.
 pub const DEV_ADMIN_KEY: &str = "vaxbook-local-admin";
@@ -75,6 +81,15 @@ impl CommonConfig {
             metrics_addr: addr(&format!("{prefix}_METRICS_ADDR"), metrics_default)?,
             shutdown_grace: seconds("VAXBOOK_SHUTDOWN_GRACE_SECS", 10)?,
             admin_key: string("VAXBOOK_ADMIN_KEY", DEV_ADMIN_KEY),
+            max_inflight: match parse(&format!("{prefix}_MAX_INFLIGHT"), DEFAULT_MAX_INFLIGHT)? {
+                0 => {
+                    return Err(ConfigError {
+                        name: format!("{prefix}_MAX_INFLIGHT"),
+                        reason: "must be at least 1".to_owned(),
+                    });
+                }
+                limit => limit,
+            },
         })
     }
 
@@ -84,6 +99,7 @@ impl CommonConfig {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_grace: Duration::from_secs(5),
             admin_key: DEV_ADMIN_KEY.to_owned(),
+            max_inflight: DEFAULT_MAX_INFLIGHT,
         }
     }
 }

@@ -127,6 +127,7 @@ pub async fn run(
         tonic::transport::Server::builder()
             .trace_fn(crate::telemetry::grpc_server_span)
             .layer(crate::metrics::GrpcMetricsLayer::new(service.name))
+            .layer(LoadShedLayer::new(service.name, common.max_inflight))
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 shutdown.cancelled().await;
@@ -201,4 +202,173 @@ pub fn admin_request<T>(message: T, admin_key: &str) -> anyhow::Result<tonic::Re
         .map_err(|_| anyhow::anyhow!("the operator key is not a valid metadata value"))?;
     request.metadata_mut().insert("x-admin-key", key);
     Ok(request)
+}
+
+/// Refuses requests beyond `max_inflight` at once with RESOURCE_EXHAUSTED `overloaded` (and a
+/// one-second retry delay), so a surge is answered instead of queued without bound. Health and
+/// reflection are never refused: a busy replica must not look dead to its orchestrator.
+#[derive(Clone, Debug)]
+pub struct LoadShedLayer {
+    service: &'static str,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl LoadShedLayer {
+    pub fn new(service: &'static str, max_inflight: usize) -> Self {
+        Self {
+            service,
+            permits: Arc::new(tokio::sync::Semaphore::new(max_inflight.max(1))),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for LoadShedLayer {
+    type Service = LoadShed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LoadShed {
+            inner,
+            service: self.service,
+            permits: self.permits.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadShed<S> {
+    inner: S,
+    service: &'static str,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for LoadShed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: Default + Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<R>, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let exempt = path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.");
+        if exempt {
+            return Box::pin(self.inner.call(request));
+        }
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let future = self.inner.call(request);
+                Box::pin(async move {
+                    let response = future.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(_) => {
+                metrics::counter!("grpc_server_shed_total", "service" => self.service).increment(1);
+                let status = Problem::new(ProblemKind::Overloaded, "the service is at capacity")
+                    .with_retry_after(Duration::from_secs(1))
+                    .to_status();
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{Layer, Service, ServiceExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_beyond_the_limit_are_refused_at_once_and_health_never() {
+        // The inner service answers each request only when the test opens the gate for it.
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let inner_gate = gate.clone();
+        let inner = tower::service_fn(move |_request: http::Request<()>| {
+            let gate = inner_gate.clone();
+            async move {
+                if let Ok(pass) = gate.acquire().await {
+                    pass.forget();
+                }
+                Ok::<_, Infallible>(http::Response::new(String::from("done")))
+            }
+        });
+        let mut service = LoadShedLayer::new("test", 1).layer(inner);
+        let request = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .body(())
+                .unwrap_or_default()
+        };
+        async fn send(
+            service: &mut LoadShed<
+                impl Service<
+                    http::Request<()>,
+                    Response = http::Response<String>,
+                    Error = Infallible,
+                    Future = impl Future<Output = Result<http::Response<String>, Infallible>>
+                             + Send
+                             + 'static,
+                >,
+            >,
+            request: http::Request<()>,
+        ) -> tokio::task::JoinHandle<Result<http::Response<String>, Infallible>> {
+            let ready = service.ready().await.map(|ready| ready.call(request));
+            match ready {
+                Ok(future) => tokio::spawn(future),
+                Err(never) => match never {},
+            }
+        }
+
+        // The first request takes the only permit and waits at the gate.
+        let first = send(&mut service, request("/vaxbook.x.v1.X/A")).await;
+        // The second is refused at once, with the overloaded problem and a retry delay.
+        let refused = send(&mut service, request("/vaxbook.x.v1.X/B")).await;
+        let refused = refused.await.ok().and_then(Result::ok).unwrap_or_default();
+        let status = tonic::Status::from_header_map(refused.headers())
+            .unwrap_or_else(|| tonic::Status::ok(""));
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        let problem = Problem::from_status(&status);
+        assert_eq!(problem.kind, ProblemKind::Overloaded);
+        assert_eq!(problem.retry_after, Some(Duration::from_secs(1)));
+        // Health is exempt: it reaches the busy inner service instead of being refused.
+        let health = send(&mut service, request("/grpc.health.v1.Health/Check")).await;
+        gate.add_permits(2);
+        let bodies = (first.await, health.await);
+        let first_body = bodies
+            .0
+            .ok()
+            .and_then(Result::ok)
+            .map(http::Response::into_body);
+        let health_body = bodies
+            .1
+            .ok()
+            .and_then(Result::ok)
+            .map(http::Response::into_body);
+        assert_eq!(first_body.as_deref(), Some("done"));
+        assert_eq!(health_body.as_deref(), Some("done"));
+        // The permit came back: the next request is served.
+        let next = send(&mut service, request("/vaxbook.x.v1.X/C")).await;
+        gate.add_permits(1);
+        let next_body = next
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(http::Response::into_body);
+        assert_eq!(next_body.as_deref(), Some("done"));
+    }
 }

@@ -47,10 +47,11 @@ fn env_literals(source: &str) -> BTreeSet<String> {
             names.insert(piece.to_owned());
         }
     }
-    // CommonConfig::from_env("AUTH", …) reads AUTH_METRICS_ADDR.
+    // CommonConfig::from_env("AUTH", …) reads AUTH_METRICS_ADDR and AUTH_MAX_INFLIGHT.
     for piece in source.split("CommonConfig::from_env(\"").skip(1) {
         if let Some(prefix) = piece.split('"').next() {
             names.insert(format!("{prefix}_METRICS_ADDR"));
+            names.insert(format!("{prefix}_MAX_INFLIGHT"));
         }
     }
     names
