@@ -184,6 +184,13 @@ pub struct BookingRequest {
     pub proxy: bool,
 }
 
+/// A validated ChangeBooking request: move booking `id` to slot `slot_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookingChange {
+    pub id: Uuid,
+    pub slot_id: Uuid,
+}
+
 /// A validated ListSlots request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotQuery {

@@ -1,7 +1,8 @@
 //! Eligibility as booking-svc needs it: may this person book in the slot's campaign now, and
 //! the campaign terms that shape the booking (cancellation deadline, proxy policy). The
 //! production answer comes from scheduling-svc over gRPC; booking-svc asks on every booking
-//! because call-center apps do not pass through the gateway (R1, R6, R7).
+//! (and on every change, for the change policy) because call-center apps do not pass through
+//! the gateway (R1, R6, R7, R8).
 
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct CampaignTerms {
     pub proxy_allowed: bool,
     pub proxy_deadline: Option<DateTime<Utc>>,
     pub cancellation_closes_days_before: u32,
+    /// From when a booking may be moved to another slot (R8); `None` means never.
+    pub modification_allowed_from: Option<DateTime<Utc>>,
 }
 
 impl Default for CampaignTerms {
@@ -31,6 +34,7 @@ impl Default for CampaignTerms {
             proxy_allowed: false,
             proxy_deadline: None,
             cancellation_closes_days_before: DEFAULT_CANCELLATION_CLOSES_DAYS_BEFORE,
+            modification_allowed_from: None,
         }
     }
 }
@@ -44,6 +48,10 @@ impl From<&pb::Campaign> for CampaignTerms {
                 campaign.cancellation_closes_days_before,
             )
             .unwrap_or(0),
+            modification_allowed_from: campaign
+                .modification_allowed_from
+                .as_ref()
+                .and_then(from_timestamp),
         }
     }
 }
@@ -171,6 +179,10 @@ mod tests {
                 nanos: 0,
             }),
             cancellation_closes_days_before: 3,
+            modification_allowed_from: Some(prost_types::Timestamp {
+                seconds: 1_631_977_200,
+                nanos: 0,
+            }),
             ..Default::default()
         };
         let terms = CampaignTerms::from(&campaign);
@@ -180,6 +192,12 @@ mod tests {
             terms.proxy_deadline.map(|deadline| deadline.timestamp()),
             Some(1_628_499_600)
         );
+        assert_eq!(
+            terms.modification_allowed_from.map(|from| from.timestamp()),
+            Some(1_631_977_200)
+        );
+        let never = CampaignTerms::from(&pb::Campaign::default());
+        assert_eq!(never.modification_allowed_from, None);
         let without_campaign = answer_from(pb::CheckEligibilityResponse {
             eligible: true,
             ..Default::default()

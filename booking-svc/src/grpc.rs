@@ -13,7 +13,7 @@ use proto::booking::v1::booking_service_server::BookingService;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{BookingRequest, Center, Person, SlotDraft, SlotQuery};
+use crate::domain::{BookingChange, BookingRequest, Center, Person, SlotDraft, SlotQuery};
 use crate::service::BookingLogic;
 use crate::wire::{parse_uuid, region_filter};
 
@@ -109,6 +109,16 @@ impl BookingService for BookingGrpc {
         let person = self.authenticate(request.metadata()).await?;
         let id = parse_uuid("id", &request.get_ref().id)?;
         let booking = self.logic.cancel_booking(&person, id).await?;
+        Ok(Response::new(booking.into()))
+    }
+
+    async fn change_booking(
+        &self,
+        request: Request<pb::ChangeBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let person = self.authenticate(request.metadata()).await?;
+        let change = BookingChange::try_from(request.into_inner())?;
+        let booking = self.logic.change_booking(&person, change).await?;
         Ok(Response::new(booking.into()))
     }
 }

@@ -1,17 +1,18 @@
 //! The booking rules, independent of gRPC: who may book which slot (eligibility, proxy
-//! policy, idempotent retries), cancellation through D-N in KST (R8), and the operator
-//! upserts. Every "now" and "today" comes from the injected clock. The tonic adapters in
+//! policy, idempotent retries), cancellation through D-N in KST and changes once the campaign
+//! allows them (R8), and the operator upserts. Every "now" and "today" comes from the injected clock. The tonic adapters in
 //! `grpc.rs` authenticate the caller and call in here.
 
 use std::sync::Arc;
 
-use platform::clock::SharedClock;
+use chrono::{DateTime, Utc};
+use platform::clock::{SharedClock, rfc3339_kst};
 use platform::problem::{Problem, ProblemKind};
 use uuid::Uuid;
 
 use crate::domain::{
-    Booking, BookingRequest, BookingStatus, Center, NewBooking, Person, Slot, SlotDraft, SlotQuery,
-    storage_precision,
+    Booking, BookingChange, BookingRequest, BookingStatus, Center, NewBooking, Person, Slot,
+    SlotDraft, SlotQuery, storage_precision,
 };
 use crate::eligibility::{CampaignTerms, EligibilityChecker};
 use crate::store::{BookingStore, BookingStoreError};
@@ -21,6 +22,13 @@ use crate::wire::format_date;
 enum Created {
     New(Booking),
     Replayed(Booking),
+}
+
+/// How a ChangeBooking ended, for the metrics.
+enum Changed {
+    Moved(Booking),
+    /// The booking already holds the slot asked for (a retried change, say).
+    Unchanged(Booking),
 }
 
 /// The booking service's logic over a store and an eligibility source.
@@ -192,14 +200,7 @@ impl BookingLogic {
             return Err(BookingStoreError::AlreadyCancelled.into());
         }
         let now = self.clock.now();
-        let today = now.with_timezone(&chrono_tz::Asia::Seoul).date_naive();
-        if today > booking.cancellable_until {
-            return Err(Problem::new(
-                ProblemKind::CancellationClosed,
-                "the booking can no longer be cancelled",
-            )
-            .with("cancellable_until", format_date(booking.cancellable_until)));
-        }
+        require_cancellable(&booking, now)?;
         let cancelled = self
             .store
             .cancel_booking(id, &person.person_key, now)
@@ -209,6 +210,73 @@ impl BookingLogic {
         Ok(cancelled)
     }
 
+    /// Moves the caller's confirmed booking to another slot of its campaign, once the campaign
+    /// allows changes and while the booking could still be cancelled (R8): the old place is
+    /// given up and the new one taken in one store transaction.
+    pub async fn change_booking(
+        &self,
+        person: &Person,
+        change: BookingChange,
+    ) -> Result<Booking, Problem> {
+        match self.try_change_booking(person, change).await {
+            Ok(Changed::Moved(booking)) => {
+                metrics::counter!("booking_changed_total").increment(1);
+                tracing::info!(booking_id = %booking.id, slot_id = %booking.slot.id, "booking changed");
+                Ok(booking)
+            }
+            Ok(Changed::Unchanged(booking)) => Ok(booking),
+            Err(problem) => {
+                metrics::counter!("booking_rejected_total", "reason" => problem.kind.name())
+                    .increment(1);
+                Err(problem)
+            }
+        }
+    }
+
+    async fn try_change_booking(
+        &self,
+        person: &Person,
+        change: BookingChange,
+    ) -> Result<Changed, Problem> {
+        let booking = self.get_booking(person, change.id).await?;
+        if booking.status == BookingStatus::Cancelled {
+            return Err(BookingStoreError::AlreadyCancelled.into());
+        }
+        // A retry of a change that went through answers like the first call did.
+        if booking.slot.id == change.slot_id {
+            return Ok(Changed::Unchanged(booking));
+        }
+        let new_slot = self
+            .store
+            .get_slot(change.slot_id)
+            .await?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "no such slot"))?;
+        if new_slot.campaign_id != booking.campaign_id {
+            return Err(Problem::invalid("the new slot belongs to another campaign"));
+        }
+        // Only the campaign's terms matter here: the person booked already, and the booking
+        // window may well be closed by the time changes open.
+        let terms = self
+            .eligibility
+            .check(&booking.campaign_id, person.birth_date, &person.person_key)
+            .await?
+            .terms;
+        let now = self.clock.now();
+        require_modification_allowed(&terms, now)?;
+        // The old place is given up, so the cancellation deadline applies to a change too.
+        require_cancellable(&booking, now)?;
+        let moved = self
+            .store
+            .change_booking(
+                booking.id,
+                &person.person_key,
+                new_slot.id,
+                terms.cancellation_closes_days_before,
+            )
+            .await?;
+        Ok(Changed::Moved(moved))
+    }
+
     pub async fn upsert_center(&self, center: Center) -> Result<Center, Problem> {
         Ok(self.store.upsert_center(center).await?)
     }
@@ -216,6 +284,38 @@ impl BookingLogic {
     pub async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, Problem> {
         Ok(self.store.upsert_slot(slot).await?)
     }
+}
+
+/// R8's deadline: a booking's place may be given up while today (KST) is on or before its
+/// `cancellable_until`.
+fn require_cancellable(booking: &Booking, now: DateTime<Utc>) -> Result<(), Problem> {
+    let today = now.with_timezone(&chrono_tz::Asia::Seoul).date_naive();
+    if today > booking.cancellable_until {
+        return Err(Problem::new(
+            ProblemKind::CancellationClosed,
+            "the booking can no longer be cancelled",
+        )
+        .with("cancellable_until", format_date(booking.cancellable_until)));
+    }
+    Ok(())
+}
+
+/// R8's change policy: never when the campaign names no date, else from that instant on.
+fn require_modification_allowed(terms: &CampaignTerms, now: DateTime<Utc>) -> Result<(), Problem> {
+    let Some(allowed_from) = terms.modification_allowed_from else {
+        return Err(Problem::new(
+            ProblemKind::ModificationNotAllowed,
+            "this campaign does not allow changing bookings; cancel and book again",
+        ));
+    };
+    if now < allowed_from {
+        return Err(Problem::new(
+            ProblemKind::ModificationNotAllowed,
+            "this campaign does not allow changing bookings yet",
+        )
+        .with("allowed_from", rfc3339_kst(allowed_from)));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -313,6 +413,17 @@ mod tests {
             now: DateTime<Utc>,
         ) -> Result<Booking, BookingStoreError> {
             self.inner.cancel_booking(id, person_key, now).await
+        }
+        async fn change_booking(
+            &self,
+            id: Uuid,
+            person_key: &str,
+            new_slot_id: Uuid,
+            cancellation_closes_days_before: u32,
+        ) -> Result<Booking, BookingStoreError> {
+            self.inner
+                .change_booking(id, person_key, new_slot_id, cancellation_closes_days_before)
+                .await
         }
         async fn ping(&self) -> Result<(), String> {
             self.inner.ping().await

@@ -10,7 +10,7 @@ use proto::booking::v1 as pb;
 use uuid::Uuid;
 
 use crate::domain::{
-    Booking, BookingRequest, BookingStatus, Center, IdempotencyKey, MAX_ADDRESS_LEN,
+    Booking, BookingChange, BookingRequest, BookingStatus, Center, IdempotencyKey, MAX_ADDRESS_LEN,
     MAX_CAMPAIGN_ID_LEN, MAX_CENTER_NAME_LEN, MAX_REGION_LEN, MAX_SLOT_CAPACITY, MAX_VACCINE_LEN,
     Slot, SlotDraft, SlotQuery, storage_precision,
 };
@@ -109,6 +109,17 @@ impl TryFrom<pb::CreateBookingRequest> for BookingRequest {
             idempotency_key: IdempotencyKey::parse_optional(&request.idempotency_key)
                 .map_err(Problem::invalid)?,
             proxy: request.proxy,
+        })
+    }
+}
+
+impl TryFrom<pb::ChangeBookingRequest> for BookingChange {
+    type Error = Problem;
+
+    fn try_from(request: pb::ChangeBookingRequest) -> Result<Self, Problem> {
+        Ok(Self {
+            id: parse_uuid("id", &request.id)?,
+            slot_id: parse_uuid("slot_id", &request.slot_id)?,
         })
     }
 }
@@ -294,6 +305,28 @@ mod tests {
         assert!(Center::try_from(request("센", &"가".repeat(101))).is_err());
         assert!(Center::try_from(request(&"가".repeat(200), "서울")).is_ok());
         assert!(Center::try_from(pb::UpsertCenterRequest { center: None }).is_err());
+    }
+
+    #[test]
+    fn change_requests_need_two_uuids() {
+        let booking_id = Uuid::new_v4();
+        let slot_id = Uuid::new_v4();
+        let request = |id: &str, slot: &str| pb::ChangeBookingRequest {
+            id: id.into(),
+            slot_id: slot.into(),
+        };
+        let change =
+            BookingChange::try_from(request(&booking_id.to_string(), &slot_id.to_string()))
+                .unwrap();
+        assert_eq!((change.id, change.slot_id), (booking_id, slot_id));
+        let bad_id = BookingChange::try_from(request("b-1", &slot_id.to_string())).unwrap_err();
+        assert_eq!(bad_id.detail, "id must be a uuid");
+        let no_slot = BookingChange::try_from(request(&booking_id.to_string(), "")).unwrap_err();
+        assert_eq!(no_slot.detail, "slot_id is required");
+        let bad_slot =
+            BookingChange::try_from(request(&booking_id.to_string(), "s-1")).unwrap_err();
+        assert_eq!(bad_slot.kind, ProblemKind::InvalidRequest);
+        assert_eq!(bad_slot.detail, "slot_id must be a uuid");
     }
 
     #[test]

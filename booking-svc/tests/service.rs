@@ -9,7 +9,7 @@ use platform::auth::Role;
 use platform::clock::Clock;
 use platform::problem::ProblemKind;
 use proto::booking::v1 as pb;
-use support::{Harness, TestKeys, admin, authed, book, kst, problem};
+use support::{Harness, TestKeys, admin, authed, book, kst, problem, remaining};
 use tonic::{Code, Request};
 
 const CAMPAIGN: &str = "r18-49";
@@ -517,23 +517,4 @@ async fn the_in_process_store_needs_dev_mode() {
         error.to_string().contains("only for `vaxbook dev`"),
         "{error}"
     );
-}
-
-async fn remaining(harness: &Harness, slot: &pb::Slot) -> i32 {
-    let slots = harness
-        .booking
-        .clone()
-        .list_slots(pb::ListSlotsRequest {
-            center_id: slot.center_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .slots;
-    slots
-        .into_iter()
-        .find(|listed| listed.id == slot.id)
-        .unwrap()
-        .remaining
 }

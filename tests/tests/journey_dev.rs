@@ -321,3 +321,104 @@ async fn simple_certificates_verify_through_the_dev_identity_providers() -> anyh
     cert.assert_problem(400, "unsupported-provider");
     Ok(())
 }
+
+/// Changing a booking: refused with the campaign's date before it, done in one step after it
+/// (the old place freed, the new one taken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_can_be_changed_once_the_campaign_allows_it() -> anyhow::Result<()> {
+    let dev = DevStack::start("dev-change").await?;
+    let otp = OtpSource::DevSms {
+        gateway: dev.gateway_url.clone(),
+    };
+    let clock = Api::new(&dev.gateway_url, "clock-setter");
+    let set_clock = |now: &'static str| {
+        let clock = clock.clone();
+        async move {
+            clock
+                .send(
+                    reqwest::Method::PUT,
+                    "/dev/clock",
+                    Some(&json!({"now": now})),
+                    &[],
+                )
+                .await
+        }
+    };
+    let center = "00000000-0000-4000-8000-000000000002";
+    let slots_on = |me: Api, date: &'static str| async move {
+        let slots = me
+            .get(&format!(
+                "/v1/slots?center_id={center}&from={date}&to={date}"
+            ))
+            .await?;
+        anyhow::Ok(slots.body[0].clone())
+    };
+
+    set_clock("2021-08-20T10:00:00+09:00").await?;
+    let me = journey::login(
+        &Api::new(&dev.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let first = slots_on(me.clone(), "2021-10-01").await?;
+    let second = slots_on(me.clone(), "2021-10-02").await?;
+    let booked = me
+        .post("/v1/bookings", &json!({"slot_id": first["id"]}))
+        .await?;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    let id = booked.body["id"].as_str().unwrap_or_default().to_owned();
+    let refused = me
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/bookings/{id}"),
+            Some(&json!({"slot_id": second["id"]})),
+            &[],
+        )
+        .await?;
+    refused.assert_problem(409, "modification-not-allowed");
+    assert_eq!(
+        refused.body["allowed_from"], "2021-09-19T00:00:00+09:00",
+        "{refused:?}"
+    );
+
+    set_clock("2021-09-20T10:00:00+09:00").await?;
+    let me = journey::login(
+        &Api::new(&dev.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let changed = me
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/bookings/{id}"),
+            Some(&json!({"slot_id": second["id"]})),
+            &[],
+        )
+        .await?;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(changed.body["slot"]["id"], second["id"], "{changed:?}");
+    assert_eq!(
+        changed.body["cancellable_until"], "2021-09-30",
+        "{changed:?}"
+    );
+    let first_after = slots_on(me.clone(), "2021-10-01").await?;
+    let second_after = slots_on(me.clone(), "2021-10-02").await?;
+    assert_eq!(
+        first_after["remaining"], first["remaining"],
+        "the old place is free again"
+    );
+    assert_eq!(
+        second_after["remaining"].as_i64(),
+        second["remaining"].as_i64().map(|remaining| remaining - 1),
+        "the new place is taken"
+    );
+    let listed = me.get("/v1/bookings").await?;
+    assert_eq!(
+        listed.body.as_array().map(Vec::len),
+        Some(1),
+        "still one booking: {listed:?}"
+    );
+    Ok(())
+}

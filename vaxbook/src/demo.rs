@@ -41,7 +41,8 @@ fn campaigns() -> Vec<Campaign> {
             vaccination_to: "2021-10-02".to_owned(),
             proxy_allowed: false,
             proxy_deadline: None,
-            modification_allowed_from: Some(ts(kst(2021, 10, 1, 0, 0))),
+            // Changes open once the general booking period is over.
+            modification_allowed_from: Some(ts(kst(2021, 9, 19, 0, 0))),
             cancellation_closes_days_before: 2,
         },
         Campaign {

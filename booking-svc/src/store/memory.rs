@@ -275,6 +275,55 @@ impl BookingStore for MemoryBookingStore {
         state.materialize(&cancelled)
     }
 
+    async fn change_booking(
+        &self,
+        id: Uuid,
+        person_key: &str,
+        new_slot_id: Uuid,
+        cancellation_closes_days_before: u32,
+    ) -> Result<Booking, BookingStoreError> {
+        let mut state = self.state()?;
+        // Same order of checks as the SQL store; nothing is written until all have passed.
+        let stored = state
+            .bookings
+            .get(&id)
+            .filter(|booking| booking.person_key == person_key)
+            .ok_or(BookingStoreError::NotFound("booking"))?;
+        if stored.status == BookingStatus::Cancelled {
+            return Err(BookingStoreError::AlreadyCancelled);
+        }
+        let old_slot_id = stored.slot_id;
+        if old_slot_id == new_slot_id {
+            let unchanged = stored.clone();
+            return state.materialize(&unchanged);
+        }
+        let new_slot = state
+            .slots
+            .get(&new_slot_id)
+            .filter(|slot| slot.campaign_id == stored.campaign_id)
+            .ok_or(BookingStoreError::NotFound("slot"))?;
+        if new_slot.booked >= new_slot.capacity {
+            return Err(BookingStoreError::SlotFull);
+        }
+        let new_until = cancellable_until(new_slot.date, cancellation_closes_days_before);
+        if let Some(slot) = state.slots.get_mut(&new_slot_id) {
+            slot.booked += 1;
+            debug_assert!(slot.booked <= slot.capacity);
+        }
+        if let Some(slot) = state.slots.get_mut(&old_slot_id) {
+            slot.booked -= 1;
+            debug_assert!(slot.booked >= 0);
+        }
+        let stored = state
+            .bookings
+            .get_mut(&id)
+            .ok_or(BookingStoreError::NotFound("booking"))?;
+        stored.slot_id = new_slot_id;
+        stored.cancellable_until = new_until;
+        let moved = stored.clone();
+        state.materialize(&moved)
+    }
+
     async fn ping(&self) -> Result<(), String> {
         self.state().map(|_| ()).map_err(|err| err.to_string())
     }

@@ -127,6 +127,19 @@ pub trait BookingStore: Send + Sync {
         person_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Booking, BookingStoreError>;
+    /// Moves the person's confirmed booking to `new_slot_id`, atomically: takes a place in the
+    /// new slot, gives the old one back, and recomputes `cancellable_until` from the new slot's
+    /// date and `cancellation_closes_days_before`. `NotFound("booking")` for a booking of
+    /// someone else, `AlreadyCancelled`, `NotFound("slot")` when the new slot does not exist or
+    /// is in another campaign, `SlotFull`; on any failure nothing changes. Moving to the slot
+    /// the booking already holds returns it unchanged.
+    async fn change_booking(
+        &self,
+        id: Uuid,
+        person_key: &str,
+        new_slot_id: Uuid,
+        cancellation_closes_days_before: u32,
+    ) -> Result<Booking, BookingStoreError>;
     /// One round trip to the backing store (readiness).
     async fn ping(&self) -> Result<(), String>;
 }

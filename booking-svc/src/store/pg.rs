@@ -3,8 +3,11 @@
 //! CHECK on `slots` and the unique indexes on `bookings` (see `migrations/`) make the database
 //! itself refuse an overbooked slot or a second confirmed booking in a campaign.
 //!
-//! Lock order is always "slot row first": booking and cancelling both lock the slot before they
-//! touch `bookings`, so a person cancelling and rebooking the same slot at once cannot deadlock.
+//! Lock order is always "slot row first": booking, cancelling and changing lock the slot rows
+//! before they touch `bookings`, so a person cancelling and rebooking the same slot at once
+//! cannot deadlock. A change locks two slot rows, always the smaller uuid first, so changes
+//! crossing between the same two slots (and cancels, which lock one) cannot deadlock either.
+//! Cancelling and changing live in `moves.rs`.
 
 use std::time::Duration;
 
@@ -20,6 +23,8 @@ use crate::domain::{
     Booking, BookingStatus, Center, IdempotencyKey, NewBooking, Slot, SlotDraft, cancellable_until,
     storage_precision,
 };
+
+mod moves;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -401,42 +406,25 @@ impl BookingStore for PgBookingStore {
         now: DateTime<Utc>,
     ) -> Result<Booking, BookingStoreError> {
         let mut client = self.client().await?;
-        let transaction = client.transaction().await?;
-        // Slot row first, like create_booking (see the module comment).
-        let lock_slot = transaction
-            .prepare_cached(
-                "SELECT s.id FROM slots s JOIN bookings b ON b.slot_id = s.id \
-                 WHERE b.id = $1 AND b.person_key = $2 FOR UPDATE OF s",
-            )
-            .await?;
-        let slot_id: Uuid = transaction
-            .query_opt(&lock_slot, &[&id, &person_key])
-            .await?
-            .ok_or(BookingStoreError::NotFound("booking"))?
-            .try_get(0)?;
-        let cancel = transaction
-            .prepare_cached(
-                "UPDATE bookings SET status = 'cancelled', cancelled_at = $3 \
-                 WHERE id = $1 AND person_key = $2 AND status = 'confirmed'",
-            )
-            .await?;
-        let cancelled = transaction
-            .execute(&cancel, &[&id, &person_key, &storage_precision(now)])
-            .await?;
-        if cancelled == 0 {
-            return Err(BookingStoreError::AlreadyCancelled);
-        }
-        let release = transaction
-            .prepare_cached("UPDATE slots SET booked = booked - 1 WHERE id = $1")
-            .await?;
-        transaction.execute(&release, &[&slot_id]).await?;
-        let select = transaction
-            .prepare_cached(&format!("{BOOKING_SELECT} WHERE b.id = $1"))
-            .await?;
-        let row = transaction.query_one(&select, &[&id]).await?;
-        let booking = booking_from_row(&row)?;
-        transaction.commit().await?;
-        Ok(booking)
+        moves::cancel(&mut client, id, person_key, now).await
+    }
+
+    async fn change_booking(
+        &self,
+        id: Uuid,
+        person_key: &str,
+        new_slot_id: Uuid,
+        cancellation_closes_days_before: u32,
+    ) -> Result<Booking, BookingStoreError> {
+        let mut client = self.client().await?;
+        moves::change(
+            &mut client,
+            id,
+            person_key,
+            new_slot_id,
+            cancellation_closes_days_before,
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), String> {

@@ -121,6 +121,8 @@ pub struct SchedulingAnswer {
     pub reason: String,
     pub cancellation_closes_days_before: i32,
     pub proxy_allowed: bool,
+    /// The campaign's change policy (R8); `None` means changes are never allowed.
+    pub modification_allowed_from: Option<DateTime<Utc>>,
 }
 
 impl Default for SchedulingAnswer {
@@ -130,6 +132,7 @@ impl Default for SchedulingAnswer {
             reason: String::new(),
             cancellation_closes_days_before: 2,
             proxy_allowed: false,
+            modification_allowed_from: None,
         }
     }
 }
@@ -161,6 +164,7 @@ impl SchedulingService for SchedulingHandle {
                 id: question.campaign_id,
                 proxy_allowed: answer.proxy_allowed,
                 cancellation_closes_days_before: answer.cancellation_closes_days_before,
+                modification_allowed_from: answer.modification_allowed_from.map(to_timestamp),
                 ..Default::default()
             }),
             ..Default::default()
@@ -360,6 +364,13 @@ pub fn authed<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
+pub fn change(booking_id: &str, slot_id: &str) -> pb::ChangeBookingRequest {
+    pb::ChangeBookingRequest {
+        id: booking_id.to_owned(),
+        slot_id: slot_id.to_owned(),
+    }
+}
+
 pub fn book(slot_id: &str, key: &str) -> pb::CreateBookingRequest {
     pb::CreateBookingRequest {
         slot_id: slot_id.to_owned(),
@@ -372,4 +383,24 @@ pub fn book(slot_id: &str, key: &str) -> pb::CreateBookingRequest {
 pub fn problem<T: std::fmt::Debug>(outcome: Result<Response<T>, Status>) -> (tonic::Code, Problem) {
     let status = outcome.expect_err("the call should have failed");
     (status.code(), Problem::from_status(&status))
+}
+
+/// Places still free in `slot`, as ListSlots shows them.
+pub async fn remaining(harness: &Harness, slot: &pb::Slot) -> i32 {
+    let slots = harness
+        .booking
+        .clone()
+        .list_slots(pb::ListSlotsRequest {
+            center_id: slot.center_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .slots;
+    slots
+        .into_iter()
+        .find(|listed| listed.id == slot.id)
+        .unwrap()
+        .remaining
 }

@@ -8,10 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use http::header::LOCATION;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use platform::clock::{from_timestamp, rfc3339_kst};
-use platform::problem::{Problem, ProblemKind};
 use proto::booking::v1 as booking;
-use proto::scheduling::v1 as scheduling;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -256,49 +253,25 @@ pub struct ChangeBookingBody {
     pub slot_id: String,
 }
 
-/// `PATCH /v1/bookings/{id}`: moving a booking to another slot. booking-svc has no operation
-/// for it yet, so this answers whether the campaign allows changes at all, always refusing:
-/// with `allowed_from` while the campaign's date lies ahead, without it when the campaign
-/// never allows changes.
+/// `PATCH /v1/bookings/{id} {slot_id}` — booking-svc checks the campaign's change policy
+/// (409 `modification-not-allowed` with `allowed_from` before it opens) and moves the booking.
 pub async fn change_booking(
     State(state): State<AppState>,
     caller: Authenticated,
     PathId(id): PathId,
     JsonBody(body): JsonBody<ChangeBookingBody>,
 ) -> Result<Response, HttpProblem> {
-    require_id("slot_id", &body.slot_id)?;
-    let current = fetch_booking(&state, &caller, id).await?;
-    let campaign = state
+    let slot_id = require_id("slot_id", &body.slot_id)?;
+    let request = caller.grpc_request(booking::ChangeBookingRequest { id, slot_id })?;
+    let changed = state
         .clients
-        .scheduling
+        .booking
         .clone()
-        .get_campaign(scheduling::GetCampaignRequest {
-            id: current.campaign_id,
-        })
+        .change_booking(request)
         .await
-        .map_err(|status| HttpProblem::from_grpc("scheduling-svc", &status))?
+        .map_err(booking_error)?
         .into_inner();
-    let allowed_from = campaign
-        .modification_allowed_from
-        .as_ref()
-        .and_then(from_timestamp);
-    let problem = match allowed_from {
-        None => Problem::new(
-            ProblemKind::ModificationNotAllowed,
-            "this campaign does not allow changing bookings; cancel and book again",
-        ),
-        Some(from) if from > state.clock.now() => Problem::new(
-            ProblemKind::ModificationNotAllowed,
-            "this campaign does not allow changing bookings yet",
-        )
-        .with("allowed_from", rfc3339_kst(from)),
-        Some(from) => Problem::new(
-            ProblemKind::ModificationNotAllowed,
-            "changing bookings is not available yet; cancel and book again",
-        )
-        .with("allowed_from", rfc3339_kst(from)),
-    };
-    Err(problem.into())
+    booking_response(StatusCode::OK, changed)
 }
 
 #[cfg(test)]

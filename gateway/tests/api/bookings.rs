@@ -1,11 +1,10 @@
 //! Centers, slots and bookings: shapes, forwarding of the caller's token, problem mapping.
 
-use chrono::{DateTime, Utc};
 use platform::problem::{Problem, ProblemKind};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Harness, problem, problem_name};
+use crate::common::{DEVICE, Harness, problem, problem_name};
 
 #[tokio::test]
 async fn centers_and_slots_are_listed() {
@@ -264,12 +263,6 @@ async fn a_missing_booking_is_404_and_a_late_cancellation_409() {
     assert_eq!(body["cancellable_until"], "2021-08-24");
 }
 
-fn kst(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 async fn patch(harness: &Harness) -> (u16, Value) {
     let response = harness
         .authed(Method::PATCH, "/v1/bookings/booking-1")
@@ -282,29 +275,54 @@ async fn patch(harness: &Harness) -> (u16, Value) {
 }
 
 #[tokio::test]
-async fn changing_a_booking_is_refused_with_the_campaign_date() {
+async fn changing_a_booking_is_forwarded_with_the_callers_token() {
     let harness = Harness::start().await;
+    let token = harness.token();
+    let response = harness
+        .bare(Method::PATCH, "/v1/bookings/booking-1")
+        .header("x-device-id", DEVICE)
+        .bearer_auth(&token)
+        .json(&json!({"slot_id": "slot-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], "booking-1");
+    let calls = harness.fakes.calls_to("booking.ChangeBooking");
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].message.contains("slot-2"), "{}", calls[0].message);
+    let forwarded = calls[0]
+        .metadata
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(forwarded, format!("Bearer {token}"));
+}
 
-    // The campaign never allows changes.
+#[tokio::test]
+async fn a_change_before_the_campaign_allows_it_is_409_with_the_date() {
+    let harness = Harness::start().await;
+    harness.fakes.fail(
+        "booking.ChangeBooking",
+        Problem::new(ProblemKind::ModificationNotAllowed, "not yet")
+            .with("allowed_from", "2021-10-01T00:00:00+09:00")
+            .to_status(),
+    );
     let (status, body) = patch(&harness).await;
     assert_eq!(status, 409);
     assert_eq!(problem_name(&body), "modification-not-allowed");
-    assert!(body.get("allowed_from").is_none(), "{body}");
-    let campaign_call = &harness.fakes.calls_to("scheduling.GetCampaign")[0];
-    assert!(campaign_call.message.contains("c18-49"));
+    assert_eq!(body["allowed_from"], "2021-10-01T00:00:00+09:00");
 
-    // Allowed from a date still ahead of the injected clock.
-    *harness.fakes.modification_allowed_from.lock().unwrap() =
-        Some(kst("2021-09-19T00:00:00+09:00"));
-    let (status, body) = patch(&harness).await;
-    assert_eq!(status, 409);
-    assert_eq!(body["allowed_from"], "2021-09-19T00:00:00+09:00");
-
-    // Once the date has passed the answer is still a refusal (no change operation yet).
-    harness.clock.set(kst("2021-09-20T09:00:00+09:00"));
-    let (status, body) = patch(&harness).await;
-    assert_eq!(status, 409);
-    assert_eq!(problem_name(&body), "modification-not-allowed");
-    assert_eq!(body["allowed_from"], "2021-09-19T00:00:00+09:00");
-    assert_eq!(harness.fakes.calls_to("booking.GetBooking").len(), 3);
+    // A missing slot id never reaches booking-svc.
+    let response = harness
+        .authed(Method::PATCH, "/v1/bookings/booking-1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, _) = problem(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(harness.fakes.calls_to("booking.ChangeBooking").len(), 1);
 }

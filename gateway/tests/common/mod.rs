@@ -335,6 +335,17 @@ impl booking::booking_service_server::BookingService for Fake {
             self.0.booking(&id, booking::BookingStatus::Cancelled),
         ))
     }
+
+    async fn change_booking(
+        &self,
+        request: Request<booking::ChangeBookingRequest>,
+    ) -> Result<Response<booking::Booking>, Status> {
+        self.0.record("booking.ChangeBooking", &request)?;
+        let id = request.get_ref().id.clone();
+        Ok(Response::new(
+            self.0.booking(&id, booking::BookingStatus::Confirmed),
+        ))
+    }
 }
 
 /// Starts one tonic server with `service` and a health service; returns its URL and reporter.

@@ -1,8 +1,17 @@
 //! The one conformance suite every [`BookingStore`] must pass: each check is a plain async fn
 //! over `&dyn BookingStore`, and the macro at the bottom runs every check against the
-//! in-process store and against PostgreSQL (a fresh database per test).
+//! in-process store and against PostgreSQL (a fresh database per test). The checks of
+//! changing a booking live in `change.rs` and run through the same macro.
 
 #![allow(clippy::unwrap_used)]
+
+mod change;
+
+use change::{
+    a_change_into_a_full_slot_changes_nothing, a_change_moves_the_place,
+    a_change_racing_a_cancel_frees_one_place, concurrent_changes_never_overfill_the_new_slot,
+    crossing_changes_do_not_deadlock, only_a_confirmed_booking_of_ones_own_changes,
+};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Seoul;
@@ -494,4 +503,10 @@ conformance_suite!(
     listings_are_ordered,
     bookings_of_others_stay_invisible,
     slot_updates_keep_the_bookings_valid,
+    a_change_moves_the_place,
+    a_change_into_a_full_slot_changes_nothing,
+    only_a_confirmed_booking_of_ones_own_changes,
+    concurrent_changes_never_overfill_the_new_slot,
+    crossing_changes_do_not_deadlock,
+    a_change_racing_a_cancel_frees_one_place,
 );
