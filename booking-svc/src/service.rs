@@ -62,6 +62,19 @@ impl BookingLogic {
             .await?)
     }
 
+    /// The slot to book or move to: it must exist and its day (KST) must not have passed.
+    async fn bookable_slot(&self, slot_id: Uuid) -> Result<Slot, Problem> {
+        let slot = self
+            .store
+            .get_slot(slot_id)
+            .await?
+            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "no such slot"))?;
+        if slot.date < self.clock.today_kst() {
+            return Err(Problem::invalid("the slot's day has passed"));
+        }
+        Ok(slot)
+    }
+
     /// Books a slot for `person`; a retry with the same idempotency key returns the first
     /// booking instead of making a second one.
     pub async fn create_booking(
@@ -92,11 +105,7 @@ impl BookingLogic {
         if let Some(existing) = self.replay(person, &request).await? {
             return Ok(Created::Replayed(existing));
         }
-        let slot = self
-            .store
-            .get_slot(request.slot_id)
-            .await?
-            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "no such slot"))?;
+        let slot = self.bookable_slot(request.slot_id).await?;
         let answer = self
             .eligibility
             .check(&slot.campaign_id, person.birth_date, &person.person_key)
@@ -246,11 +255,7 @@ impl BookingLogic {
         if booking.slot.id == change.slot_id {
             return Ok(Changed::Unchanged(booking));
         }
-        let new_slot = self
-            .store
-            .get_slot(change.slot_id)
-            .await?
-            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "no such slot"))?;
+        let new_slot = self.bookable_slot(change.slot_id).await?;
         if new_slot.campaign_id != booking.campaign_id {
             return Err(Problem::invalid("the new slot belongs to another campaign"));
         }

@@ -420,5 +420,21 @@ async fn a_booking_can_be_changed_once_the_campaign_allows_it() -> anyhow::Resul
         Some(1),
         "still one booking: {listed:?}"
     );
+
+    // A slot whose day has passed can be neither booked nor moved to.
+    let past = slots_on(me.clone(), "2021-08-26").await?;
+    me.send(
+        reqwest::Method::PATCH,
+        &format!("/v1/bookings/{id}"),
+        Some(&json!({"slot_id": past["id"]})),
+        &[],
+    )
+    .await?
+    .assert_problem(400, "invalid-request");
+    me.post("/v1/bookings", &json!({"slot_id": past["id"]}))
+        .await?
+        .assert_problem(400, "invalid-request");
+    let unchanged = me.get(&format!("/v1/bookings/{id}")).await?;
+    assert_eq!(unchanged.body["slot"]["id"], second["id"], "{unchanged:?}");
     Ok(())
 }
