@@ -80,6 +80,8 @@ pub struct Config {
     pub session_url: String,
     pub person_key_secret: String,
     pub signing_key_file: Option<PathBuf>,
+    /// Keys no longer used to sign, still published until the tokens they signed expire.
+    pub retired_signing_key_files: Vec<PathBuf>,
     pub token_ttl: Duration,
     pub otp_ttl: Duration,
     /// Wrong codes or refused assertions before a challenge is dropped.
@@ -106,6 +108,7 @@ impl fmt::Debug for Config {
             .field("session_url", &self.session_url)
             .field("person_key_secret", &"***")
             .field("signing_key_file", &self.signing_key_file)
+            .field("retired_signing_key_files", &self.retired_signing_key_files)
             .field("token_ttl", &self.token_ttl)
             .field("otp_ttl", &self.otp_ttl)
             .field("otp_max_attempts", &self.otp_max_attempts)
@@ -133,6 +136,15 @@ impl Config {
             session_url: config::string("VAXBOOK_SESSION_URL", "http://127.0.0.1:50052"),
             person_key_secret: config::string("AUTH_PERSON_KEY_SECRET", DEV_PERSON_KEY_SECRET),
             signing_key_file: config::var("AUTH_SIGNING_KEY_FILE").map(PathBuf::from),
+            retired_signing_key_files: config::var("AUTH_RETIRED_SIGNING_KEY_FILES")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|path| !path.is_empty())
+                        .map(PathBuf::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
             token_ttl: config::seconds("AUTH_TOKEN_TTL_SECS", 1200)?,
             otp_ttl: config::seconds("AUTH_OTP_TTL_SECS", 180)?,
             otp_max_attempts: config::parse("AUTH_OTP_MAX_ATTEMPTS", 5)?,
@@ -163,6 +175,7 @@ impl Config {
             session_url: session_url.into(),
             person_key_secret: DEV_PERSON_KEY_SECRET.to_owned(),
             signing_key_file: None,
+            retired_signing_key_files: Vec::new(),
             token_ttl: Duration::from_secs(1200),
             otp_ttl: Duration::from_secs(180),
             otp_max_attempts: 5,
@@ -341,7 +354,10 @@ pub async fn serve(
         );
     }
 
-    let signer = TokenSigner::load(config.signing_key_file.as_deref()).await?;
+    let signer = TokenSigner::load(config.signing_key_file.as_deref())
+        .await?
+        .with_retired(&config.retired_signing_key_files)
+        .await?;
     tracing::info!(kid = signer.kid(), "access tokens signed with key");
     let session_channel = platform::grpc::channel(&config.session_url, config.request_timeout)?;
     let verifications = Arc::new(Verifications {

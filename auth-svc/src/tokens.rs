@@ -1,6 +1,8 @@
 //! Access tokens: EdDSA (Ed25519) JWTs carrying [`AccessClaims`], and the JWKS every other
 //! component verifies them with. The key comes from a PKCS#8 PEM file in production (so every
 //! replica signs with the same key) or is generated at start for a single-process run.
+//! Rotation: the new key signs, the retired keys' public halves stay in the JWKS until the
+//! tokens they signed have expired (`AUTH_RETIRED_SIGNING_KEY_FILES`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,10 +21,21 @@ use crate::error::AuthError;
 use crate::identity::PersonKey;
 use crate::model::DeviceId;
 
-/// The signing key, its id and its public half as a JWK.
+/// The signing key, its id and its public half as a JWK, and the public halves of retired
+/// keys still published for verification.
 pub struct TokenSigner {
     encoding_key: EncodingKey,
     jwk: Jwk,
+    retired: Vec<Jwk>,
+}
+
+/// A new Ed25519 signing key as a PKCS#8 PEM document (`vaxbook keygen`).
+pub fn generate_pem() -> anyhow::Result<String> {
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|err| anyhow::anyhow!("encoding the signing key: {err}"))?;
+    Ok(pem.to_string())
 }
 
 impl TokenSigner {
@@ -37,6 +50,26 @@ impl TokenSigner {
             anyhow::anyhow!("the signing key is not an Ed25519 PKCS#8 PEM: {err}")
         })?;
         Self::from_signing_key(&key)
+    }
+
+    /// Also publishes the public halves of the keys in `retired_paths` (PKCS#8 PEM files).
+    pub async fn with_retired(
+        mut self,
+        retired_paths: &[std::path::PathBuf],
+    ) -> anyhow::Result<Self> {
+        for path in retired_paths {
+            let pem = tokio::fs::read_to_string(path).await.map_err(|err| {
+                anyhow::anyhow!(
+                    "reading AUTH_RETIRED_SIGNING_KEY_FILES {}: {err}",
+                    path.display()
+                )
+            })?;
+            let retired = Self::from_pkcs8_pem(&pem)?;
+            if retired.jwk.kid != self.jwk.kid {
+                self.retired.push(retired.jwk);
+            }
+        }
+        Ok(self)
     }
 
     /// The key from `path` when given, else a generated one.
@@ -74,6 +107,7 @@ impl TokenSigner {
                 alg: "EdDSA".to_owned(),
                 use_: "sig".to_owned(),
             },
+            retired: Vec::new(),
         })
     }
 
@@ -81,9 +115,13 @@ impl TokenSigner {
         &self.jwk.kid
     }
 
+    /// The current key first, then the retired ones.
     pub fn jwks(&self) -> Jwks {
         Jwks {
-            keys: vec![self.jwk.clone()],
+            keys: std::iter::once(&self.jwk)
+                .chain(&self.retired)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -300,6 +338,63 @@ mod tests {
         let expired = verifier.verify(&good).await.unwrap_err();
         assert_eq!(expired.kind, ProblemKind::Unauthenticated);
         assert!(expired.detail.contains("expired"), "{}", expired.detail);
+    }
+
+    #[tokio::test]
+    async fn a_rotated_out_key_still_verifies_the_tokens_it_signed() {
+        let dir = std::env::temp_dir();
+        let old_path = dir.join(format!("auth-svc-old-{}.pem", uuid::Uuid::new_v4()));
+        let new_path = dir.join(format!("auth-svc-new-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&old_path, generate_pem().unwrap()).unwrap();
+        std::fs::write(&new_path, generate_pem().unwrap()).unwrap();
+
+        // Before the rotation: the old key signs.
+        let fixture = fixture();
+        let before = TokenIssuer::new(
+            TokenSigner::load(Some(&old_path)).await.unwrap(),
+            fixture.clock.clone(),
+            Duration::from_secs(1200),
+        );
+        let old_token = before
+            .issue(&subject(&fixture, start() + chrono::Duration::hours(1)))
+            .unwrap()
+            .token;
+
+        // After: the new key signs, the old one is only published.
+        let after = TokenSigner::load(Some(&new_path))
+            .await
+            .unwrap()
+            .with_retired(&[old_path.clone(), new_path.clone()])
+            .await
+            .unwrap();
+        std::fs::remove_file(&old_path).unwrap();
+        std::fs::remove_file(&new_path).unwrap();
+        let kids: Vec<String> = after
+            .jwks()
+            .keys
+            .iter()
+            .map(|key| key.kid.clone())
+            .collect();
+        assert_eq!(
+            kids.len(),
+            2,
+            "the current key once, the retired one: {kids:?}"
+        );
+        assert_eq!(kids[0], after.kid());
+        let issuer = TokenIssuer::new(after, fixture.clock.clone(), Duration::from_secs(1200));
+        let new_token = issuer
+            .issue(&subject(&fixture, start() + chrono::Duration::hours(1)))
+            .unwrap()
+            .token;
+        let published = verifier(issuer.jwks(), fixture.clock.clone());
+        assert!(published.verify(&old_token).await.is_ok());
+        assert!(published.verify(&new_token).await.is_ok());
+        // Without the retired key the old tokens are refused.
+        let current_only = Jwks {
+            keys: vec![issuer.jwks().keys[0].clone()],
+        };
+        let strict = verifier(current_only, fixture.clock.clone());
+        assert!(strict.verify(&old_token).await.is_err());
     }
 
     #[tokio::test]

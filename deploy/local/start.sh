@@ -19,6 +19,11 @@ fi
 bin="$root/target/$profile"
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/vaxbook}"
+# One signing key for every auth-svc replica, kept across restarts so tokens stay valid.
+if [ -z "${AUTH_SIGNING_KEY_FILE:-}" ]; then
+  export AUTH_SIGNING_KEY_FILE="$run_dir/auth-signing-key.pem"
+  [ -s "$AUTH_SIGNING_KEY_FILE" ] || (umask 077 && "$bin/vaxbook" keygen >"$AUTH_SIGNING_KEY_FILE")
+fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 "$bin/vaxbook" migrate
 

@@ -163,8 +163,13 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
     .filter_map(|svc| std::fs::read_to_string(run_dir.join(format!("{svc}.pid"))).ok())
     .filter_map(|pid| pid.trim().parse().ok())
     .collect();
+    let key = std::fs::read_to_string(run_dir.join("auth-signing-key.pem")).unwrap_or_default();
     let stopped = stop().await?;
     assert_eq!(ready.status, 200, "{ready:?}\n{started}");
+    assert!(
+        key.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "start.sh gives auth-svc a key file: {key}"
+    );
     assert_eq!(pids.len(), 5, "pid files: {started}");
     assert!(
         stopped.status.success(),
@@ -206,5 +211,26 @@ async fn the_load_generator_books_everyone_without_overbooking() -> anyhow::Resu
         stdout.contains("raw PostgreSQL booking transactions: 40"),
         "{stdout}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn vaxbook_keygen_prints_a_new_signing_key_each_time() -> anyhow::Result<()> {
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let output = tokio::process::Command::new(binary("vaxbook")?)
+            .arg("keygen")
+            .output()
+            .await?;
+        assert!(output.status.success());
+        let pem = String::from_utf8(output.stdout)?;
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+        assert!(
+            pem.trim_end().ends_with("-----END PRIVATE KEY-----"),
+            "{pem}"
+        );
+        keys.push(pem);
+    }
+    assert_ne!(keys[0], keys[1]);
     Ok(())
 }

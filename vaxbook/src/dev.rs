@@ -96,6 +96,7 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         session_url: session_url.clone(),
         person_key_secret: "vaxbook-dev-person-key-secret".to_owned(),
         signing_key_file: None,
+        retired_signing_key_files: Vec::new(),
         token_ttl: Duration::from_secs(1200),
         otp_ttl: Duration::from_secs(180),
         otp_max_attempts: 5,

@@ -29,6 +29,10 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", default_value = platform::pg::DEFAULT_DATABASE_URL)]
         database_url: String,
     },
+    /// Print a new Ed25519 signing key for auth-svc (PKCS#8 PEM), for `AUTH_SIGNING_KEY_FILE`:
+    /// every replica signs with the same key; rotate by moving the old file to
+    /// `AUTH_RETIRED_SIGNING_KEY_FILES` until the tokens it signed have expired.
+    Keygen,
     /// Load the 2021 demo round (campaign, centers, slots) into running services.
     SeedDemo {
         #[arg(
@@ -59,6 +63,10 @@ async fn main() -> anyhow::Result<()> {
             booking_svc::migrate(&database_url).await?;
             tracing::info!("migrations applied");
             telemetry.shutdown().await;
+            Ok(())
+        }
+        Command::Keygen => {
+            print!("{}", auth_svc::tokens::generate_pem()?);
             Ok(())
         }
         Command::SeedDemo {

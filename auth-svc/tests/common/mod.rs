@@ -112,6 +112,7 @@ pub fn config(prefix: &str, session_url: String, idp: &DevIdentityProviders) -> 
         session_url,
         person_key_secret: "end-to-end-secret".to_owned(),
         signing_key_file: None,
+        retired_signing_key_files: Vec::new(),
         token_ttl: Duration::from_secs(1200),
         otp_ttl: Duration::from_secs(180),
         otp_max_attempts: 5,
