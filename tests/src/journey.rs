@@ -22,6 +22,31 @@ pub const HONG: Person = Person {
     phone: "010-1234-5678",
 };
 
+/// The forms the test person's personal data can take; none may appear in any log.
+pub const PERSONAL_DATA: &[&str] = &[
+    "900101-1234567",
+    "9001011234567",
+    "010-1234-5678",
+    "01012345678",
+    "홍길동",
+];
+
+/// Asserts that no personal data of the test person is in `log`.
+#[track_caller]
+pub fn assert_no_personal_data(name: &str, log: &str) {
+    assert!(
+        !log.is_empty(),
+        "the log of {name} is empty: nothing was checked"
+    );
+    for data in PERSONAL_DATA {
+        assert!(
+            !log.contains(data),
+            "the log of {name} contains personal data ({} characters)",
+            data.len()
+        );
+    }
+}
+
 /// Where the one-time codes the SMS port sent can be read.
 pub enum OtpSource {
     /// `GET /dev/sms` of a dev run.

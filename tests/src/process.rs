@@ -95,6 +95,11 @@ impl Proc {
         self.child.id()
     }
 
+    /// What the process logged (stderr) so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// What the process printed on stdout so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()

@@ -20,7 +20,9 @@ async fn the_journey_walks_through_vaxbook_dev() -> anyhow::Result<()> {
             campaign_id: DEMO_CAMPAIGN.to_owned(),
         },
     )
-    .await
+    .await?;
+    journey::assert_no_personal_data("vaxbook dev", &dev.proc.logs());
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

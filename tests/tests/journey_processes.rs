@@ -74,6 +74,10 @@ async fn the_journey_walks_through_the_multi_process_stack() -> anyhow::Result<(
         unclean.is_empty(),
         "processes that did not stop cleanly on SIGTERM: {unclean:?}"
     );
+    // The whole journey left no RRN, phone number or name in any service's logs.
+    for proc in &stack.procs {
+        journey::assert_no_personal_data(&proc.name, &proc.logs());
+    }
     Ok(())
 }
 
