@@ -110,6 +110,7 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
     let mut env: Vec<(String, String)> = vec![
         ("VAXBOOK_RUN_DIR".into(), run_dir.display().to_string()),
         ("VAXBOOK_SKIP_BUILD".into(), "1".into()),
+        ("VAXBOOK_SEED_DEMO".into(), "1".into()),
         ("DATABASE_URL".into(), database_url),
         (
             "REDIS_KEY_PREFIX".into(),
@@ -171,6 +172,10 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
         "start.sh gives auth-svc a key file: {key}"
     );
     assert_eq!(pids.len(), 5, "pid files: {started}");
+    assert!(
+        started.contains("seeded 2 campaigns, 6 centers, 456 slots"),
+        "seed-demo: {started}"
+    );
     assert!(
         stopped.status.success(),
         "stop.sh: {}",
