@@ -33,10 +33,34 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A free loopback address (the port is released for the child to bind).
+/// A free loopback port for a process that must be told its port in advance (the
+/// deploy/local scripts). It is drawn below the kernel's ephemeral range, so no process binding
+/// port 0 (everything else the tests start) can take it between this check and its use.
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| {
+            range
+                .split_whitespace()
+                .next()
+                .and_then(|low| low.parse().ok())
+        })
+        .unwrap_or(32768);
+    let low = 10_000u16.min(ephemeral_low.saturating_sub(1000));
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    for _ in 0..200 {
+        let random = u16::from_le_bytes(
+            *uuid::Uuid::new_v4()
+                .as_bytes()
+                .first_chunk::<2>()
+                .unwrap_or(&[0, 0]),
+        );
+        let port = low + random % span;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(listener.local_addr()?);
+        }
+    }
+    anyhow::bail!("no free port below the ephemeral range")
 }
 
 fn logs_dir(label: &str) -> anyhow::Result<PathBuf> {
@@ -93,6 +117,43 @@ impl Proc {
 
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits (at most `limit`) for the first line of `file` containing `needle`; fails when the
+    /// process exits first.
+    pub async fn wait_for_line(
+        &mut self,
+        in_output: bool,
+        needle: &str,
+        limit: Duration,
+    ) -> anyhow::Result<String> {
+        let started = Instant::now();
+        loop {
+            let text = if in_output {
+                self.output()
+            } else {
+                self.logs()
+            };
+            if let Some(line) = text.lines().find(|line| line.contains(needle)) {
+                return Ok(line.to_owned());
+            }
+            if !self.running() {
+                anyhow::bail!(
+                    "{} exited before saying `{needle}`; see {}",
+                    self.name,
+                    self.log.display()
+                );
+            }
+            if started.elapsed() > limit {
+                anyhow::bail!(
+                    "{} did not say `{needle}` within {}s; see {}",
+                    self.name,
+                    limit.as_secs(),
+                    self.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// What the process logged (stderr) so far.
@@ -156,6 +217,14 @@ impl Drop for Proc {
     }
 }
 
+/// The value of `key=` in a log line (up to the next space).
+fn field(line: &str, key: &str) -> anyhow::Result<String> {
+    line.split_whitespace()
+        .find_map(|part| part.strip_prefix(&format!("{key}=")))
+        .map(|value| value.trim_matches('"').to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no {key} in `{line}`"))
+}
+
 /// Waits until `GET {base}/readyz` answers 200, or fails after `limit`.
 pub async fn wait_ready(base: &str, procs: &mut [Proc], limit: Duration) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
@@ -201,6 +270,8 @@ pub struct ProcessStack {
     pub redis_url: String,
     pub redis_prefix: String,
     pub admin_key: String,
+    /// Where each service serves `/metrics`.
+    pub metrics_addrs: Vec<(&'static str, String)>,
     pub procs: Vec<Proc>,
 }
 
@@ -222,11 +293,9 @@ impl ProcessStack {
         let admin_key = format!("admin-{}", uuid::Uuid::new_v4().simple());
         let dir = logs_dir(label)?;
 
-        let auth = free_addr()?;
-        let session = free_addr()?;
-        let scheduling = free_addr()?;
-        let booking = free_addr()?;
-        let gateway = free_addr()?;
+        // Every process binds port 0 and logs the addresses it got; the processes start in
+        // dependency order, each told where the ones before it listen. No port is guessed, so
+        // parallel tests cannot collide.
         let mut env: HashMap<String, String> = HashMap::new();
         let mut set = |key: &str, value: String| {
             env.insert(key.to_owned(), value);
@@ -235,46 +304,62 @@ impl ProcessStack {
         set("REDIS_URL", redis_url.clone());
         set("REDIS_KEY_PREFIX", redis_prefix.clone());
         set("VAXBOOK_ADMIN_KEY", admin_key.clone());
-        set("AUTH_LISTEN_ADDR", auth.to_string());
-        set("SESSION_LISTEN_ADDR", session.to_string());
-        set("SCHEDULING_LISTEN_ADDR", scheduling.to_string());
-        set("BOOKING_LISTEN_ADDR", booking.to_string());
-        set("GATEWAY_LISTEN_ADDR", gateway.to_string());
-        set("GATEWAY_PUBLIC_URL", format!("http://{gateway}"));
-        for prefix in ["AUTH", "SESSION", "SCHEDULING", "BOOKING"] {
-            set(&format!("{prefix}_METRICS_ADDR"), free_addr()?.to_string());
+        for prefix in ["AUTH", "SESSION", "SCHEDULING", "BOOKING", "GATEWAY"] {
+            set(&format!("{prefix}_LISTEN_ADDR"), "127.0.0.1:0".to_owned());
+            set(&format!("{prefix}_METRICS_ADDR"), "127.0.0.1:0".to_owned());
         }
-        set("VAXBOOK_AUTH_URL", format!("http://{auth}"));
-        set("VAXBOOK_SESSION_URL", format!("http://{session}"));
-        set("VAXBOOK_SCHEDULING_URL", format!("http://{scheduling}"));
-        set("VAXBOOK_BOOKING_URL", format!("http://{booking}"));
         set(
             "AUTH_PERSON_KEY_SECRET",
             format!("secret-{}", uuid::Uuid::new_v4().simple()),
         );
-        set("RUST_LOG", "info".to_owned());
+        set("NO_COLOR", "1".to_owned());
+        let mut log_filter = "info".to_owned();
         for (key, value) in extra_env {
-            set(key, (*value).to_owned());
+            if *key == "RUST_LOG" {
+                log_filter = (*value).to_owned();
+            } else {
+                set(key, (*value).to_owned());
+            }
         }
+        // The harness reads the bound addresses from these two lines, whatever else is filtered.
+        set(
+            "RUST_LOG",
+            format!("{log_filter},vaxbook_platform::grpc=info,gateway=info"),
+        );
 
+        let limit = Duration::from_secs(90);
         let mut procs = Vec::new();
-        for name in [
-            "session-svc",
-            "auth-svc",
-            "scheduling-svc",
-            "booking-svc",
-            "gateway",
-        ] {
-            procs.push(Proc::spawn(name, name, &[], &env, &dir)?);
+        let mut urls: HashMap<&'static str, String> = HashMap::new();
+        let mut metrics_addrs = Vec::new();
+        let services: [(&'static str, &'static str); 4] = [
+            ("session-svc", "VAXBOOK_SESSION_URL"),
+            ("scheduling-svc", "VAXBOOK_SCHEDULING_URL"),
+            ("auth-svc", "VAXBOOK_AUTH_URL"),
+            ("booking-svc", "VAXBOOK_BOOKING_URL"),
+        ];
+        for (name, url_var) in services {
+            let mut proc = Proc::spawn(name, name, &[], &env, &dir)?;
+            let line = proc.wait_for_line(false, "serving gRPC", limit).await;
+            procs.push(proc);
+            let line = line?;
+            let url = format!("http://{}", field(&line, "local_addr")?);
+            env.insert(url_var.to_owned(), url.clone());
+            urls.insert(name, url);
+            metrics_addrs.push((name, field(&line, "metrics_addr")?));
         }
-        let gateway_url = format!("http://{gateway}");
-        wait_ready(&gateway_url, &mut procs, Duration::from_secs(90)).await?;
+        let mut gateway = Proc::spawn("gateway", "gateway", &[], &env, &dir)?;
+        let line = gateway.wait_for_line(false, "serving HTTP", limit).await;
+        procs.push(gateway);
+        let gateway_url = format!("http://{}", field(&line?, "local_addr")?);
+        wait_ready(&gateway_url, &mut procs, limit).await?;
+        let url = |name: &str| urls.get(name).cloned().unwrap_or_default();
         Ok(Self {
+            auth_url: url("auth-svc"),
+            session_url: url("session-svc"),
+            scheduling_url: url("scheduling-svc"),
+            booking_url: url("booking-svc"),
             gateway_url,
-            auth_url: format!("http://{auth}"),
-            session_url: format!("http://{session}"),
-            scheduling_url: format!("http://{scheduling}"),
-            booking_url: format!("http://{booking}"),
+            metrics_addrs,
             database_url,
             redis_url,
             redis_prefix,
@@ -322,17 +407,26 @@ impl DevStack {
     /// `vaxbook dev` with extra environment variables (e.g. real stores).
     pub async fn start_with(label: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = logs_dir(label)?;
-        let gateway = free_addr()?;
         let mut env = HashMap::new();
-        env.insert("VAXBOOK_DEV_ADDR".to_owned(), gateway.to_string());
+        // Port 0: the gateway's address is read from the banner the dev run prints.
+        env.insert("VAXBOOK_DEV_ADDR".to_owned(), "127.0.0.1:0".to_owned());
         env.insert("RUST_LOG".to_owned(), "info".to_owned());
+        env.insert("NO_COLOR".to_owned(), "1".to_owned());
         for (key, value) in extra_env {
             env.insert((*key).to_owned(), (*value).to_owned());
         }
-        let proc = Proc::spawn("vaxbook-dev", "vaxbook", &["dev"], &env, &dir)?;
-        let gateway_url = format!("http://{gateway}");
+        let mut proc = Proc::spawn("vaxbook-dev", "vaxbook", &["dev"], &env, &dir)?;
+        let limit = Duration::from_secs(60);
+        let banner = proc.wait_for_line(true, "gateway:", limit).await;
+        let gateway_url = match banner {
+            Ok(line) => line.trim().trim_start_matches("gateway:").trim().to_owned(),
+            Err(err) => {
+                drop(proc);
+                return Err(err);
+            }
+        };
         let mut procs = [proc];
-        wait_ready(&gateway_url, &mut procs, Duration::from_secs(60)).await?;
+        wait_ready(&gateway_url, &mut procs, limit).await?;
         let [proc] = procs;
         Ok(Self { gateway_url, proc })
     }
