@@ -42,6 +42,9 @@ pub async fn run(
     common: &crate::config::CommonConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Install the recorder before the first request, or what is counted before the metrics
+    // task first runs would be lost.
+    let _ = crate::metrics::handle();
     let metrics_listener = bind(common.metrics_addr).await?;
     let grace = common.shutdown_grace;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
