@@ -17,15 +17,67 @@ use crate::domain::{BookingChange, BookingRequest, Center, Person, SlotDraft, Sl
 use crate::service::BookingLogic;
 use crate::wire::{parse_uuid, region_filter};
 
+/// Asks session-svc whether a token's session still holds the person's device lock.
+#[derive(Clone)]
+pub struct SessionCheck {
+    client: proto::session::v1::session_service_client::SessionServiceClient<
+        platform::grpc::TracedChannel,
+    >,
+}
+
+impl SessionCheck {
+    pub fn new(channel: tonic::transport::Channel) -> Self {
+        Self {
+            client:
+                proto::session::v1::session_service_client::SessionServiceClient::with_interceptor(
+                    channel,
+                    platform::telemetry::TracePropagation,
+                ),
+        }
+    }
+
+    async fn require_valid(&self, claims: &platform::auth::AccessClaims) -> Result<(), Problem> {
+        let answer = self
+            .client
+            .clone()
+            .validate_session(proto::session::v1::ValidateSessionRequest {
+                person_key: claims.sub.clone(),
+                session_id: claims.sid.clone(),
+                device_id: claims.dev.clone(),
+            })
+            .await
+            .map_err(|status| Problem::from_status(&status))?
+            .into_inner();
+        if answer.valid {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                ProblemKind::SessionExpired,
+                "the session no longer holds this person's device lock; verify again",
+            ))
+        }
+    }
+}
+
 /// `BookingService` over gRPC.
 pub struct BookingGrpc {
     logic: Arc<BookingLogic>,
     verifier: Arc<TokenVerifier>,
+    sessions: Option<SessionCheck>,
 }
 
 impl BookingGrpc {
-    pub fn new(logic: Arc<BookingLogic>, verifier: Arc<TokenVerifier>) -> Self {
-        Self { logic, verifier }
+    /// `sessions` is `None` only where no session-svc runs (this crate's unit tests).
+    pub fn new(
+        logic: Arc<BookingLogic>,
+        verifier: Arc<TokenVerifier>,
+        sessions: Option<SessionCheck>,
+    ) -> Self {
+        Self {
+            logic,
+            verifier,
+            sessions,
+        }
     }
 
     /// The person the request's access token speaks for.
@@ -38,6 +90,10 @@ impl BookingGrpc {
                 ProblemKind::Forbidden,
                 "these calls act for the verified person; agent tokens are not accepted",
             ));
+        }
+        // The gateway checks the session too, but calls may come straight over gRPC.
+        if let Some(sessions) = &self.sessions {
+            sessions.require_valid(&claims).await?;
         }
         let birth_date = claims.birth_date()?;
         Ok(Person {

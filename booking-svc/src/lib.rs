@@ -60,6 +60,9 @@ pub struct Config {
     pub auth_url: String,
     /// scheduling-svc, for eligibility.
     pub scheduling_url: String,
+    /// session-svc: a person-facing call must ride on a session that still holds the person's
+    /// device lock (R3), whoever calls. `None` only in unit tests of this crate.
+    pub session_url: Option<String>,
     /// Deadline of calls to other services.
     pub request_timeout: Duration,
     /// Allows the in-process store.
@@ -83,6 +86,7 @@ impl Config {
             },
             auth_url: string("VAXBOOK_AUTH_URL", "http://127.0.0.1:50051"),
             scheduling_url: string("VAXBOOK_SCHEDULING_URL", "http://127.0.0.1:50053"),
+            session_url: Some(string("VAXBOOK_SESSION_URL", "http://127.0.0.1:50052")),
             request_timeout: Duration::from_millis(parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000)?),
             dev_mode: false,
             clock: Arc::new(SystemClock),
@@ -97,6 +101,7 @@ impl Config {
             store: StoreConfig::Memory,
             auth_url: auth_url.to_owned(),
             scheduling_url: scheduling_url.to_owned(),
+            session_url: None,
             request_timeout: Duration::from_secs(5),
             dev_mode: true,
             clock,
@@ -147,9 +152,16 @@ pub async fn serve(
         config.clock.clone(),
     ));
 
+    let sessions = match &config.session_url {
+        Some(url) => Some(grpc::SessionCheck::new(
+            platform::grpc::channel(url, config.request_timeout).context("VAXBOOK_SESSION_URL")?,
+        )),
+        None => None,
+    };
     let routes = tonic::service::Routes::new(BookingServiceServer::new(grpc::BookingGrpc::new(
         logic.clone(),
         verifier,
+        sessions,
     )))
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
         logic,

@@ -111,3 +111,52 @@ async fn cancellation_closes_two_days_before_the_vaccination_date() -> anyhow::R
     assert_eq!(read.body["status"], "confirmed", "{read:?}");
     Ok(())
 }
+
+/// booking-svc does not rely on the gateway for the device lock: a call straight over gRPC
+/// with a token whose session has ended is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_svc_itself_refuses_tokens_of_ended_sessions() -> anyhow::Result<()> {
+    use proto::booking::v1::ListMyBookingsRequest;
+    use proto::booking::v1::booking_service_client::BookingServiceClient;
+
+    let stack = ProcessStack::start("direct-grpc").await?;
+    seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    let me = journey::login(
+        &Api::new(&stack.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let token = me.token.clone().unwrap_or_default();
+    let channel = platform::grpc::channel(&stack.booking_url, std::time::Duration::from_secs(5))?;
+    let mut booking = BookingServiceClient::new(channel);
+    let direct = |token: &str| -> anyhow::Result<tonic::Request<ListMyBookingsRequest>> {
+        let mut request = tonic::Request::new(ListMyBookingsRequest {});
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        Ok(request)
+    };
+    assert!(
+        booking.list_my_bookings(direct(&token)?).await.is_ok(),
+        "a live session is served"
+    );
+
+    let logout = me
+        .send(reqwest::Method::POST, "/v1/session/logout", None, &[])
+        .await?;
+    assert_eq!(logout.status, 204);
+    let refused = booking
+        .list_my_bookings(direct(&token)?)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("an ended session was served over gRPC"))?;
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let problem = platform::problem::Problem::from_status(&refused);
+    assert_eq!(problem.kind, platform::problem::ProblemKind::SessionExpired);
+    Ok(())
+}

@@ -135,6 +135,7 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         },
         auth_url: auth_url.clone(),
         scheduling_url: scheduling_url.clone(),
+        session_url: Some(session_url.clone()),
         request_timeout: timeout,
         dev_mode: true,
         clock: clock.clone(),
