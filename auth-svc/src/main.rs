@@ -4,7 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let telemetry = platform::telemetry::init(auth_svc::SERVICE_NAME)?;
     let config = auth_svc::Config::from_env()?;
-    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let listener = platform::net::bind_tcp(config.listen_addr).await?;
     let shutdown = platform::shutdown::on_signal();
     let result = auth_svc::serve(config, listener, shutdown).await;
     telemetry.shutdown().await;

@@ -165,7 +165,7 @@ pub async fn serve(
     )))
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
         logic,
-        config.common.admin_key.clone(),
+        config.common.admin_key.expose().to_owned(),
     )));
     let readiness: ReadinessProbe = Arc::new(move || {
         let store = store.clone();

@@ -5,7 +5,7 @@
 async fn main() -> anyhow::Result<()> {
     let telemetry = platform::telemetry::init(booking_svc::SERVICE_NAME)?;
     let config = booking_svc::Config::from_env()?;
-    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let listener = platform::net::bind_tcp(config.listen_addr).await?;
     let shutdown = platform::shutdown::on_signal();
     let served = booking_svc::serve(config, listener, shutdown).await;
     telemetry.shutdown().await;

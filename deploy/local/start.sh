@@ -24,6 +24,13 @@ if [ -z "${AUTH_SIGNING_KEY_FILE:-}" ]; then
   export AUTH_SIGNING_KEY_FILE="$run_dir/auth-signing-key.pem"
   [ -s "$AUTH_SIGNING_KEY_FILE" ] || (umask 077 && "$bin/vaxbook" keygen >"$AUTH_SIGNING_KEY_FILE")
 fi
+# Production binaries refuse the development secrets: make local ones once, kept across restarts.
+secret_file() {
+  [ -s "$1" ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1")
+  cat "$1"
+}
+export VAXBOOK_ADMIN_KEY="${VAXBOOK_ADMIN_KEY:-$(secret_file "$run_dir/admin-key")}"
+export AUTH_PERSON_KEY_SECRET="${AUTH_PERSON_KEY_SECRET:-$(secret_file "$run_dir/person-key-secret")}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 "$bin/vaxbook" migrate
 

@@ -4,7 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let telemetry = platform::telemetry::init("gateway")?;
     let config = gateway::Config::from_env()?;
-    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let listener = platform::net::bind_tcp(config.listen_addr).await?;
     let shutdown = platform::shutdown::on_signal();
     let result = gateway::serve(config, listener, shutdown).await;
     telemetry.shutdown().await;

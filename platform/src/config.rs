@@ -54,6 +54,119 @@ pub fn seconds(name: &str, default_secs: u64) -> Result<Duration, ConfigError> {
     parse(name, default_secs).map(Duration::from_secs)
 }
 
+/// A secret setting (a key, a password): its `Debug` and `Display` never show the value, so a
+/// configuration can be logged or printed whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A connection URL that may carry a password (`postgres://user:password@host/db`): `Debug`
+/// and `Display` show it with the password replaced by `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionUrl(String);
+
+impl ConnectionUrl {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The URL itself, password included, for the connection pool.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl std::fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnectionUrl({})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `url` with the password of its user-info part (`scheme://user:password@host`) replaced by
+/// `***`; a URL without one is returned as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let user_info = &authority[..at];
+    let Some(colon) = user_info.find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..authority_start],
+        &user_info[..colon],
+        &url[authority_start + at..]
+    )
+}
+
+/// Reads a secret that production must set: refused when unset, empty, shorter than
+/// [`MIN_SECRET_LEN`] bytes, or equal to the development default `dev_default`, with a message
+/// naming the variable.
+pub fn production_secret(name: &str, dev_default: &str) -> Result<Secret, ConfigError> {
+    let refuse = |reason: &str| ConfigError {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let Some(value) = var(name) else {
+        return Err(refuse(
+            "is required outside the dev run (`vaxbook dev`): set it to a secret of at least 16 characters",
+        ));
+    };
+    if value == dev_default {
+        return Err(refuse(
+            "is the development default, which production refuses: set a secret of your own",
+        ));
+    }
+    if value.len() < MIN_SECRET_LEN {
+        return Err(refuse("must be at least 16 characters long"));
+    }
+    Ok(Secret(value))
+}
+
+/// The shortest secret production accepts, in bytes.
+pub const MIN_SECRET_LEN: usize = 16;
+
 /// Settings every service shares.
 #[derive(Clone, Debug)]
 pub struct CommonConfig {
@@ -62,7 +175,7 @@ pub struct CommonConfig {
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Key operators put in `x-admin-key` metadata for admin RPCs.
-    pub admin_key: String,
+    pub admin_key: Secret,
     /// Requests one replica works on at once; beyond it a request is refused at once with
     /// RESOURCE_EXHAUSTED `overloaded` and a retry delay, never queued without bound.
     pub max_inflight: usize,
@@ -80,7 +193,7 @@ impl CommonConfig {
         Ok(Self {
             metrics_addr: addr(&format!("{prefix}_METRICS_ADDR"), metrics_default)?,
             shutdown_grace: seconds("VAXBOOK_SHUTDOWN_GRACE_SECS", 10)?,
-            admin_key: string("VAXBOOK_ADMIN_KEY", DEV_ADMIN_KEY),
+            admin_key: production_secret("VAXBOOK_ADMIN_KEY", DEV_ADMIN_KEY)?,
             max_inflight: match parse(&format!("{prefix}_MAX_INFLIGHT"), DEFAULT_MAX_INFLIGHT)? {
                 0 => {
                     return Err(ConfigError {
@@ -98,8 +211,41 @@ impl CommonConfig {
         Self {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_grace: Duration::from_secs(5),
-            admin_key: DEV_ADMIN_KEY.to_owned(),
+            admin_key: Secret::new(DEV_ADMIN_KEY),
             max_inflight: DEFAULT_MAX_INFLIGHT,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("hunter2-hunter2-hunter2");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(format!("{secret}"), "***");
+        assert_eq!(secret.expose(), "hunter2-hunter2-hunter2");
+    }
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.internal:5432/vaxbook"),
+            "postgres://app:***@db.internal:5432/vaxbook"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cret@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/vaxbook"),
+            "postgres://postgres@127.0.0.1:5432/vaxbook"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+        let url = ConnectionUrl::new("postgres://app:s3cret@db/x");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(!format!("{url}").contains("s3cret"));
     }
 }

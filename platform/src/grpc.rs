@@ -45,7 +45,7 @@ pub async fn run(
     // Install the recorder before the first request, or what is counted before the metrics
     // task first runs would be lost.
     let _ = crate::metrics::handle();
-    let metrics_listener = bind(common.metrics_addr).await?;
+    let metrics_listener = crate::net::bind_tcp(common.metrics_addr).await?;
     let grace = common.shutdown_grace;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -189,13 +189,6 @@ pub fn require_admin(
         )
         .to_status()),
     }
-}
-
-/// Binds a TCP listener with a readable error.
-pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|err| anyhow::anyhow!("binding {addr}: {err}"))
 }
 
 /// An operator request: `message` with the operator key in its `x-admin-key` metadata.

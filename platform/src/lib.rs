@@ -2,15 +2,17 @@
 //! (tracing + OpenTelemetry export + W3C trace context), Prometheus metrics, the gRPC server
 //! scaffolding (health, reflection, graceful shutdown), access-token verification, the one
 //! problem vocabulary shared by gRPC and HTTP, the injectable Asia/Seoul clock, and the
-//! PostgreSQL/Redis connection helpers.
+//! PostgreSQL/Redis connection helpers, and the identifiers every service shares (`ids`).
 
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod grpc;
+pub mod ids;
 pub mod idp;
 pub mod metrics;
+pub mod net;
 pub mod pg;
 pub mod problem;
 pub mod redis_conn;

@@ -119,7 +119,7 @@ pub async fn serve(
     let refresh_task = scheduling.spawn_cache_refresh(config.cache_refresh, refresh_stop.clone());
 
     let adapter =
-        grpc::SchedulingGrpc::new(Arc::clone(&scheduling), config.common.admin_key.clone());
+        grpc::SchedulingGrpc::new(Arc::clone(&scheduling), config.common.admin_key.expose().to_owned());
     let routes = tonic::service::Routes::new(SchedulingServiceServer::new(adapter.clone()))
         .add_service(SchedulingAdminServiceServer::new(adapter));
     let outcome = platform::grpc::run(

@@ -5,7 +5,7 @@
 async fn main() -> anyhow::Result<()> {
     let telemetry = platform::telemetry::init(scheduling_svc::SERVICE_NAME)?;
     let config = scheduling_svc::Config::from_env()?;
-    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let listener = platform::net::bind_tcp(config.listen_addr).await?;
     let shutdown = platform::shutdown::on_signal();
     let outcome = scheduling_svc::serve(config, listener, shutdown).await;
     if let Err(err) = &outcome {

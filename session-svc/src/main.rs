@@ -4,7 +4,7 @@
 async fn main() -> anyhow::Result<()> {
     let telemetry = platform::telemetry::init(session_svc::SERVICE_NAME)?;
     let config = session_svc::Config::from_env()?;
-    let listener = platform::grpc::bind(config.listen_addr).await?;
+    let listener = platform::net::bind_tcp(config.listen_addr).await?;
     let shutdown = platform::shutdown::on_signal();
     let result = session_svc::serve(config, listener, shutdown).await;
     if let Err(err) = &result {

@@ -54,11 +54,11 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     let redis_prefix = platform::config::string("REDIS_KEY_PREFIX", "vaxbook:dev:");
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let listeners = Listeners {
-        auth: platform::grpc::bind(loopback).await?,
-        session: platform::grpc::bind(loopback).await?,
-        scheduling: platform::grpc::bind(loopback).await?,
-        booking: platform::grpc::bind(loopback).await?,
-        gateway: platform::grpc::bind(args.addr).await?,
+        auth: platform::net::bind_tcp(loopback).await?,
+        session: platform::net::bind_tcp(loopback).await?,
+        scheduling: platform::net::bind_tcp(loopback).await?,
+        booking: platform::net::bind_tcp(loopback).await?,
+        gateway: platform::net::bind_tcp(args.addr).await?,
     };
     let auth_url = url(&listeners.auth)?;
     let session_url = url(&listeners.session)?;
