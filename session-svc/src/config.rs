@@ -1,18 +1,23 @@
-//! The session service's configuration, read from the environment with defaults that work on a
-//! developer machine.
+//! The session service's configuration: read from the environment for production
+//! ([`Config::from_env`]), or built for the dev run and tests ([`Config::local_dev`]), and
+//! checked by [`Config::validate`] before `serve` uses it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform::clock::{SharedClock, SystemClock};
-use platform::config::{self, CommonConfig};
+use platform::config::{self, CommonConfig, ConnectionUrl};
+use platform::dev::DevHooks;
 
 /// Where device locks are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreConfig {
-    /// Redis at `url`, every key starting with `key_prefix`.
-    Redis { url: String, key_prefix: String },
+    /// Redis at `url` (its password never printed), every key starting with `key_prefix`.
+    Redis {
+        url: ConnectionUrl,
+        key_prefix: String,
+    },
     /// Process memory: only for `vaxbook dev` (`serve` refuses it otherwise).
     Memory,
 }
@@ -35,15 +40,12 @@ pub struct Config {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The Redis URL may carry a password: show only which store is used.
-        let store = match &self.store {
-            StoreConfig::Redis { key_prefix, .. } => format!("redis (prefix {key_prefix:?})"),
-            StoreConfig::Memory => "memory".to_owned(),
-        };
+        // The store's URL is a `ConnectionUrl`, whose Debug hides the password; the clock has
+        // no useful Debug of its own.
         f.debug_struct("Config")
+            .field("common", &self.common)
             .field("listen_addr", &self.listen_addr)
-            .field("metrics_addr", &self.common.metrics_addr)
-            .field("store", &store)
+            .field("store", &self.store)
             .field("session_ttl", &self.session_ttl)
             .field("block_duration", &self.block_duration)
             .field("dev_mode", &self.dev_mode)
@@ -66,39 +68,89 @@ impl Config {
     /// Reads the configuration from the environment. Always the Redis store, the real clock
     /// and `dev_mode: false`; the dev run builds its `Config` by hand.
     pub fn from_env() -> anyhow::Result<Config> {
-        let session_ttl = config::seconds("SESSION_TTL_SECS", DEFAULT_SESSION_TTL_SECS)?;
-        let block_duration = config::seconds("SESSION_BLOCK_SECS", DEFAULT_BLOCK_SECS)?;
-        if session_ttl.is_zero() {
-            anyhow::bail!("SESSION_TTL_SECS must be at least 1");
-        }
-        if block_duration.is_zero() {
-            anyhow::bail!("SESSION_BLOCK_SECS must be at least 1");
-        }
-        Ok(Config {
+        let config = Config {
             common: CommonConfig::from_env("SESSION", DEFAULT_METRICS_ADDR)?,
             listen_addr: config::addr("SESSION_LISTEN_ADDR", DEFAULT_LISTEN_ADDR)?,
             store: StoreConfig::Redis {
-                url: config::string("REDIS_URL", platform::redis_conn::DEFAULT_REDIS_URL),
+                url: ConnectionUrl::new(config::string(
+                    "REDIS_URL",
+                    platform::redis_conn::DEFAULT_REDIS_URL,
+                )),
                 key_prefix: config::string("REDIS_KEY_PREFIX", DEFAULT_KEY_PREFIX),
             },
-            session_ttl,
-            block_duration,
+            session_ttl: config::seconds("SESSION_TTL_SECS", DEFAULT_SESSION_TTL_SECS)?,
+            block_duration: config::seconds("SESSION_BLOCK_SECS", DEFAULT_BLOCK_SECS)?,
             dev_mode: false,
             clock: Arc::new(SystemClock),
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 
-    /// A configuration for the dev run and tests: in-process store, loopback ports chosen by
-    /// the OS, default durations, `dev_mode: true`, and the given clock.
-    pub fn local_dev(clock: SharedClock) -> Config {
+    /// The dev run's configuration: listens on `listen_addr`, keeps locks in process memory,
+    /// reads time from the dev run's settable clock, default durations, `dev_mode: true`.
+    /// The dev run may then point `store` at Redis.
+    pub fn local_dev(listen_addr: SocketAddr, hooks: &DevHooks) -> Config {
         Config {
             common: CommonConfig::local(),
-            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen_addr,
             store: StoreConfig::Memory,
             session_ttl: Duration::from_secs(DEFAULT_SESSION_TTL_SECS),
             block_duration: Duration::from_secs(DEFAULT_BLOCK_SECS),
             dev_mode: true,
-            clock,
+            clock: hooks.clock.clone(),
         }
+    }
+
+    /// Refuses settings `serve` cannot work with; each message names the variable.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.session_ttl.is_zero() {
+            anyhow::bail!("SESSION_TTL_SECS must be at least 1");
+        }
+        if self.block_duration.is_zero() {
+            anyhow::bail!("SESSION_BLOCK_SECS must be at least 1");
+        }
+        if self.store == StoreConfig::Memory && !self.dev_mode {
+            anyhow::bail!(
+                "the in-process store is only for `vaxbook dev`; set DATABASE_URL/REDIS_URL"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_redis_password() {
+        let hooks = DevHooks::new(chrono::Utc::now());
+        let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
+        config.store = StoreConfig::Redis {
+            url: ConnectionUrl::new("redis://:s3cret-pass@cache:6379/0"),
+            key_prefix: "vaxbook:".to_owned(),
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cret-pass"), "{printed}");
+        assert!(printed.contains("cache:6379"), "{printed}");
+    }
+
+    #[test]
+    fn zero_durations_and_the_memory_store_outside_dev_are_refused() {
+        let hooks = DevHooks::new(chrono::Utc::now());
+        let base = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
+        assert!(base.validate().is_ok());
+        let mut zero_ttl = base.clone();
+        zero_ttl.session_ttl = Duration::ZERO;
+        let error = zero_ttl.validate().expect_err("refused").to_string();
+        assert!(error.contains("SESSION_TTL_SECS"), "{error}");
+        let mut zero_block = base.clone();
+        zero_block.block_duration = Duration::ZERO;
+        let error = zero_block.validate().expect_err("refused").to_string();
+        assert!(error.contains("SESSION_BLOCK_SECS"), "{error}");
+        let mut production = base;
+        production.dev_mode = false;
+        assert!(production.validate().is_err());
     }
 }

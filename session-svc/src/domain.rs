@@ -1,116 +1,13 @@
 //! Validated domain types for the session service. Wire messages are turned into these at the
 //! edge (`TryFrom`), so the rules and the stores never see an unchecked string: a malformed
-//! field becomes `InvalidArgument` and nothing is changed.
+//! field becomes `InvalidArgument` and nothing is changed. The identifiers themselves
+//! (`PersonKey`, `DeviceId`, `SessionId`) are the shared ones of `platform::ids`, so the limits
+//! here are the limits every other service applies.
 
+pub use platform::ids::{DeviceId, PersonKey, SessionId};
 use proto::session::v1 as pb;
 
 use crate::error::SessionError;
-
-/// Longest accepted person key (keyed-hash output, hex or base64url, with room to spare).
-pub const MAX_PERSON_KEY_LEN: usize = 128;
-/// Longest accepted device id.
-pub const MAX_DEVICE_ID_LEN: usize = 128;
-/// Longest accepted session id (ours are 36-character UUIDs).
-pub const MAX_SESSION_ID_LEN: usize = 64;
-
-/// The pseudonymous person key issued by auth-svc: `[A-Za-z0-9_-]{1,128}`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PersonKey(String);
-
-impl PersonKey {
-    pub fn parse(raw: &str) -> Result<Self, SessionError> {
-        if raw.is_empty() {
-            return Err(SessionError::invalid("person_key is required"));
-        }
-        if raw.len() > MAX_PERSON_KEY_LEN {
-            return Err(SessionError::invalid(format!(
-                "person_key must be at most {MAX_PERSON_KEY_LEN} characters"
-            )));
-        }
-        let well_formed = raw
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
-        if !well_formed {
-            return Err(SessionError::invalid(
-                "person_key may contain only letters, digits, '_' and '-'",
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The device a person uses, as named by the client: `[A-Za-z0-9._:-]{1,128}`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct DeviceId(String);
-
-impl DeviceId {
-    pub fn parse(raw: &str) -> Result<Self, SessionError> {
-        if raw.is_empty() {
-            return Err(SessionError::invalid("device_id is required"));
-        }
-        if raw.len() > MAX_DEVICE_ID_LEN {
-            return Err(SessionError::invalid(format!(
-                "device_id must be at most {MAX_DEVICE_ID_LEN} characters"
-            )));
-        }
-        let well_formed = raw
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-'));
-        if !well_formed {
-            return Err(SessionError::invalid(
-                "device_id may contain only letters, digits, '.', '_', ':' and '-'",
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A session id: opaque to callers, at most 64 characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
-
-impl SessionId {
-    pub fn parse(raw: &str) -> Result<Self, SessionError> {
-        if raw.is_empty() {
-            return Err(SessionError::invalid("session_id is required"));
-        }
-        if raw.len() > MAX_SESSION_ID_LEN {
-            return Err(SessionError::invalid(format!(
-                "session_id must be at most {MAX_SESSION_ID_LEN} characters"
-            )));
-        }
-        // Session ids end up inside Redis values and log fields: keep them printable.
-        if raw.chars().any(char::is_control) {
-            return Err(SessionError::invalid(
-                "session_id must not contain control characters",
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// A fresh random session id (UUID v4).
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A device asking for the person's lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,9 +72,9 @@ mod tests {
     #[test]
     fn person_keys_follow_the_alphabet_and_length() {
         assert!(PersonKey::parse("pk_AbC-019").is_ok());
-        assert!(PersonKey::parse(&"a".repeat(MAX_PERSON_KEY_LEN)).is_ok());
+        assert!(PersonKey::parse(&"a".repeat(PersonKey::MAX_LEN)).is_ok());
         assert!(PersonKey::parse("").is_err());
-        assert!(PersonKey::parse(&"a".repeat(MAX_PERSON_KEY_LEN + 1)).is_err());
+        assert!(PersonKey::parse(&"a".repeat(PersonKey::MAX_LEN + 1)).is_err());
         assert!(PersonKey::parse("pk:1").is_err());
         assert!(PersonKey::parse("pk 1").is_err());
         assert!(PersonKey::parse("pk*").is_err());
@@ -187,9 +84,9 @@ mod tests {
     #[test]
     fn device_ids_follow_the_alphabet_and_length() {
         assert!(DeviceId::parse("iPhone-15.abc:01_x").is_ok());
-        assert!(DeviceId::parse(&"d".repeat(MAX_DEVICE_ID_LEN)).is_ok());
+        assert!(DeviceId::parse(&"d".repeat(DeviceId::MAX_LEN)).is_ok());
         assert!(DeviceId::parse("").is_err());
-        assert!(DeviceId::parse(&"d".repeat(MAX_DEVICE_ID_LEN + 1)).is_err());
+        assert!(DeviceId::parse(&"d".repeat(DeviceId::MAX_LEN + 1)).is_err());
         assert!(DeviceId::parse("dev/1").is_err());
         assert!(DeviceId::parse("dev 1").is_err());
         assert!(DeviceId::parse("dev{1}").is_err());
@@ -201,8 +98,8 @@ mod tests {
         assert!(SessionId::parse(generated.as_str()).is_ok());
         assert_ne!(generated, SessionId::generate());
         assert!(SessionId::parse("").is_err());
-        assert!(SessionId::parse(&"s".repeat(MAX_SESSION_ID_LEN)).is_ok());
-        assert!(SessionId::parse(&"s".repeat(MAX_SESSION_ID_LEN + 1)).is_err());
+        assert!(SessionId::parse(&"s".repeat(SessionId::MAX_LEN)).is_ok());
+        assert!(SessionId::parse(&"s".repeat(SessionId::MAX_LEN + 1)).is_err());
         assert!(SessionId::parse("s\n1").is_err());
     }
 

@@ -1,8 +1,9 @@
 //! The session service's one error type, and its single mapping into the shared problem
-//! vocabulary (and so into a gRPC status with `ErrorInfo`/`RetryInfo`).
+//! vocabulary (and so, in [`crate::grpc`], into a gRPC status with `ErrorInfo`/`RetryInfo`).
 
 use std::time::Duration;
 
+use platform::ids::IdError;
 use platform::problem::{Problem, ProblemKind};
 
 use crate::store::StoreError;
@@ -24,6 +25,13 @@ pub enum SessionError {
 impl SessionError {
     pub fn invalid(detail: impl Into<String>) -> Self {
         Self::InvalidArgument(detail.into())
+    }
+}
+
+impl From<IdError> for SessionError {
+    fn from(error: IdError) -> Self {
+        // The message names the field and the rule, never the value.
+        Self::InvalidArgument(error.to_string())
     }
 }
 
@@ -52,15 +60,10 @@ impl From<SessionError> for Problem {
     }
 }
 
-impl From<SessionError> for tonic::Status {
-    fn from(error: SessionError) -> Self {
-        Problem::from(error).to_status()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CorruptData;
 
     #[test]
     fn device_locked_becomes_failed_precondition_with_retry_info() {
@@ -83,7 +86,7 @@ mod tests {
     #[test]
     fn corrupt_store_data_does_not_leak() {
         let status = tonic::Status::from(SessionError::Store(StoreError::Corrupt(
-            "lock hash for pk-secret has no expiry".into(),
+            CorruptData::UnknownClaimOutcome("lock hash for pk-secret has no expiry".into()),
         )));
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("pk-secret"));

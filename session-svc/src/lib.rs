@@ -4,11 +4,14 @@
 //! services ask here whether a session still holds the lock (one Redis round trip).
 //!
 //! `serve` runs the gRPC service `vaxbook.session.v1.SessionService` with health, reflection
-//! and `/metrics`; [`service`] builds the same service in-process for tests and the dev run.
+//! and `/metrics`; [`grpc::service`] builds the same service in-process for tests and the dev
+//! run. The crate follows the services' template: [`config`], [`error`], [`domain`],
+//! [`service`] (the rules), [`grpc`] (the tonic adapter only) and [`store`].
 
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod grpc;
 pub mod service;
 pub mod store;
 
@@ -21,9 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::config::{Config, StoreConfig};
 pub use crate::error::SessionError;
-pub use crate::service::{GrantedSession, SessionGrpc, SessionRules, service};
+pub use crate::grpc::{SessionGrpc, service};
+pub use crate::service::{GrantedSession, SessionRules};
 pub use crate::store::{
-    ClaimOutcome, DeviceLockStore, MemoryDeviceLockStore, RedisDeviceLockStore, StoreError,
+    ClaimOutcome, CorruptData, DeviceLockStore, MemoryDeviceLockStore, RedisDeviceLockStore,
+    StoreError,
 };
 
 /// Name of the service in metrics and logs.
@@ -39,18 +44,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    config.validate()?;
     let store: Arc<dyn DeviceLockStore> = match &config.store {
-        StoreConfig::Memory => {
-            if !config.dev_mode {
-                anyhow::bail!(
-                    "the in-process store is only for `vaxbook dev`; set DATABASE_URL/REDIS_URL"
-                );
-            }
-            Arc::new(MemoryDeviceLockStore::new())
-        }
+        StoreConfig::Memory => Arc::new(MemoryDeviceLockStore::new()),
         StoreConfig::Redis { url, key_prefix } => {
             let connection = tokio::select! {
-                connection = platform::redis_conn::connect(url, REDIS_WAIT) => connection?,
+                connection = platform::redis_conn::connect(url.expose(), REDIS_WAIT) => connection?,
                 _ = shutdown.cancelled() => return Ok(()),
             };
             Arc::new(RedisDeviceLockStore::new(connection, key_prefix.clone()))

@@ -1,14 +1,12 @@
-//! The session rules (R3: one device per person) on top of a [`DeviceLockStore`], and the tonic
-//! adapter that turns wire messages into validated requests and errors into statuses.
+//! The session rules (R3: one device per person) on top of a [`DeviceLockStore`]. They take
+//! validated requests ([`crate::domain`]) and answer domain values or a [`SessionError`]; the
+//! tonic adapter around them lives in [`crate::grpc`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
-use proto::session::v1 as pb;
-use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
-use tonic::{Request, Response, Status};
 
 use crate::domain::{ClaimDevice, ReleaseSession, SessionId, ValidateSession};
 use crate::error::SessionError;
@@ -110,64 +108,4 @@ impl SessionRules {
             .await?;
         Ok(released)
     }
-}
-
-/// The tonic adapter for [`SessionRules`].
-#[derive(Clone)]
-pub struct SessionGrpc {
-    rules: SessionRules,
-}
-
-impl SessionGrpc {
-    pub fn new(rules: SessionRules) -> Self {
-        Self { rules }
-    }
-}
-
-#[tonic::async_trait]
-impl SessionService for SessionGrpc {
-    async fn claim_device(
-        &self,
-        request: Request<pb::ClaimDeviceRequest>,
-    ) -> Result<Response<pb::ClaimDeviceResponse>, Status> {
-        let claim = ClaimDevice::try_from(request.into_inner())?;
-        let granted = self.rules.claim(&claim).await?;
-        Ok(Response::new(pb::ClaimDeviceResponse {
-            session_id: granted.session_id.as_str().to_owned(),
-            expires_at: Some(platform::clock::to_timestamp(granted.expires_at)),
-        }))
-    }
-
-    async fn validate_session(
-        &self,
-        request: Request<pb::ValidateSessionRequest>,
-    ) -> Result<Response<pb::ValidateSessionResponse>, Status> {
-        let validate = ValidateSession::try_from(request.into_inner())?;
-        let valid = self.rules.validate(&validate).await?;
-        Ok(Response::new(pb::ValidateSessionResponse { valid }))
-    }
-
-    async fn release_session(
-        &self,
-        request: Request<pb::ReleaseSessionRequest>,
-    ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
-        let release = ReleaseSession::try_from(request.into_inner())?;
-        let released = self.rules.release(&release).await?;
-        Ok(Response::new(pb::ReleaseSessionResponse { released }))
-    }
-}
-
-/// The gRPC service over `store`, for `serve`, the dev run and in-process tests.
-pub fn service(
-    store: Arc<dyn DeviceLockStore>,
-    clock: SharedClock,
-    session_ttl: Duration,
-    block_duration: Duration,
-) -> SessionServiceServer<SessionGrpc> {
-    SessionServiceServer::new(SessionGrpc::new(SessionRules::new(
-        store,
-        clock,
-        session_ttl,
-        block_duration,
-    )))
 }

@@ -58,13 +58,21 @@ async fn start(config: Config) -> Running {
     }
 }
 
+/// The dev run's configuration (`Config::local_dev`) with the test's own clock.
+fn local_dev_with(clock: Arc<SettableClock>) -> Config {
+    let hooks = platform::dev::DevHooks::new(Utc::now());
+    let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
+    config.clock = clock;
+    config
+}
+
 fn redis_config(clock: Arc<SettableClock>) -> Config {
-    let mut config = Config::local_dev(clock);
+    let mut config = local_dev_with(clock);
     config.store = StoreConfig::Redis {
-        url: platform::config::string(
+        url: platform::config::ConnectionUrl::new(platform::config::string(
             "VAXBOOK_TEST_REDIS_URL",
             platform::redis_conn::DEFAULT_REDIS_URL,
-        ),
+        )),
         key_prefix: platform::redis_conn::test_prefix("session-grpc"),
     };
     config.dev_mode = false;
@@ -260,7 +268,7 @@ async fn one_device_per_person_over_grpc_with_redis() {
 #[tokio::test]
 async fn the_dev_run_follows_the_settable_clock() {
     let clock = Arc::new(SettableClock::starting_at(start_instant()));
-    let mut config = Config::local_dev(clock.clone());
+    let mut config = local_dev_with(clock.clone());
     config.block_duration = Duration::from_secs(60);
     config.session_ttl = Duration::from_secs(120);
     let running = start(config).await;
@@ -302,7 +310,7 @@ async fn the_dev_run_follows_the_settable_clock() {
 
 #[tokio::test]
 async fn serve_refuses_the_in_process_store_outside_the_dev_run() {
-    let mut config = Config::local_dev(Arc::new(SettableClock::new()));
+    let mut config = local_dev_with(Arc::new(SettableClock::new()));
     config.dev_mode = false;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

@@ -51,7 +51,21 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     /// Stored data that this code did not write (or a script reply it does not understand).
     #[error("unexpected data in the lock store: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] CorruptData),
+}
+
+/// What was wrong with data found in the lock store. Never carries a person key or device id.
+#[derive(Debug, thiserror::Error)]
+pub enum CorruptData {
+    /// The claim script answered an outcome this code does not know.
+    #[error("the claim script replied {0:?}")]
+    UnknownClaimOutcome(String),
+    /// A lock's `expires_ms` field is not an integer.
+    #[error("a lock's expires_ms is not a number")]
+    ExpiryNotANumber(#[source] std::num::ParseIntError),
+    /// An instant outside chrono's range.
+    #[error("instant {0} ms is out of range")]
+    InstantOutOfRange(i64),
 }
 
 /// The one-device-per-person lock (R3) and the blocks of refused devices.
@@ -108,7 +122,7 @@ pub(crate) fn retry_after_from_millis(remaining_ms: i64) -> Duration {
 /// An instant from milliseconds since the epoch, for values this crate computed itself.
 pub(crate) fn instant_from_millis(millis: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StoreError::Corrupt(format!("instant {millis} ms is out of range")))
+        .ok_or(StoreError::Corrupt(CorruptData::InstantOutOfRange(millis)))
 }
 
 #[cfg(test)]

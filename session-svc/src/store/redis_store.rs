@@ -19,8 +19,8 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use super::{
-    ClaimOutcome, DeviceLockStore, StoreError, instant_from_millis, retry_after_from_millis,
-    whole_millis,
+    ClaimOutcome, CorruptData, DeviceLockStore, StoreError, instant_from_millis,
+    retry_after_from_millis, whole_millis,
 };
 use crate::domain::{DeviceId, PersonKey, SessionId};
 
@@ -151,8 +151,8 @@ impl DeviceLockStore for RedisDeviceLockStore {
             "blocked" => Ok(ClaimOutcome::Blocked {
                 retry_after: retry_after_from_millis(millis),
             }),
-            other => Err(StoreError::Corrupt(format!(
-                "claim script replied {other:?}"
+            other => Err(StoreError::Corrupt(CorruptData::UnknownClaimOutcome(
+                other.to_owned(),
             ))),
         }
     }
@@ -183,7 +183,7 @@ impl DeviceLockStore for RedisDeviceLockStore {
         };
         let held_until_ms: i64 = held_until
             .parse()
-            .map_err(|_| StoreError::Corrupt("a lock's expires_ms is not a number".to_owned()))?;
+            .map_err(|err| StoreError::Corrupt(CorruptData::ExpiryNotANumber(err)))?;
         Ok(held_until_ms > now.timestamp_millis()
             && held_session == session_id.as_str()
             && held_device == device_id.as_str())

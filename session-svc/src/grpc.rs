@@ -1,0 +1,83 @@
+//! The tonic adapter of session-svc: turns each wire message into a validated request
+//! ([`crate::domain`], `TryFrom`), asks [`SessionRules`], and turns the answer back into a wire
+//! message, or the error into a status through the one `Problem` mapping of [`crate::error`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use platform::clock::SharedClock;
+use platform::problem::Problem;
+use proto::session::v1 as pb;
+use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::domain::{ClaimDevice, ReleaseSession, ValidateSession};
+use crate::error::SessionError;
+use crate::service::SessionRules;
+use crate::store::DeviceLockStore;
+
+impl From<SessionError> for Status {
+    fn from(error: SessionError) -> Self {
+        Problem::from(error).to_status()
+    }
+}
+
+/// The tonic adapter for [`SessionRules`].
+#[derive(Clone)]
+pub struct SessionGrpc {
+    rules: SessionRules,
+}
+
+impl SessionGrpc {
+    pub fn new(rules: SessionRules) -> Self {
+        Self { rules }
+    }
+}
+
+#[tonic::async_trait]
+impl SessionService for SessionGrpc {
+    async fn claim_device(
+        &self,
+        request: Request<pb::ClaimDeviceRequest>,
+    ) -> Result<Response<pb::ClaimDeviceResponse>, Status> {
+        let claim = ClaimDevice::try_from(request.into_inner())?;
+        let granted = self.rules.claim(&claim).await?;
+        Ok(Response::new(pb::ClaimDeviceResponse {
+            session_id: granted.session_id.as_str().to_owned(),
+            expires_at: Some(platform::clock::to_timestamp(granted.expires_at)),
+        }))
+    }
+
+    async fn validate_session(
+        &self,
+        request: Request<pb::ValidateSessionRequest>,
+    ) -> Result<Response<pb::ValidateSessionResponse>, Status> {
+        let validate = ValidateSession::try_from(request.into_inner())?;
+        let valid = self.rules.validate(&validate).await?;
+        Ok(Response::new(pb::ValidateSessionResponse { valid }))
+    }
+
+    async fn release_session(
+        &self,
+        request: Request<pb::ReleaseSessionRequest>,
+    ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
+        let release = ReleaseSession::try_from(request.into_inner())?;
+        let released = self.rules.release(&release).await?;
+        Ok(Response::new(pb::ReleaseSessionResponse { released }))
+    }
+}
+
+/// The gRPC service over `store`, for `serve`, the dev run and in-process tests.
+pub fn service(
+    store: Arc<dyn DeviceLockStore>,
+    clock: SharedClock,
+    session_ttl: Duration,
+    block_duration: Duration,
+) -> SessionServiceServer<SessionGrpc> {
+    SessionServiceServer::new(SessionGrpc::new(SessionRules::new(
+        store,
+        clock,
+        session_ttl,
+        block_duration,
+    )))
+}
