@@ -7,22 +7,16 @@
 //! flight; the generation counter lets the refresh notice and drop its now-stale copy instead
 //! of hiding the fresh campaign until the next tick.
 
-use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::watch;
 
-use crate::campaign::{Campaign, CampaignId};
+use crate::domain::Campaign;
 
-/// Campaigns by id, shared by readers without copying.
-pub type CampaignSnapshot = Arc<BTreeMap<CampaignId, Campaign>>;
-
-impl Borrow<str> for CampaignId {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
+/// Campaigns by id (the id's text, so a lookup by any string needs no parsing), shared by
+/// readers without copying.
+pub type CampaignSnapshot = Arc<BTreeMap<String, Campaign>>;
 
 #[derive(Debug)]
 struct Versioned {
@@ -83,7 +77,7 @@ impl CampaignCache {
     pub fn put(&self, campaign: Campaign) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         let mut campaigns = BTreeMap::clone(&current.campaigns);
-        campaigns.insert(campaign.id.clone(), campaign);
+        campaigns.insert(campaign.id.as_str().to_owned(), campaign);
         current.campaigns = Arc::new(campaigns);
         current.generation += 1;
     }
@@ -97,7 +91,7 @@ impl CampaignCache {
                 current.campaigns = Arc::new(
                     campaigns
                         .into_iter()
-                        .map(|campaign| (campaign.id.clone(), campaign))
+                        .map(|campaign| (campaign.id.as_str().to_owned(), campaign))
                         .collect(),
                 );
                 true

@@ -8,15 +8,16 @@
 //! campaign choice already compares personal windows, so neither needs a change elsewhere.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use platform::ids::PersonKey;
 
-use crate::campaign::{BookingWindow, Campaign};
+use crate::domain::{BookingWindow, Campaign};
 
 /// The person asking, as far as eligibility rules may look at them (no RRN, no name).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applicant {
     pub birth_date: NaiveDate,
     /// The pseudonymous person key; later rules (exclusions) look it up.
-    pub person_key: String,
+    pub person_key: PersonKey,
 }
 
 /// Why a person may not book now; the names are part of the public contract.

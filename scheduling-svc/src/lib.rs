@@ -5,25 +5,24 @@
 //! and answers eligibility from an in-memory cache.
 
 pub mod cache;
-pub mod campaign;
+pub mod config;
+pub mod domain;
 pub mod eligibility;
 pub mod error;
 pub mod grpc;
 pub mod service;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::clock::{SharedClock, SystemClock};
-use platform::config::CommonConfig;
 use platform::grpc::{GrpcService, ReadinessProbe};
 use proto::scheduling::v1::scheduling_admin_service_server::SchedulingAdminServiceServer;
 use proto::scheduling::v1::scheduling_service_server::SchedulingServiceServer;
 use tokio_util::sync::CancellationToken;
 
-pub use campaign::Campaign;
+pub use config::{Config, StoreConfig};
+pub use domain::Campaign;
 pub use error::SchedulingError;
 pub use service::Scheduling;
 pub use store::{CampaignStore, MemoryCampaignStore, PgCampaignStore, migrate};
@@ -39,70 +38,6 @@ pub const HEALTH_NAMES: &[&str] = &[
 /// How long start-up waits for PostgreSQL before giving up.
 const DATABASE_WAIT: Duration = Duration::from_secs(30);
 
-/// Where campaigns are kept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreConfig {
-    Postgres {
-        url: String,
-        max_connections: usize,
-    },
-    /// In-process, lost on exit: only for `vaxbook dev` and tests.
-    Memory,
-}
-
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub common: CommonConfig,
-    pub listen_addr: SocketAddr,
-    pub store: StoreConfig,
-    /// How often the eligibility cache is reloaded from the store.
-    pub cache_refresh: Duration,
-    /// Set only by `vaxbook dev`: allows the in-process store.
-    pub dev_mode: bool,
-    pub clock: SharedClock,
-}
-
-impl Config {
-    /// Reads `SCHEDULING_*`, `DATABASE_URL` and the shared variables; production settings
-    /// (PostgreSQL store, real clock, not a dev run).
-    pub fn from_env() -> anyhow::Result<Self> {
-        let url = platform::config::var("SCHEDULING_DATABASE_URL")
-            .or_else(|| platform::config::var("DATABASE_URL"))
-            .unwrap_or_else(|| platform::pg::DEFAULT_DATABASE_URL.to_owned());
-        let max_connections: usize = platform::config::parse("SCHEDULING_DB_POOL_SIZE", 8)?;
-        let cache_refresh = platform::config::seconds("SCHEDULING_CACHE_REFRESH_SECS", 5)?;
-        if max_connections == 0 {
-            anyhow::bail!("SCHEDULING_DB_POOL_SIZE must be at least 1");
-        }
-        if cache_refresh.is_zero() {
-            anyhow::bail!("SCHEDULING_CACHE_REFRESH_SECS must be at least 1");
-        }
-        Ok(Self {
-            common: CommonConfig::from_env("SCHEDULING", "0.0.0.0:9103")?,
-            listen_addr: platform::config::addr("SCHEDULING_LISTEN_ADDR", "0.0.0.0:50053")?,
-            store: StoreConfig::Postgres {
-                url,
-                max_connections,
-            },
-            cache_refresh,
-            dev_mode: false,
-            clock: Arc::new(SystemClock),
-        })
-    }
-
-    /// The dev run's settings: in-process store, loopback ports picked by the OS, `clock`.
-    pub fn local_dev(clock: SharedClock) -> Self {
-        Self {
-            common: CommonConfig::local(),
-            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            store: StoreConfig::Memory,
-            cache_refresh: Duration::from_secs(5),
-            dev_mode: true,
-            clock,
-        }
-    }
-}
-
 /// Serves scheduling-svc on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     config: Config,
@@ -113,13 +48,13 @@ pub async fn serve(
     let scheduling = Arc::new(
         Scheduling::load(store, config.clock.clone())
             .await
-            .map_err(|err| anyhow::anyhow!("loading campaigns: {err}"))?,
+            .map_err(|err| anyhow::anyhow!("loading campaigns: {}", error::chain(&err)))?,
     );
     let refresh_stop = shutdown.child_token();
     let refresh_task = scheduling.spawn_cache_refresh(config.cache_refresh, refresh_stop.clone());
 
     let adapter =
-        grpc::SchedulingGrpc::new(Arc::clone(&scheduling), config.common.admin_key.expose().to_owned());
+        grpc::SchedulingGrpc::new(Arc::clone(&scheduling), config.common.admin_key.clone());
     let routes = tonic::service::Routes::new(SchedulingServiceServer::new(adapter.clone()))
         .add_service(SchedulingAdminServiceServer::new(adapter));
     let outcome = platform::grpc::run(
@@ -158,7 +93,7 @@ async fn open_store(
             max_connections,
         } => {
             let pool = platform::pg::open_migrated(
-                url,
+                url.expose(),
                 *max_connections,
                 DATABASE_WAIT,
                 store::migrations_runner(),
@@ -169,7 +104,7 @@ async fn open_store(
             let probe_store = Arc::clone(&store);
             let readiness: ReadinessProbe = Arc::new(move || {
                 let store = Arc::clone(&probe_store);
-                Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })
+                Box::pin(async move { store.ping().await.map_err(|err| error::chain(&err)) })
             });
             Ok((store, Some(readiness)))
         }

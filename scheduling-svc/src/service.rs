@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::CampaignCache;
-use crate::campaign::Campaign;
+use crate::domain::Campaign;
 use crate::eligibility::{Applicant, EligibilityDecision, choose_and_evaluate, evaluate};
 use crate::error::SchedulingError;
 use crate::store::CampaignStore;

@@ -12,8 +12,9 @@ use std::time::Duration;
 use common::*;
 use platform::clock::{SettableClock, SharedClock};
 use scheduling_svc::cache::CampaignCache;
-use scheduling_svc::campaign::{Campaign, CampaignId};
+use scheduling_svc::domain::{Campaign, CampaignId};
 use scheduling_svc::eligibility::Applicant;
+use scheduling_svc::store::StoreError;
 use scheduling_svc::{CampaignStore, MemoryCampaignStore, Scheduling, SchedulingError};
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +30,9 @@ impl FlakyStore {
     fn check(&self) -> Result<(), SchedulingError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
-            Err(SchedulingError::Store("test store is down".to_owned()))
+            Err(SchedulingError::Store(StoreError::Unavailable(
+                "test store is down",
+            )))
         } else {
             Ok(())
         }
@@ -65,7 +68,7 @@ fn clock() -> SharedClock {
 fn applicant() -> Applicant {
     Applicant {
         birth_date: date("1990-05-05"),
-        person_key: "pk-test".to_owned(),
+        person_key: platform::ids::PersonKey::parse("pk-test").unwrap(),
     }
 }
 

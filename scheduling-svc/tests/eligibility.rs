@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use platform::clock::{SettableClock, SharedClock};
-use scheduling_svc::campaign::Campaign;
+use scheduling_svc::domain::Campaign;
 use scheduling_svc::eligibility::{Applicant, IneligibleReason};
 use scheduling_svc::{MemoryCampaignStore, Scheduling, SchedulingError};
 
@@ -33,7 +33,7 @@ async fn fixture(now: &str, campaigns: &[Campaign]) -> Fixture {
 fn born(birth_date: &str) -> Applicant {
     Applicant {
         birth_date: date(birth_date),
-        person_key: "pk-test".to_owned(),
+        person_key: platform::ids::PersonKey::parse("pk-test").unwrap(),
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use platform::clock::SettableClock;
+use platform::dev::DevHooks;
 use platform::problem::{Problem, ProblemKind};
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -24,6 +25,10 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
 
 struct Running {
     channel: Channel,
@@ -119,7 +124,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         common: platform::config::CommonConfig::local(),
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         store: StoreConfig::Postgres {
-            url: url.clone(),
+            url: platform::config::ConnectionUrl::new(url.clone()),
             max_connections: 4,
         },
         cache_refresh: Duration::from_secs(5),
@@ -255,8 +260,9 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
 
 #[tokio::test]
 async fn the_dev_wiring_serves_from_memory_and_follows_the_settable_clock() {
-    let clock = Arc::new(SettableClock::starting_at(at("2021-08-09T19:00:00+09:00")));
-    let running = Running::start(Config::local_dev(clock.clone())).await;
+    let hooks = DevHooks::new(at("2021-08-09T19:00:00+09:00"));
+    let clock = hooks.clock.clone();
+    let running = Running::start(Config::local_dev(loopback(), &hooks)).await;
     let mut admin = running.admin();
     let mut scheduling = running.scheduling();
     for message in [round_18_49_message(), round_60_plus_message()] {
@@ -302,7 +308,7 @@ async fn the_dev_wiring_serves_from_memory_and_follows_the_settable_clock() {
 
 #[tokio::test]
 async fn production_refuses_the_in_process_store() {
-    let mut config = Config::local_dev(Arc::new(SettableClock::new()));
+    let mut config = Config::local_dev(loopback(), &DevHooks::new(chrono::Utc::now()));
     config.dev_mode = false;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = scheduling_svc::serve(config, listener, CancellationToken::new())

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use scheduling_svc::campaign::{Campaign, CampaignId};
+use scheduling_svc::domain::{Campaign, CampaignId};
 use scheduling_svc::store::CampaignStore;
 
 mod suite {

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::CampaignStore;
-use crate::campaign::{Campaign, CampaignId};
+use super::StoreError;
+use crate::domain::{Campaign, CampaignId};
 use crate::error::SchedulingError;
 
 /// Campaigns in a map ordered by id, so `list` comes out in id order like the database's.
@@ -20,7 +21,9 @@ impl MemoryCampaignStore {
 }
 
 fn poisoned() -> SchedulingError {
-    SchedulingError::Store("in-process campaign store lock poisoned".to_owned())
+    SchedulingError::Store(StoreError::Unavailable(
+        "the in-process campaign store lock is poisoned",
+    ))
 }
 
 #[async_trait::async_trait]

@@ -9,8 +9,41 @@ mod postgres;
 pub use memory::MemoryCampaignStore;
 pub use postgres::{MIGRATION_TABLE, PgCampaignStore, migrate, migrations_runner};
 
-use crate::campaign::{Campaign, CampaignId};
+use crate::domain::{Campaign, CampaignId};
 use crate::error::SchedulingError;
+
+/// Why the campaign store could not answer. The messages name what was being done, never a
+/// connection string; the cause is kept as the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be taken from the pool in time.
+    #[error("getting a database connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    /// A statement failed; `doing` says which.
+    #[error("{doing}")]
+    Query {
+        doing: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A stored column could not be read as the expected type.
+    #[error("campaign {id} in the database has an unreadable column")]
+    Column {
+        id: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A stored campaign no longer passes validation (edited by hand, say).
+    #[error("campaign {id} in the database is invalid")]
+    Invalid {
+        id: String,
+        #[source]
+        source: Box<SchedulingError>,
+    },
+    /// The store cannot answer at all (a poisoned lock, a test double switched off).
+    #[error("the campaign store is unavailable: {0}")]
+    Unavailable(&'static str),
+}
 
 #[async_trait::async_trait]
 pub trait CampaignStore: Send + Sync {

@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
-use super::CampaignStore;
-use crate::campaign::{
+use super::{CampaignStore, StoreError};
+use crate::domain::{
     BookingWindow, Campaign, CampaignId, CampaignName, CancellationLead, DateRange,
 };
 use crate::error::SchedulingError;
@@ -53,7 +53,7 @@ impl PgCampaignStore {
         self.pool
             .get()
             .await
-            .map_err(|err| SchedulingError::store("getting a database connection", err))
+            .map_err(|err| SchedulingError::Store(StoreError::Pool(err)))
     }
 }
 
@@ -79,42 +79,51 @@ const UPSERT_CAMPAIGN: &str = "INSERT INTO campaigns (id, name, born_from, born_
 fn campaign_from_row(row: &Row) -> Result<Campaign, SchedulingError> {
     let id: String = row
         .try_get("id")
-        .map_err(|err| SchedulingError::store("reading a campaign row", err))?;
-    let corrupt = |err: &dyn std::fmt::Display| {
-        SchedulingError::Store(format!("campaign {id} in the database is invalid: {err}"))
+        .map_err(|source| query_failed("reading a campaign row", source))?;
+    let column = |source: tokio_postgres::Error| {
+        SchedulingError::Store(StoreError::Column {
+            id: id.clone(),
+            source,
+        })
     };
-    let column_error = |err: tokio_postgres::Error| corrupt(&err);
-    let name: String = row.try_get("name").map_err(column_error)?;
-    let born_from: NaiveDate = row.try_get("born_from").map_err(column_error)?;
-    let born_to: NaiveDate = row.try_get("born_to").map_err(column_error)?;
-    let opens_at: DateTime<Utc> = row.try_get("booking_opens_at").map_err(column_error)?;
-    let closes_at: DateTime<Utc> = row.try_get("booking_closes_at").map_err(column_error)?;
-    let vaccination_from: NaiveDate = row.try_get("vaccination_from").map_err(column_error)?;
-    let vaccination_to: NaiveDate = row.try_get("vaccination_to").map_err(column_error)?;
-    let proxy_allowed: bool = row.try_get("proxy_allowed").map_err(column_error)?;
-    let proxy_deadline: Option<DateTime<Utc>> =
-        row.try_get("proxy_deadline").map_err(column_error)?;
-    let modification_allowed_from: Option<DateTime<Utc>> = row
-        .try_get("modification_allowed_from")
-        .map_err(column_error)?;
+    let name: String = row.try_get("name").map_err(column)?;
+    let born_from: NaiveDate = row.try_get("born_from").map_err(column)?;
+    let born_to: NaiveDate = row.try_get("born_to").map_err(column)?;
+    let opens_at: DateTime<Utc> = row.try_get("booking_opens_at").map_err(column)?;
+    let closes_at: DateTime<Utc> = row.try_get("booking_closes_at").map_err(column)?;
+    let vaccination_from: NaiveDate = row.try_get("vaccination_from").map_err(column)?;
+    let vaccination_to: NaiveDate = row.try_get("vaccination_to").map_err(column)?;
+    let proxy_allowed: bool = row.try_get("proxy_allowed").map_err(column)?;
+    let proxy_deadline: Option<DateTime<Utc>> = row.try_get("proxy_deadline").map_err(column)?;
+    let modification_allowed_from: Option<DateTime<Utc>> =
+        row.try_get("modification_allowed_from").map_err(column)?;
     let cancellation_days: i32 = row
         .try_get("cancellation_closes_days_before")
-        .map_err(column_error)?;
+        .map_err(column)?;
 
-    let invalid = |problem: platform::problem::Problem| corrupt(&problem.detail);
-    Ok(Campaign {
-        id: CampaignId::parse(&id).map_err(invalid)?,
-        name: CampaignName::parse(&name).map_err(invalid)?,
-        born: DateRange::new("born", born_from, born_to).map_err(invalid)?,
-        booking: BookingWindow::new(opens_at, closes_at).map_err(invalid)?,
-        vaccination: DateRange::new("vaccination", vaccination_from, vaccination_to)
-            .map_err(invalid)?,
-        proxy_allowed,
-        proxy_deadline,
-        modification_allowed_from,
-        cancellation_closes_days_before: CancellationLead::days(i64::from(cancellation_days))
-            .map_err(invalid)?,
+    let validated = || -> Result<Campaign, SchedulingError> {
+        Ok(Campaign {
+            id: CampaignId::parse(&id).map_err(|err| err.for_field("id"))?,
+            name: CampaignName::parse(&name)?,
+            born: DateRange::new("born", born_from, born_to)?,
+            booking: BookingWindow::new(opens_at, closes_at)?,
+            vaccination: DateRange::new("vaccination", vaccination_from, vaccination_to)?,
+            proxy_allowed,
+            proxy_deadline,
+            modification_allowed_from,
+            cancellation_closes_days_before: CancellationLead::days(i64::from(cancellation_days))?,
+        })
+    };
+    validated().map_err(|invalid| {
+        SchedulingError::Store(StoreError::Invalid {
+            id: id.clone(),
+            source: Box::new(invalid),
+        })
     })
+}
+
+fn query_failed(doing: &'static str, source: tokio_postgres::Error) -> SchedulingError {
+    SchedulingError::Store(StoreError::Query { doing, source })
 }
 
 #[async_trait::async_trait]
@@ -124,7 +133,7 @@ impl CampaignStore for PgCampaignStore {
         let statement = client
             .prepare_cached(UPSERT_CAMPAIGN)
             .await
-            .map_err(|err| SchedulingError::store("preparing the campaign upsert", err))?;
+            .map_err(|source| query_failed("preparing the campaign upsert", source))?;
         let born_from = campaign.born.first();
         let born_to = campaign.born.last();
         let opens_at = campaign.booking.opens_at();
@@ -151,7 +160,7 @@ impl CampaignStore for PgCampaignStore {
                 ],
             )
             .await
-            .map_err(|err| SchedulingError::store("upserting a campaign", err))?;
+            .map_err(|source| query_failed("upserting a campaign", source))?;
         Ok(())
     }
 
@@ -160,11 +169,11 @@ impl CampaignStore for PgCampaignStore {
         let statement = client
             .prepare_cached(&format!("{SELECT_CAMPAIGN} WHERE id = $1"))
             .await
-            .map_err(|err| SchedulingError::store("preparing the campaign lookup", err))?;
+            .map_err(|source| query_failed("preparing the campaign lookup", source))?;
         let row = client
             .query_opt(&statement, &[&id.as_str()])
             .await
-            .map_err(|err| SchedulingError::store("reading a campaign", err))?;
+            .map_err(|source| query_failed("reading a campaign", source))?;
         row.as_ref().map(campaign_from_row).transpose()
     }
 
@@ -173,17 +182,20 @@ impl CampaignStore for PgCampaignStore {
         let statement = client
             .prepare_cached(&format!("{SELECT_CAMPAIGN} ORDER BY id"))
             .await
-            .map_err(|err| SchedulingError::store("preparing the campaign listing", err))?;
+            .map_err(|source| query_failed("preparing the campaign listing", source))?;
         let rows = client
             .query(&statement, &[])
             .await
-            .map_err(|err| SchedulingError::store("listing campaigns", err))?;
+            .map_err(|source| query_failed("listing campaigns", source))?;
         rows.iter().map(campaign_from_row).collect()
     }
 
     async fn ping(&self) -> Result<(), SchedulingError> {
-        platform::pg::ping(&self.pool)
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
             .await
-            .map_err(|err| SchedulingError::store("pinging PostgreSQL", err))
+            .map_err(|source| query_failed("pinging PostgreSQL", source))?;
+        Ok(())
     }
 }

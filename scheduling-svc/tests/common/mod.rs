@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use proto::scheduling::v1 as pb;
-use scheduling_svc::campaign::Campaign;
+use scheduling_svc::domain::Campaign;
 use scheduling_svc::store::PgCampaignStore;
 
 /// An instant written in RFC 3339 (with its offset).
