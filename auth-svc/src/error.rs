@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use platform::ids::IdError;
 use platform::problem::{Problem, ProblemKind};
 
 use crate::sms::SmsError;
@@ -43,7 +44,14 @@ pub enum AuthError {
     #[error("sending the one-time code failed: {0}")]
     Sms(#[from] SmsError),
     #[error("signing the access token failed: {0}")]
-    Signing(String),
+    Signing(#[source] jsonwebtoken::errors::Error),
+}
+
+/// A malformed shared identifier (device id, session id) is a malformed request field.
+impl From<IdError> for AuthError {
+    fn from(error: IdError) -> Self {
+        Self::InvalidRequest(error.to_string())
+    }
 }
 
 impl From<AuthError> for Problem {

@@ -10,23 +10,14 @@ use chrono::{DateTime, Utc};
 use platform::auth::Jwks;
 use platform::clock::SharedClock;
 
+use crate::domain::{
+    CompleteInput, DeviceId, ProviderKind, StartInput, VerificationId, derive_person_key,
+};
 use crate::error::AuthError;
-use crate::identity::{Name, PersonKey, Phone, Rrn};
-use crate::model::{DeviceId, ProviderKind, VerificationId};
-use crate::providers::{ChallengeAnswer, ProviderRegistry, StartRequest};
+use crate::providers::{ProviderRegistry, StartRequest};
 use crate::session::{ClaimedSession, SessionGateway};
 use crate::store::ChallengeStore;
 use crate::tokens::{IssuedToken, TokenIssuer, TokenSubject};
-
-/// A validated request to start a verification.
-#[derive(Debug)]
-pub struct StartInput {
-    pub provider: ProviderKind,
-    pub name: Name,
-    pub rrn: Rrn,
-    pub phone: Option<Phone>,
-    pub device_id: DeviceId,
-}
 
 /// A started verification, as told to the person.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,14 +28,6 @@ pub struct StartOutput {
     pub masked_phone: String,
     /// What the provider's assertion must carry (simple certificates); empty for phone.
     pub nonce: String,
-}
-
-/// A validated answer to a challenge.
-#[derive(Debug)]
-pub struct CompleteInput {
-    pub verification_id: VerificationId,
-    pub answer: ChallengeAnswer,
-    pub device_id: DeviceId,
 }
 
 /// A completed verification: the token and the device lock it rides on.
@@ -84,7 +67,7 @@ impl Verifications {
     async fn start_inner(&self, input: StartInput) -> Result<StartOutput, AuthError> {
         // Refused providers cost nothing: checked before any counter moves.
         let provider = self.providers.get(input.provider)?;
-        let person_key = PersonKey::derive(&self.person_key_secret, &input.rrn);
+        let person_key = derive_person_key(&self.person_key_secret, &input.rrn);
         let rate_key = format!("start:{person_key}");
         let starts = self
             .store

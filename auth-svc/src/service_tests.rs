@@ -12,7 +12,9 @@ use platform::dev::{DevIdentityProviders, SmsOutbox};
 use platform::problem::{Problem, ProblemKind};
 
 use super::*;
-use crate::model::Otp;
+use crate::domain::{
+    ChallengeAnswer, Name, Otp, PersonKey, Phone, Rrn, SessionId, derive_person_key,
+};
 use crate::providers::{
     BoundDigester, PhoneProvider, PhoneProviderSettings, SimpleCertProvider, SimpleCertSettings,
 };
@@ -51,7 +53,8 @@ impl SessionGateway for ScriptedSessions {
         }
         let now = self.clock.lock().unwrap().as_ref().unwrap().now();
         Ok(ClaimedSession {
-            session_id: format!("session-{}", self.claims.lock().unwrap().len()),
+            session_id: SessionId::parse(&format!("session-{}", self.claims.lock().unwrap().len()))
+                .unwrap(),
             expires_at: now + chrono::Duration::minutes(30),
         })
     }
@@ -219,7 +222,7 @@ async fn a_right_code_yields_a_token_for_the_person_and_device() {
         .await
         .unwrap();
     assert_eq!(done.masked_name, "홍*동");
-    assert_eq!(done.session.session_id, "session-1");
+    assert_eq!(done.session.session_id.as_str(), "session-1");
     let verifier = TokenVerifier::new(
         Arc::new(StaticJwks(h.verifications.jwks())),
         h.clock.clone(),
@@ -228,7 +231,7 @@ async fn a_right_code_yields_a_token_for_the_person_and_device() {
     assert_eq!(claims.bd, "1985-09-19");
     assert_eq!(claims.dev, "phone-a");
     assert_eq!(claims.sid, "session-1");
-    let expected_key = PersonKey::derive(b"test-secret", &Rrn::parse("8509191234567").unwrap());
+    let expected_key = derive_person_key(b"test-secret", &Rrn::parse("8509191234567").unwrap());
     assert_eq!(claims.sub, expected_key.as_str());
     assert_eq!(
         h.sessions.claims.lock().unwrap().as_slice(),

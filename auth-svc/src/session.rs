@@ -7,14 +7,13 @@ use platform::problem::Problem;
 use proto::session::v1::ClaimDeviceRequest;
 use proto::session::v1::session_service_client::SessionServiceClient;
 
+use crate::domain::{DeviceId, PersonKey, SessionId};
 use crate::error::AuthError;
-use crate::identity::PersonKey;
-use crate::model::DeviceId;
 
 /// A device lock session-svc granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedSession {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -64,13 +63,16 @@ impl SessionGateway for GrpcSessionGateway {
             .expires_at
             .as_ref()
             .and_then(platform::clock::from_timestamp);
-        match expires_at {
-            Some(expires_at) if !response.session_id.is_empty() => Ok(ClaimedSession {
-                session_id: response.session_id,
+        let session_id = SessionId::parse(&response.session_id).ok();
+        match (session_id, expires_at) {
+            (Some(session_id), Some(expires_at)) => Ok(ClaimedSession {
+                session_id,
                 expires_at,
             }),
             _ => {
-                tracing::error!("session-svc granted a device without a session id or expiry");
+                tracing::error!(
+                    "session-svc granted a device without a valid session id or expiry"
+                );
                 Err(AuthError::Session(Problem::internal()))
             }
         }

@@ -21,7 +21,7 @@ use super::tests::{
     start_input,
 };
 use super::*;
-use crate::model::{Otp, SignedAssertion};
+use crate::domain::{ChallengeAnswer, Otp, Rrn, SignedAssertion, derive_person_key};
 use crate::store::ChallengeSecret;
 
 const NAME: &str = "홍길동";
@@ -149,7 +149,7 @@ async fn a_right_assertion_yields_a_token_and_claims_the_device_once() {
         .await
         .unwrap();
     assert_eq!(done.masked_name, "홍*동");
-    let expected_key = PersonKey::derive(b"test-secret", &Rrn::parse(RRN).unwrap());
+    let expected_key = derive_person_key(b"test-secret", &Rrn::parse(RRN).unwrap());
     assert_eq!(
         h.sessions.claims.lock().unwrap().as_slice(),
         [(expected_key.to_string(), "phone-a".to_owned())]

@@ -9,7 +9,7 @@ use platform::clock::{SharedClock, rfc3339_kst};
 use platform::dev::{SentSms, SmsOutbox};
 use redis::aio::ConnectionManager;
 
-use crate::identity::Phone;
+use crate::domain::Phone;
 
 /// The outbox could not take the message.
 #[derive(Debug, thiserror::Error)]

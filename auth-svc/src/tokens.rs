@@ -17,9 +17,8 @@ use platform::auth::{AUDIENCE, AccessClaims, ISSUER, Jwk, Jwks, Role};
 use platform::clock::SharedClock;
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::{DeviceId, PersonKey, SessionId};
 use crate::error::AuthError;
-use crate::identity::PersonKey;
-use crate::model::DeviceId;
 
 /// The signing key, its id and its public half as a JWK, and the public halves of retired
 /// keys still published for verification.
@@ -72,7 +71,8 @@ impl TokenSigner {
         Ok(self)
     }
 
-    /// The key from `path` when given, else a generated one.
+    /// The key from `path` when given, else a generated one (the dev run only; the
+    /// configuration check refuses a missing `AUTH_SIGNING_KEY_FILE` in production).
     pub async fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         match path {
             Some(path) => {
@@ -82,10 +82,8 @@ impl TokenSigner {
                 Self::from_pkcs8_pem(&pem)
             }
             None => {
-                tracing::warn!(
-                    "AUTH_SIGNING_KEY_FILE is not set: signing with a key generated at start; \
-                     replicas will not accept each other's tokens"
-                );
+                // Only the dev run gets here: production refuses to start without the file.
+                tracing::info!("signing with a key generated at start (dev run)");
                 Self::generate()
             }
         }
@@ -128,8 +126,7 @@ impl TokenSigner {
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.jwk.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding_key)
-            .map_err(|err| AuthError::Signing(err.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.encoding_key).map_err(AuthError::Signing)
     }
 }
 
@@ -146,7 +143,7 @@ pub struct IssuedToken {
 pub struct TokenSubject<'a> {
     pub person_key: &'a PersonKey,
     pub birth_date: NaiveDate,
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     pub device_id: &'a DeviceId,
     pub session_expires_at: DateTime<Utc>,
 }
@@ -175,9 +172,9 @@ impl TokenIssuer {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             sub: subject.person_key.as_str().to_owned(),
-            sid: subject.session_id.to_owned(),
+            sid: subject.session_id.as_str().to_owned(),
             dev: subject.device_id.as_str().to_owned(),
-            bd: subject.birth_date.format("%Y-%m-%d").to_string(),
+            bd: platform::ids::format_iso_date(subject.birth_date),
             role: Role::Citizen,
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
@@ -203,7 +200,7 @@ mod tests {
     use platform::problem::ProblemKind;
 
     use super::*;
-    use crate::identity::Rrn;
+    use crate::domain::{Rrn, derive_person_key};
 
     struct StaticJwks(Jwks);
 
@@ -223,6 +220,7 @@ mod tests {
         issuer: TokenIssuer,
         person_key: PersonKey,
         device_id: DeviceId,
+        session_id: SessionId,
     }
 
     fn fixture() -> Fixture {
@@ -235,8 +233,9 @@ mod tests {
         Fixture {
             clock,
             issuer,
-            person_key: PersonKey::derive(b"k", &Rrn::parse("900101-1234567").unwrap()),
+            person_key: derive_person_key(b"k", &Rrn::parse("900101-1234567").unwrap()),
             device_id: DeviceId::parse("device-1").unwrap(),
+            session_id: SessionId::parse("session-1").unwrap(),
         }
     }
 
@@ -244,7 +243,7 @@ mod tests {
         TokenSubject {
             person_key: &fixture.person_key,
             birth_date: NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
-            session_id: "session-1",
+            session_id: &fixture.session_id,
             device_id: &fixture.device_id,
             session_expires_at,
         }

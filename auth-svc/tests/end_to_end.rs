@@ -330,14 +330,10 @@ async fn the_dev_run_verifies_through_the_in_memory_outbox() {
             .serve_with_incoming(TcpListenerStream::new(session_listener)),
     );
     let hooks = platform::dev::DevHooks::new(chrono::Utc::now());
-    let config = Config::local_dev(
-        hooks.clock.clone(),
-        hooks.sms.clone(),
-        &hooks.idp,
-        format!("http://{session_addr}"),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let mut config = Config::local_dev(addr, &hooks);
+    config.session_url = format!("http://{session_addr}");
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(auth_svc::serve(config, listener, shutdown.clone()));
     let mut client = AuthServiceClient::new(lazy_channel(addr));

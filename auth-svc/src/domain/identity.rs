@@ -1,5 +1,6 @@
 //! The identity data a person presents (resident registration number, name, mobile phone) as
-//! validated domain types, and the pseudonymous person key derived from the RRN.
+//! validated domain types, and the derivation of the pseudonymous person key (the shared
+//! [`platform::ids::PersonKey`]) from the RRN.
 //!
 //! These types hold personal data, so their `Debug` and `Display` never print it: a stray
 //! `{:?}` in a log line shows `Rrn(***)`, not the number. Only [`Name::masked`] and
@@ -12,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use platform::ids::PersonKey;
 use sha2::Sha256;
 
 use crate::error::AuthError;
@@ -79,27 +80,13 @@ impl fmt::Display for Rrn {
 }
 
 /// The pseudonymous key of a person: HMAC-SHA256 of the RRN digits under a server secret,
-/// base64url without padding. Every other service knows the person only by this key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PersonKey(String);
-
-impl PersonKey {
-    pub fn derive(secret: &[u8], rrn: &Rrn) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
-        mac.update(rrn.digits().as_bytes());
-        Self(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PersonKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// base64url without padding (43 characters, within [`PersonKey`]'s limits). Every other
+/// service knows the person only by this key.
+pub fn derive_person_key(secret: &[u8], rrn: &Rrn) -> PersonKey {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(rrn.digits().as_bytes());
+    let encoded = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    PersonKey::parse(&encoded).expect("43 base64url characters are a well-formed person key")
 }
 
 /// A person's name as registered: Hangul or Latin letters, with spaces, `·` or `-` between.
@@ -302,10 +289,10 @@ mod tests {
         let rrn = Rrn::parse("900101-1234567").unwrap();
         let same = Rrn::parse("9001011234567").unwrap();
         let other = Rrn::parse("900101-1234568").unwrap();
-        let key = PersonKey::derive(b"secret-a", &rrn);
-        assert_eq!(key, PersonKey::derive(b"secret-a", &same));
-        assert_ne!(key, PersonKey::derive(b"secret-a", &other));
-        assert_ne!(key, PersonKey::derive(b"secret-b", &rrn));
+        let key = derive_person_key(b"secret-a", &rrn);
+        assert_eq!(key, derive_person_key(b"secret-a", &same));
+        assert_ne!(key, derive_person_key(b"secret-a", &other));
+        assert_ne!(key, derive_person_key(b"secret-b", &rrn));
         // 32 bytes in base64url without padding.
         assert_eq!(key.as_str().len(), 43);
         assert!(

@@ -1,5 +1,6 @@
 //! The small validated values of a verification that are not personal data: which provider,
-//! which verification, which device, and the one-time code a person types back.
+//! which verification, and the answer a person gives back (a one-time code or a provider's
+//! signed assertion). The device is a [`platform::ids::DeviceId`].
 
 use std::fmt;
 
@@ -85,30 +86,6 @@ impl fmt::Display for VerificationId {
     }
 }
 
-/// The opaque id a frontend keeps per browser or app install.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DeviceId(String);
-
-impl DeviceId {
-    const MAX_CHARS: usize = 128;
-
-    pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let allowed =
-            |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b':' | b'-');
-        if raw.is_empty() || raw.len() > Self::MAX_CHARS || !raw.bytes().all(allowed) {
-            return Err(AuthError::InvalidRequest(
-                "device_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -".to_owned(),
-            ));
-        }
-        Ok(Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A six-digit one-time code as typed by the person.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Otp(String);
@@ -170,21 +147,21 @@ impl fmt::Debug for SignedAssertion {
     }
 }
 
+/// The person's answer to a challenge. Which kind a provider expects is the provider's to
+/// check: the request does not name the provider, the stored challenge does.
+#[derive(Clone, Debug)]
+pub enum ChallengeAnswer {
+    /// The one-time code (phone).
+    Otp(Otp),
+    /// The provider's signed assertion (kakao, naver, pass).
+    Assertion(SignedAssertion),
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn device_ids_are_bounded_and_limited_to_a_safe_alphabet() {
-        assert!(DeviceId::parse("web-1.a_b:c").is_ok());
-        assert!(DeviceId::parse(&"a".repeat(128)).is_ok());
-        for bad in ["", " ", "a b", "기기", "a/b", "a\nb"] {
-            assert!(DeviceId::parse(bad).is_err(), "{bad:?}");
-        }
-        assert!(DeviceId::parse(&"a".repeat(129)).is_err());
-    }
 
     #[test]
     fn otps_are_exactly_six_digits() {

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::model::VerificationId;
+use crate::domain::VerificationId;
 
 type HmacSha256 = Hmac<Sha256>;
 

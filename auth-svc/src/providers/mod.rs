@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+pub use crate::domain::ChallengeAnswer;
+use crate::domain::{DeviceId, Name, PersonKey, Phone, ProviderKind, VerificationId};
 use crate::error::AuthError;
-use crate::identity::{Name, PersonKey, Phone};
-use crate::model::{DeviceId, Otp, ProviderKind, SignedAssertion, VerificationId};
 use crate::store::{Challenge, ChallengeStore};
 
 pub use self::digest::BoundDigester;
@@ -43,16 +43,6 @@ pub struct StartedChallenge {
     pub masked_phone: String,
     /// What the provider's assertion must carry (simple certificates); empty for phone.
     pub nonce: String,
-}
-
-/// The person's answer to a challenge. Which kind a provider expects is the provider's to
-/// check: the request does not name the provider, the stored challenge does.
-#[derive(Clone, Debug)]
-pub enum ChallengeAnswer {
-    /// The one-time code (phone).
-    Otp(Otp),
-    /// The provider's signed assertion (kakao, naver, pass).
-    Assertion(SignedAssertion),
 }
 
 /// One identity provider.

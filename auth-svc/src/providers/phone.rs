@@ -14,8 +14,8 @@ use super::{
     ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge, count_wrong_answer,
     refuse_if_exhausted, use_up,
 };
+use crate::domain::{ProviderKind, VerificationId};
 use crate::error::AuthError;
-use crate::model::{ProviderKind, VerificationId};
 use crate::sms::SmsSender;
 use crate::store::{Challenge, ChallengeSecret, ChallengeStore};
 
@@ -145,7 +145,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::model::Otp;
+    use crate::domain::Otp;
 
     #[test]
     fn generated_codes_are_six_digits_and_vary() {

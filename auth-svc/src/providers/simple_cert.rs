@@ -29,9 +29,8 @@ use super::{
     ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge, TrustedKeys,
     count_wrong_answer, refuse_if_exhausted, use_up,
 };
+use crate::domain::{Name, ProviderKind, Rrn, SignedAssertion, VerificationId, derive_person_key};
 use crate::error::AuthError;
-use crate::identity::{Name, PersonKey, Rrn};
-use crate::model::{ProviderKind, SignedAssertion, VerificationId};
 use crate::store::{Challenge, ChallengeSecret, ChallengeStore};
 
 /// How far in the future an assertion's `iat` may lie: the provider's clock may run ahead.
@@ -171,7 +170,7 @@ impl SimpleCertProvider {
             return Err(Rejection::Nonce);
         }
         let rrn = Rrn::parse(&claims.rrn).map_err(|_| Rejection::OtherPerson)?;
-        let person_key = PersonKey::derive(&self.person_key_secret, &rrn);
+        let person_key = derive_person_key(&self.person_key_secret, &rrn);
         if !platform::auth::constant_time_eq(
             person_key.as_str().as_bytes(),
             challenge.person_key.as_str().as_bytes(),

@@ -11,14 +11,13 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use platform::clock::{Clock as _, SettableClock};
 
 use super::*;
-use crate::identity::{PersonKey, Rrn};
-use crate::model::{DeviceId, ProviderKind, VerificationId};
+use crate::domain::{DeviceId, ProviderKind, Rrn, VerificationId, derive_person_key};
 
 fn challenge(label: &str) -> Challenge {
     let rrn = Rrn::parse("900101-1234567").unwrap();
     Challenge {
         provider: ProviderKind::Phone,
-        person_key: PersonKey::derive(label.as_bytes(), &rrn),
+        person_key: derive_person_key(label.as_bytes(), &rrn),
         birth_date: NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
         masked_name: "홍*동".to_owned(),
         device_id: DeviceId::parse(&format!("device-{label}")).unwrap(),

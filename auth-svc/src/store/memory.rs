@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
 
 use super::{Challenge, ChallengeStore, StoreError};
-use crate::model::VerificationId;
+use crate::domain::VerificationId;
 
 #[derive(Default)]
 struct State {

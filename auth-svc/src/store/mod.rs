@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::PersonKey;
-use crate::model::{DeviceId, ProviderKind, VerificationId};
+use crate::domain::PersonKey;
+use crate::domain::{DeviceId, ProviderKind, VerificationId};
 
 pub use self::memory::MemoryChallengeStore;
 pub use self::redis::RedisChallengeStore;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 
 use super::{Challenge, ChallengeStore, StoreError};
-use crate::model::VerificationId;
+use crate::domain::VerificationId;
 
 /// Increments `attempts` inside the stored JSON without a read-modify-write race, keeping the
 /// key's remaining TTL. Returns -1 when the challenge is gone.

@@ -96,6 +96,21 @@ pub fn lazy_channel(addr: std::net::SocketAddr) -> Channel {
         .connect_lazy()
 }
 
+/// A signing key file for production-shaped configurations (production refuses to start
+/// without one), written once into the target's temp directory and shared by every test.
+pub fn signing_key_file() -> std::path::PathBuf {
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("auth-svc-test-signing-key.pem");
+    if !path.exists() {
+        // Written under a unique name and renamed, so parallel test processes never read half
+        // a file.
+        let partial = path.with_extension(format!("{}.partial", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&partial, auth_svc::tokens::generate_pem().unwrap()).unwrap();
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    path
+}
+
 pub fn config(prefix: &str, session_url: String, idp: &DevIdentityProviders) -> Config {
     let redis_url = platform::config::string(
         "VAXBOOK_TEST_REDIS_URL",
@@ -105,13 +120,13 @@ pub fn config(prefix: &str, session_url: String, idp: &DevIdentityProviders) -> 
         common: platform::config::CommonConfig::local(),
         listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         store: StoreConfig::Redis {
-            url: redis_url,
+            url: platform::config::ConnectionUrl::new(redis_url),
             key_prefix: prefix.to_owned(),
         },
         sms: SmsConfig::RedisStream,
         session_url,
-        person_key_secret: "end-to-end-secret".to_owned(),
-        signing_key_file: None,
+        person_key_secret: platform::config::Secret::new("end-to-end-secret"),
+        signing_key_file: Some(signing_key_file()),
         retired_signing_key_files: Vec::new(),
         token_ttl: Duration::from_secs(1200),
         otp_ttl: Duration::from_secs(180),
