@@ -15,6 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_health::ServingStatus;
 
 use crate::problem::{Problem, ProblemKind};
+use crate::shed::ShedPolicy;
 use crate::telemetry::TracePropagation;
 
 /// A readiness probe: `Ok` when the service's dependencies answer.
@@ -130,7 +131,7 @@ pub async fn run(
         tonic::transport::Server::builder()
             .trace_fn(crate::telemetry::grpc_server_span)
             .layer(crate::metrics::GrpcMetricsLayer::new(service.name))
-            .layer(LoadShedLayer::new(service.name, common.max_inflight))
+            .layer(load_shed_layer(service.name, common.max_inflight))
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 shutdown.cancelled().await;
@@ -200,85 +201,38 @@ pub fn admin_request<T>(message: T, admin_key: &str) -> anyhow::Result<tonic::Re
     Ok(request)
 }
 
-/// Refuses requests beyond `max_inflight` at once with RESOURCE_EXHAUSTED `overloaded` (and a
-/// one-second retry delay), so a surge is answered instead of queued without bound. Health and
-/// reflection are never refused: a busy replica must not look dead to its orchestrator.
+/// The gRPC side of [`crate::shed`]: requests beyond `max_inflight` at once are refused with
+/// RESOURCE_EXHAUSTED `overloaded` (and a one-second retry delay), so a surge is answered
+/// instead of queued without bound. Health and reflection are never refused: a busy replica
+/// must not look dead to its orchestrator.
 #[derive(Clone, Debug)]
-pub struct LoadShedLayer {
+pub struct GrpcShed {
     service: &'static str,
-    permits: Arc<tokio::sync::Semaphore>,
 }
 
-impl LoadShedLayer {
-    pub fn new(service: &'static str, max_inflight: usize) -> Self {
-        Self {
-            service,
-            permits: Arc::new(tokio::sync::Semaphore::new(max_inflight.max(1))),
-        }
-    }
-}
-
-impl<S> tower::Layer<S> for LoadShedLayer {
-    type Service = LoadShed<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        LoadShed {
-            inner,
-            service: self.service,
-            permits: self.permits.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct LoadShed<S> {
-    inner: S,
-    service: &'static str,
-    permits: Arc<tokio::sync::Semaphore>,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for LoadShed<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    R: Default + Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<R>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<http::Response<R>, S::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+impl<B, R: Default> ShedPolicy<http::Request<B>, http::Response<R>> for GrpcShed {
+    fn is_exempt(&self, request: &http::Request<B>) -> bool {
         let path = request.uri().path();
-        let exempt = path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.");
-        if exempt {
-            return Box::pin(self.inner.call(request));
-        }
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let future = self.inner.call(request);
-                Box::pin(async move {
-                    let response = future.await;
-                    drop(permit);
-                    response
-                })
-            }
-            Err(_) => {
-                metrics::counter!("grpc_server_shed_total", "service" => self.service).increment(1);
-                let status = Problem::new(ProblemKind::Overloaded, "the service is at capacity")
-                    .with_retry_after(Duration::from_secs(1))
-                    .to_status();
-                Box::pin(std::future::ready(Ok(status.into_http())))
-            }
-        }
+        path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
     }
+
+    fn refuse(&self, _request: &http::Request<B>) -> http::Response<R> {
+        metrics::counter!("grpc_server_shed_total", "service" => self.service).increment(1);
+        Problem::new(ProblemKind::Overloaded, "the service is at capacity")
+            .with_retry_after(Duration::from_secs(1))
+            .to_status()
+            .into_http()
+    }
+}
+
+/// The load-shedding layer of every gRPC server.
+pub type LoadShedLayer = crate::shed::LoadShedLayer<GrpcShed>;
+/// The service [`LoadShedLayer`] builds.
+pub type LoadShed<S> = crate::shed::LoadShed<S, GrpcShed>;
+
+/// Sheds gRPC requests of `service` (its name in metrics) beyond `max_inflight` at once.
+pub fn load_shed_layer(service: &'static str, max_inflight: usize) -> LoadShedLayer {
+    crate::shed::LoadShedLayer::new(GrpcShed { service }, max_inflight)
 }
 
 #[cfg(test)]
@@ -303,7 +257,7 @@ mod tests {
                 Ok::<_, Infallible>(http::Response::new(String::from("done")))
             }
         });
-        let mut service = LoadShedLayer::new("test", 1).layer(inner);
+        let mut service = load_shed_layer("test", 1).layer(inner);
         let request = |path: &str| {
             http::Request::builder()
                 .uri(path)

@@ -5,16 +5,18 @@
 //! PostgreSQL/Redis connection helpers, and the identifiers every service shares (`ids`).
 
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod grpc;
-pub mod ids;
 pub mod idp;
+pub mod ids;
 pub mod metrics;
 pub mod net;
 pub mod pg;
 pub mod problem;
 pub mod redis_conn;
+pub mod shed;
 pub mod shutdown;
 pub mod telemetry;

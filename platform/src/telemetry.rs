@@ -56,8 +56,14 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
-        // Logs go to stderr; stdout is left to what a command prints for its user.
+        // Logs go to stderr; stdout is left to what a command prints for its user. Colour only
+        // on a terminal, so a log file or pipe carries no escape codes.
+        let colour = use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        );
         tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
             .with_writer(std::io::stderr)
             .boxed()
     };
@@ -97,6 +103,12 @@ pub fn init(service_name: &str) -> anyhow::Result<TelemetryGuard> {
         .try_init()
         .map_err(|err| anyhow::anyhow!("installing the tracing subscriber: {err}"))?;
     Ok(guard)
+}
+
+/// Whether human-readable logs are coloured: only when they go to a terminal and `NO_COLOR`
+/// (<https://no-color.org>) is unset or empty.
+fn use_colour(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    to_terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
 /// Installs a plain log subscriber for tests; a second call is harmless.
@@ -187,5 +199,21 @@ impl tonic::service::Interceptor for TracePropagation {
     ) -> Result<tonic::Request<()>, tonic::Status> {
         inject_current(request.metadata_mut());
         Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use std::ffi::OsStr;
+
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(false, Some(OsStr::new("1"))));
     }
 }
