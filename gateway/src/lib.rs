@@ -7,6 +7,7 @@ pub mod clients;
 pub mod config;
 pub mod extract;
 mod observe;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 
@@ -53,7 +54,7 @@ impl AppState {
             clock: config.clock.clone(),
             dev: config.dev.clone(),
             inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
-            openapi: routes::ops::openapi_document(&public_base_url)?.into(),
+            openapi: routes::ops::openapi_document(&public_base_url, config.dev.is_some()).into(),
             public_base_url: public_base_url.into(),
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
         })

@@ -9,20 +9,47 @@ use http::header::CACHE_CONTROL;
 use proto::auth::v1 as auth;
 use proto::session::v1 as session;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::extract::{Authenticated, DeviceId, JsonBody, PathId};
 use crate::problem::HttpProblem;
 use crate::routes::views::{non_empty, required_time};
 
-/// No `Debug`: these fields are personal data.
-#[derive(Deserialize)]
+// No `Debug`: these fields are personal data.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = StartVerificationRequest)]
 pub struct StartVerificationBody {
+    #[schema(value_type = Provider)]
     pub provider: String,
+    /// Name as registered.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^\S(.*\S)?$")]
     pub name: String,
+    /// Resident registration number, YYMMDD-GNNNNNN (the hyphen may be left out).
+    #[schema(
+        pattern = r"^[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])-?[0-9]{7}$",
+        example = "900101-1234567"
+    )]
     pub rrn: String,
+    /// Mobile number, 01X-XXXX-XXXX (hyphens optional); required for the phone provider.
     #[serde(default)]
+    #[schema(
+        pattern = r"^01[016789]-?[0-9]{3,4}-?[0-9]{4}$",
+        example = "010-1234-5678"
+    )]
     pub phone: Option<String>,
+}
+
+/// The identity providers.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum Provider {
+    Phone,
+    FinancialCert,
+    Kakao,
+    Naver,
+    Pass,
 }
 
 const PROVIDERS: &[(&str, auth::Provider)] = &[
@@ -86,12 +113,17 @@ impl StartVerificationBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationStarted {
+    #[schema(format = Uuid)]
     pub verification_id: String,
+    #[schema(value_type = Provider)]
     pub provider: &'static str,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "010-****-5678")]
     pub masked_phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otp_length: Option<i32>,
@@ -101,6 +133,18 @@ pub struct VerificationStarted {
 }
 
 /// `POST /v1/auth/verifications`
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verifications",
+    operation_id = "startVerification",
+    summary = "Start identity verification",
+    tag = "auth",
+    params(DeviceIdHeader),
+    request_body = StartVerificationBody,
+    responses((status = 201, description = "The challenge was issued (for the phone provider, a one-time code was sent by SMS).", body = VerificationStarted)),
+    extensions(("x-problem-types" = json!(["invalid-request", "invalid-identity", "unsupported-provider",
+        "rate-limited", "internal", "overloaded", "unavailable"])))
+)]
 pub async fn start_verification(
     State(state): State<AppState>,
     device_id: DeviceId,
@@ -133,15 +177,24 @@ pub async fn start_verification(
 /// The answer to the challenge: `otp` (phone), `assertion` (kakao, naver, pass) or
 /// `signature` + `certificate` (financial_cert). auth-svc checks that the answer fits the
 /// provider the verification started with.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CompleteVerificationRequest)]
 pub struct CompleteVerificationBody {
+    /// The one-time code sent by SMS (phone).
     #[serde(default)]
+    #[schema(max_length = 16)]
     pub otp: Option<String>,
+    /// The signed assertion the provider's app returned (kakao, naver, pass).
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub assertion: Option<String>,
+    /// Signature over the nonce by the certificate's key, base64 (financial_cert).
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub signature: Option<String>,
+    /// The X.509 certificate, PEM (financial_cert).
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub certificate: Option<String>,
 }
 
@@ -187,23 +240,44 @@ impl CompleteVerificationBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     pub id: String,
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub device_id: String,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub expires_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationCompleted {
+    /// EdDSA JWT; send as `Authorization: Bearer` with the same X-Device-Id.
     pub access_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: String,
+    /// Seconds.
     pub expires_in: i64,
     pub session: SessionView,
+    #[schema(example = "홍*동")]
     pub masked_name: String,
 }
 
 /// `POST /v1/auth/verifications/{id}/complete`
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verifications/{id}/complete",
+    operation_id = "completeVerification",
+    summary = "Answer the challenge; on success the device holds the person's session",
+    tag = "auth",
+    params(("id" = String, Path, format = Uuid, description = "The `verification_id` of the verification."), DeviceIdHeader),
+    request_body = CompleteVerificationBody,
+    responses((status = 200, description = "Verified: an access token and the session, which holds the person's device lock.",
+        body = VerificationCompleted, headers(("Cache-Control" = String, description = "`no-store`")))),
+    extensions(("x-problem-types" = json!(["invalid-request", "verification-failed", "verification-not-found",
+        "verification-expired", "device-locked", "rate-limited", "internal", "overloaded", "unavailable"])))
+)]
 pub async fn complete_verification(
     State(state): State<AppState>,
     PathId(verification_id): PathId,
@@ -242,6 +316,17 @@ pub async fn complete_verification(
 }
 
 /// `POST /v1/session/logout`
+#[utoipa::path(
+    post,
+    path = "/v1/session/logout",
+    operation_id = "logout",
+    summary = "End this device's session and release the person's device lock",
+    tag = "auth",
+    params(DeviceIdHeader),
+    security(("bearer" = [])),
+    responses((status = 204, description = "The session has ended.")),
+    extensions(("x-problem-types" = json!(AUTHENTICATED_PROBLEMS)))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -257,6 +342,27 @@ pub async fn logout(
         .await
         .map_err(|status| HttpProblem::from_grpc("session-svc", &status))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The problems every authenticated operation may answer.
+pub const AUTHENTICATED_PROBLEMS: [&str; 7] = [
+    "invalid-request",
+    "unauthenticated",
+    "session-expired",
+    "forbidden",
+    "internal",
+    "overloaded",
+    "unavailable",
+];
+
+/// The `X-Device-Id` header, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct DeviceIdHeader {
+    /// Opaque id the frontend keeps per browser or app install.
+    #[param(rename = "X-Device-Id", pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+    x_device_id: String,
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@ use http::header::LOCATION;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use proto::booking::v1 as booking;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::extract::{Authenticated, JsonBody, PathId, QueryParams};
 use crate::problem::HttpProblem;
+use crate::routes::auth::{AUTHENTICATED_PROBLEMS, DeviceIdHeader};
 use crate::routes::views::{BookingView, CenterView, SlotView};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -49,6 +51,17 @@ fn optional_date(params: &QueryParams, name: &str) -> Result<Option<NaiveDate>, 
 }
 
 /// `GET /v1/centers?region=`
+#[utoipa::path(
+    get,
+    path = "/v1/centers",
+    operation_id = "listCenters",
+    summary = "Vaccination centers, optionally of one region",
+    tag = "booking",
+    params(DeviceIdHeader, ("region" = Option<String>, Query, description = "Only centers of this region.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The centers.", body = Vec<CenterView>)),
+    extensions(("x-problem-types" = json!(AUTHENTICATED_PROBLEMS)))
+)]
 pub async fn list_centers(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -69,6 +82,20 @@ pub async fn list_centers(
 }
 
 /// `GET /v1/slots?center_id=&from=&to=`
+#[utoipa::path(
+    get,
+    path = "/v1/slots",
+    operation_id = "listSlots",
+    summary = "Slots of a center with their remaining capacity",
+    tag = "booking",
+    params(DeviceIdHeader,
+        ("center_id" = String, Query, format = Uuid, description = "The center."),
+        ("from" = Option<String>, Query, format = Date, description = "First date, inclusive; not after `to`."),
+        ("to" = Option<String>, Query, format = Date, description = "Last date, inclusive.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The slots.", body = Vec<SlotView>)),
+    extensions(("x-problem-types" = json!(AUTHENTICATED_PROBLEMS)))
+)]
 pub async fn list_slots(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -104,16 +131,25 @@ pub async fn list_slots(
     Ok(Json(views))
 }
 
-/// The person booked for, when booking as a proxy. No `Debug`: personal data.
-#[derive(Deserialize)]
+// The person booked for, when booking as a proxy. No `Debug`: personal data.
+#[derive(Deserialize, ToSchema)]
 pub struct ProxyPerson {
+    #[schema(min_length = 1, max_length = 64, pattern = r"^\S(.*\S)?$")]
     pub name: String,
+    /// Resident registration number, YYMMDD-GNNNNNN (the hyphen may be left out).
+    #[schema(
+        pattern = r"^[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])-?[0-9]{7}$",
+        example = "900101-1234567"
+    )]
     pub rrn: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateBookingRequest)]
 pub struct CreateBookingBody {
+    #[schema(format = Uuid)]
     pub slot_id: String,
+    /// The person booked for, when booking as a proxy (only in campaigns that allow it).
     #[serde(rename = "for", default)]
     pub for_person: Option<ProxyPerson>,
 }
@@ -151,6 +187,22 @@ fn booking_response(status: StatusCode, answer: booking::Booking) -> Result<Resp
 }
 
 /// `POST /v1/bookings`
+#[utoipa::path(
+    post,
+    path = "/v1/bookings",
+    operation_id = "createBooking",
+    summary = "Book a slot for myself, or for another person where the campaign allows proxies",
+    tag = "booking",
+    params(DeviceIdHeader, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "Repeating a request with the same key returns the same booking.")),
+    request_body = CreateBookingBody,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Booked.", body = BookingView,
+        headers(("Location" = String, description = "`/v1/bookings/{id}`")))),
+    extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
+        "forbidden", "not-eligible", "proxy-not-allowed", "not-found", "slot-full", "already-booked",
+        "idempotency-key-reused", "internal", "overloaded", "unavailable"])))
+)]
 pub async fn create_booking(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -183,6 +235,17 @@ pub async fn create_booking(
 }
 
 /// `GET /v1/bookings`
+#[utoipa::path(
+    get,
+    path = "/v1/bookings",
+    operation_id = "listBookings",
+    summary = "My bookings",
+    tag = "booking",
+    params(DeviceIdHeader),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's bookings.", body = Vec<BookingView>)),
+    extensions(("x-problem-types" = json!(AUTHENTICATED_PROBLEMS)))
+)]
 pub async fn list_bookings(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -221,6 +284,18 @@ async fn fetch_booking(
 }
 
 /// `GET /v1/bookings/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/bookings/{id}",
+    operation_id = "getBooking",
+    summary = "One of my bookings",
+    tag = "booking",
+    params(("id" = String, Path, format = Uuid, description = "The booking."), DeviceIdHeader),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The booking.", body = BookingView)),
+    extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
+        "forbidden", "not-found", "internal", "overloaded", "unavailable"])))
+)]
 pub async fn get_booking(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -231,6 +306,19 @@ pub async fn get_booking(
 }
 
 /// `DELETE /v1/bookings/{id}`
+#[utoipa::path(
+    delete,
+    path = "/v1/bookings/{id}",
+    operation_id = "cancelBooking",
+    summary = "Cancel a booking (until the end of D-2, KST); the slot is freed at once",
+    tag = "booking",
+    params(("id" = String, Path, format = Uuid, description = "The booking."), DeviceIdHeader),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The booking, now with `status: cancelled`.", body = BookingView)),
+    extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
+        "forbidden", "not-found", "cancellation-closed", "already-cancelled", "internal", "overloaded",
+        "unavailable"])))
+)]
 pub async fn cancel_booking(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -248,13 +336,30 @@ pub async fn cancel_booking(
     booking_response(StatusCode::OK, cancelled)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ChangeBookingRequest)]
 pub struct ChangeBookingBody {
+    #[schema(format = Uuid)]
     pub slot_id: String,
 }
 
 /// `PATCH /v1/bookings/{id} {slot_id}` — booking-svc checks the campaign's change policy
 /// (409 `modification-not-allowed` with `allowed_from` before it opens) and moves the booking.
+#[utoipa::path(
+    patch,
+    path = "/v1/bookings/{id}",
+    operation_id = "changeBooking",
+    summary = "Move a booking to another slot",
+    description = "Moves a confirmed booking to another slot of the same campaign, once the campaign allows changes: the old place is freed and the new one taken in one step. Before the campaign's date: 409 modification-not-allowed with `allowed_from` (absent when the campaign never allows changes). The old place must still be cancellable (through D-2 of its date, KST).",
+    tag = "booking",
+    params(("id" = String, Path, format = Uuid, description = "The booking."), DeviceIdHeader),
+    request_body = ChangeBookingBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The changed booking.", body = BookingView)),
+    extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
+        "forbidden", "not-found", "modification-not-allowed", "slot-full", "already-cancelled",
+        "cancellation-closed", "internal", "overloaded", "unavailable"])))
+)]
 pub async fn change_booking(
     State(state): State<AppState>,
     caller: Authenticated,

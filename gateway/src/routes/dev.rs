@@ -11,10 +11,21 @@ use platform::clock::{Clock, rfc3339_kst};
 use platform::dev::{DevHooks, SentSms};
 use platform::problem::ProblemKind;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::extract::{JsonBody, QueryParams};
 use crate::problem::HttpProblem;
+
+/// The providers the dev run stands in for.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum DevProvider {
+    Kakao,
+    Naver,
+    Pass,
+}
 
 fn hooks(state: &AppState) -> Result<&DevHooks, HttpProblem> {
     state
@@ -24,6 +35,16 @@ fn hooks(state: &AppState) -> Result<&DevHooks, HttpProblem> {
 }
 
 /// `GET /dev/sms?to=` — newest first.
+#[utoipa::path(
+    get,
+    path = "/dev/sms",
+    operation_id = "devSentSms",
+    summary = "SMS the dev run \"sent\" to a number, newest first",
+    tag = "dev",
+    params(("to" = String, Query, min_length = 1, description = "The number, as given to the verification.")),
+    responses((status = 200, description = "The messages.", body = Vec<SentSmsSchema>)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "overloaded", "unavailable"])))
+)]
 pub async fn sent_sms(
     State(state): State<AppState>,
     params: QueryParams,
@@ -35,17 +56,46 @@ pub async fn sent_sms(
     Ok(Json(dev.sms.sent_to(to)))
 }
 
-#[derive(Deserialize)]
+/// The schema of [`SentSms`] (defined in `platform`).
+#[derive(ToSchema)]
+#[schema(as = SentSms)]
+#[allow(dead_code)]
+pub struct SentSmsSchema {
+    to: String,
+    body: String,
+    otp: String,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
+    sent_at: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DevClock)]
 pub struct SetClockBody {
+    /// RFC 3339 with an offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub now: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DevClockNow)]
 pub struct ClockView {
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub now: String,
 }
 
 /// `PUT /dev/clock {"now": "2021-08-09T20:00:00+09:00"}`
+#[utoipa::path(
+    put,
+    path = "/dev/clock",
+    operation_id = "devSetClock",
+    summary = "Set the clock every service of the dev run reads",
+    tag = "dev",
+    request_body = SetClockBody,
+    responses((status = 200, description = "The clock now.", body = ClockView)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "overloaded", "unavailable"])))
+)]
 pub async fn set_clock(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SetClockBody>,
@@ -62,6 +112,15 @@ pub async fn set_clock(
 }
 
 /// `DELETE /dev/clock` — back to the real time.
+#[utoipa::path(
+    delete,
+    path = "/dev/clock",
+    operation_id = "devResetClock",
+    summary = "Back to the real time",
+    tag = "dev",
+    responses((status = 200, description = "The clock now.", body = ClockView)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["not-found", "overloaded", "unavailable"])))
+)]
 pub async fn reset_clock(State(state): State<AppState>) -> Result<Json<ClockView>, HttpProblem> {
     let dev = hooks(&state)?;
     dev.clock.reset();
@@ -71,17 +130,22 @@ pub async fn reset_clock(State(state): State<AppState>) -> Result<Json<ClockView
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DevAssertionRequest)]
 pub struct AssertionBody {
+    #[schema(max_length = 256, pattern = r"\S")]
     pub name: String,
+    #[schema(max_length = 256, pattern = r"\S")]
     pub rrn: String,
     #[serde(default)]
     pub phone: String,
     /// The `nonce` of the verification being answered.
+    #[schema(max_length = 256, pattern = r"\S")]
     pub nonce: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DevAssertion)]
 pub struct AssertionView {
     pub provider: String,
     pub assertion: String,
@@ -89,6 +153,17 @@ pub struct AssertionView {
 
 /// `POST /dev/idp/{provider}/assertions {name, rrn, phone, nonce}` — what the provider's app
 /// hands back after the person confirms: a signed assertion for `…/complete`.
+#[utoipa::path(
+    post,
+    path = "/dev/idp/{provider}/assertions",
+    operation_id = "devIssueAssertion",
+    summary = "Stand-in Kakao/Naver/PASS app: sign an assertion for a verification's nonce",
+    tag = "dev",
+    params(("provider" = DevProvider, Path, description = "kakao, naver or pass.")),
+    request_body = AssertionBody,
+    responses((status = 201, description = "The signed assertion, for `…/complete`.", body = AssertionView)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "internal", "overloaded", "unavailable"])))
+)]
 pub async fn issue_assertion(
     State(state): State<AppState>,
     Path(provider): Path<String>,

@@ -5,26 +5,37 @@ use axum::Json;
 use axum::extract::State;
 use proto::scheduling::v1 as scheduling;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::extract::Authenticated;
 use crate::problem::HttpProblem;
 use crate::routes::views::{non_empty, optional_time};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Eligibility)]
 pub struct EligibilityView {
     pub eligible: bool,
     /// `null` when no campaign concerns the person.
+    #[schema(required, pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     pub campaign_id: Option<String>,
     /// Why not: not-in-age-group, not-open-yet, closed, no-campaign, excluded. Absent when
     /// eligible.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub opens_at: Option<String>,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub closes_at: Option<String>,
+    /// First vaccination day, YYYY-MM-DD (KST).
+    #[schema(required, format = Date)]
     pub vaccination_from: Option<String>,
+    /// Last vaccination day, YYYY-MM-DD (KST).
+    #[schema(required, format = Date)]
     pub vaccination_to: Option<String>,
 }
 
@@ -47,6 +58,17 @@ impl From<scheduling::CheckEligibilityResponse> for EligibilityView {
 }
 
 /// `GET /v1/me/eligibility`
+#[utoipa::path(
+    get,
+    path = "/v1/me/eligibility",
+    operation_id = "myEligibility",
+    summary = "May I book now, in which campaign, until when",
+    tag = "eligibility",
+    params(crate::routes::auth::DeviceIdHeader),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The decision.", body = EligibilityView)),
+    extensions(("x-problem-types" = json!(crate::routes::auth::AUTHENTICATED_PROBLEMS)))
+)]
 pub async fn my_eligibility(
     State(state): State<AppState>,
     caller: Authenticated,

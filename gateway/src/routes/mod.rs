@@ -1,5 +1,6 @@
-//! The route table. Routes are added through [`RouteTable`], which records every
-//! (method, path) it registers, so a test can hold the table against the OpenAPI document.
+//! The route table. Every route is registered through [`RouteTable`], built on
+//! `utoipa_axum`'s router: a handler is added together with its `#[utoipa::path]` description,
+//! so the served router and the OpenAPI document (see [`crate::openapi`]) come from one list.
 
 pub mod auth;
 pub mod bookings;
@@ -9,95 +10,90 @@ pub mod ops;
 pub mod views;
 
 use axum::Router;
-use axum::handler::Handler;
-use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use http::Method;
 use platform::problem::ProblemKind;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::problem::HttpProblem;
 
-/// A router under construction plus the list of what it serves.
+/// A router under construction plus the OpenAPI description of what it serves.
 pub struct RouteTable {
-    router: Router<AppState>,
-    entries: Vec<(Method, &'static str)>,
+    router: OpenApiRouter<AppState>,
 }
 
 impl RouteTable {
     fn new() -> Self {
         Self {
-            router: Router::new(),
-            entries: Vec::new(),
+            router: OpenApiRouter::with_openapi(crate::openapi::base()),
         }
     }
 
-    /// Every (method, path template) registered, in registration order.
-    pub fn entries(&self) -> &[(Method, &'static str)] {
-        &self.entries
+    /// Every (method, path template) registered, in document order.
+    pub fn entries(&self) -> Vec<(Method, String)> {
+        let mut entries = Vec::new();
+        for (path, item) in &self.router.get_openapi().paths.paths {
+            let operations = [
+                (Method::GET, item.get.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+            ];
+            for (method, present) in operations {
+                if present {
+                    entries.push((method, path.clone()));
+                }
+            }
+        }
+        entries
     }
 
     /// The router, answering unknown paths with a `not-found` problem.
     pub fn into_router(self) -> Router<AppState> {
-        self.router.fallback(unknown_route)
+        self.router.split_for_parts().0.fallback(unknown_route)
     }
 
-    fn add(mut self, method: Method, path: &'static str, route: MethodRouter<AppState>) -> Self {
-        self.entries.push((method, path));
-        self.router = self.router.route(path, route);
+    /// The OpenAPI description of the registered routes, before [`crate::openapi::finish`].
+    pub fn into_openapi(self) -> OpenApi {
+        self.router.into_openapi()
+    }
+
+    fn add(mut self, route: UtoipaMethodRouter<AppState>) -> Self {
+        self.router = self.router.routes(route);
         self
-    }
-
-    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.add(Method::GET, path, get(handler))
-    }
-
-    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.add(Method::POST, path, post(handler))
-    }
-
-    fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.add(Method::PUT, path, put(handler))
-    }
-
-    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.add(Method::PATCH, path, patch(handler))
-    }
-
-    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.add(Method::DELETE, path, delete(handler))
     }
 }
 
 /// Every route of the gateway; the `/dev` routes only when `with_dev_routes`.
 pub fn table(with_dev_routes: bool) -> RouteTable {
     let table = RouteTable::new()
-        .get("/healthz", ops::healthz)
-        .get("/readyz", ops::readyz)
-        .get("/metrics", ops::metrics)
-        .get("/openapi.json", ops::openapi)
-        .get("/problems/{name}", ops::problem_explanation)
-        .post("/v1/auth/verifications", auth::start_verification)
-        .post(
-            "/v1/auth/verifications/{id}/complete",
-            auth::complete_verification,
-        )
-        .post("/v1/session/logout", auth::logout)
-        .get("/v1/me/eligibility", eligibility::my_eligibility)
-        .get("/v1/centers", bookings::list_centers)
-        .get("/v1/slots", bookings::list_slots)
-        .post("/v1/bookings", bookings::create_booking)
-        .get("/v1/bookings", bookings::list_bookings)
-        .get("/v1/bookings/{id}", bookings::get_booking)
-        .delete("/v1/bookings/{id}", bookings::cancel_booking)
-        .patch("/v1/bookings/{id}", bookings::change_booking);
+        .add(routes!(ops::healthz))
+        .add(routes!(ops::readyz))
+        .add(routes!(ops::metrics))
+        .add(routes!(ops::openapi))
+        .add(routes!(ops::problem_explanation))
+        .add(routes!(auth::start_verification))
+        .add(routes!(auth::complete_verification))
+        .add(routes!(auth::logout))
+        .add(routes!(eligibility::my_eligibility))
+        .add(routes!(bookings::list_centers))
+        .add(routes!(bookings::create_booking, bookings::list_bookings))
+        .add(routes!(bookings::list_slots))
+        .add(routes!(
+            bookings::get_booking,
+            bookings::cancel_booking,
+            bookings::change_booking
+        ));
     if !with_dev_routes {
         return table;
     }
     table
-        .get("/dev/sms", dev::sent_sms)
-        .put("/dev/clock", dev::set_clock)
-        .delete("/dev/clock", dev::reset_clock)
-        .post("/dev/idp/{provider}/assertions", dev::issue_assertion)
+        .add(routes!(dev::sent_sms))
+        .add(routes!(dev::set_clock, dev::reset_clock))
+        .add(routes!(dev::issue_assertion))
 }
 
 async fn unknown_route() -> HttpProblem {

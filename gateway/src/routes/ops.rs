@@ -12,29 +12,43 @@ use crate::AppState;
 use crate::extract::PathId;
 use crate::problem::HttpProblem;
 
-/// The OpenAPI document as written, before `servers` is filled in.
+/// The committed OpenAPI document (`gateway/openapi.json`); a test holds it equal to what
+/// [`crate::openapi::committed_text`] generates.
 pub const OPENAPI_SOURCE: &str = include_str!("../../openapi.json");
 
-/// The served OpenAPI document: [`OPENAPI_SOURCE`] with `servers` set to the public base URL.
-pub fn openapi_document(public_base_url: &str) -> anyhow::Result<String> {
-    let mut document: Value = serde_json::from_str(OPENAPI_SOURCE)
-        .map_err(|err| anyhow::anyhow!("parsing the bundled openapi.json: {err}"))?;
-    let object = document
-        .as_object_mut()
-        .ok_or_else(|| anyhow::anyhow!("the bundled openapi.json is not an object"))?;
-    object.insert(
-        "servers".to_owned(),
-        serde_json::json!([{ "url": public_base_url }]),
-    );
-    Ok(document.to_string())
+/// The served OpenAPI document: the generated one with `servers` set to the public base URL,
+/// listing the `/dev` routes only when they are served.
+pub fn openapi_document(public_base_url: &str, with_dev_routes: bool) -> String {
+    crate::openapi::served_document(public_base_url, with_dev_routes)
 }
 
 /// `GET /healthz`: the process answers; dependencies are `/readyz`'s business.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    summary = "Liveness: the process answers",
+    tag = "operations",
+    responses((status = 200, description = "Alive.", content_type = "text/plain", body = String, example = "ok"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// `GET /readyz`
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    summary = "Readiness: every service answers grpc.health.v1 SERVING within 1 s",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every service is ready.", content_type = "text/plain", body = String, example = "ready"),
+        (status = 503, description = "At least one service is not ready; `not_ready` lists them, or the gateway is at capacity.",
+            content_type = "application/problem+json", body = ref("#/components/schemas/NotReadyProblem"))
+    ),
+    extensions(("x-problem-types" = json!(["unavailable", "overloaded"])))
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpProblem> {
     let not_ready = state.clients.not_ready().await;
     if not_ready.is_empty() {
@@ -48,6 +62,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, HttpP
 }
 
 /// `GET /metrics`
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    tag = "operations",
+    responses((status = 200, description = "The Prometheus text exposition format.", content_type = "text/plain", body = String))
+)]
 pub async fn metrics() -> Response {
     let handle = platform::metrics::handle();
     handle.run_upkeep();
@@ -59,6 +81,15 @@ pub async fn metrics() -> Response {
 }
 
 /// `GET /openapi.json`
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    summary = "This document",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document, with `servers` set to the public base URL.", content_type = "application/json", body = Object)),
+    extensions(("x-problem-types" = json!(["overloaded", "unavailable"])))
+)]
 pub async fn openapi(State(state): State<AppState>) -> Response {
     (
         [(CONTENT_TYPE, "application/json")],
@@ -68,6 +99,17 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /problems/{name}`: HTML for browsers, plain text otherwise.
+#[utoipa::path(
+    get,
+    path = "/problems/{name}",
+    operation_id = "problemExplanation",
+    summary = "Human-readable explanation of a problem type",
+    tag = "operations",
+    params(("name" = ProblemName, Path, description = "Problem name, the last segment of a problem `type`.")),
+    responses((status = 200, description = "The explanation, as HTML when the client accepts text/html, else plain text.",
+        content((String = "text/html"), (String = "text/plain")))),
+    extensions(("x-problem-types" = json!(["not-found", "overloaded", "unavailable"])))
+)]
 pub async fn problem_explanation(
     PathId(name): PathId,
     headers: HeaderMap,
@@ -99,6 +141,20 @@ pub async fn problem_explanation(
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+/// The schema of a problem name: one of [`ProblemKind::ALL`].
+pub struct ProblemName;
+
+impl utoipa::PartialSchema for ProblemName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(ProblemKind::ALL.iter().map(|kind| kind.name())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProblemName {}
+
 fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
@@ -122,7 +178,7 @@ mod tests {
     #[test]
     fn the_served_document_names_the_public_server() {
         let served: Value =
-            serde_json::from_str(&openapi_document("https://vaxbook.example").unwrap()).unwrap();
+            serde_json::from_str(&openapi_document("https://vaxbook.example", true)).unwrap();
         assert_eq!(served["servers"][0]["url"], "https://vaxbook.example");
         assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
     }

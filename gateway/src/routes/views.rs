@@ -6,6 +6,7 @@ use platform::clock::{from_timestamp, rfc3339_kst};
 use platform::problem::Problem;
 use proto::booking::v1 as booking;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::problem::HttpProblem;
 
@@ -34,8 +35,10 @@ pub fn non_empty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Center)]
 pub struct CenterView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub name: String,
     pub region: String,
@@ -53,14 +56,23 @@ impl From<booking::Center> for CenterView {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Slot)]
 pub struct SlotView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     pub campaign_id: String,
+    #[schema(format = Uuid)]
     pub center_id: String,
     /// Vaccination date, YYYY-MM-DD (KST).
+    #[schema(format = Date)]
     pub date: String,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub starts_at: String,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub ends_at: String,
     pub vaccine: String,
     pub capacity: i32,
@@ -85,18 +97,36 @@ impl TryFrom<booking::Slot> for SlotView {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Booking)]
 pub struct BookingView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
     pub campaign_id: String,
     /// `confirmed` or `cancelled`.
+    #[schema(value_type = BookingStatus)]
     pub status: &'static str,
     pub slot: SlotView,
+    /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub created_at: String,
+    /// Only for cancelled bookings; RFC 3339 with the KST offset.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub cancelled_at: Option<String>,
     /// Last day the booking may be cancelled, YYYY-MM-DD (KST).
+    #[schema(format = Date)]
     pub cancellable_until: String,
+}
+
+/// The state of a booking.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum BookingStatus {
+    Confirmed,
+    Cancelled,
 }
 
 impl TryFrom<booking::Booking> for BookingView {
