@@ -75,6 +75,22 @@ fn logs_dir(label: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Writes a new auth-svc signing key (`vaxbook keygen`, PKCS#8 PEM) to `path`.
+fn write_signing_key(path: &std::path::Path) -> anyhow::Result<()> {
+    let output = Command::new(binary("vaxbook")?)
+        .arg("keygen")
+        .stdin(Stdio::null())
+        .output()?;
+    if !output.status.success() || output.stdout.is_empty() {
+        anyhow::bail!(
+            "`vaxbook keygen` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::write(path, &output.stdout)?;
+    Ok(())
+}
+
 /// One child process, its logs (stderr) and its output (stdout) each in a file.
 pub struct Proc {
     pub name: String,
@@ -312,6 +328,11 @@ impl ProcessStack {
             "AUTH_PERSON_KEY_SECRET",
             format!("secret-{}", uuid::Uuid::new_v4().simple()),
         );
+        // auth-svc refuses to start without a signing key file; one per stack, made the way
+        // deploy/local makes it.
+        let signing_key = dir.join("auth-signing-key.pem");
+        write_signing_key(&signing_key)?;
+        set("AUTH_SIGNING_KEY_FILE", signing_key.display().to_string());
         set("NO_COLOR", "1".to_owned());
         let mut log_filter = "info".to_owned();
         for (key, value) in extra_env {
