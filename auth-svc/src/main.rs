@@ -2,6 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::cli::parse_service_args(
+        auth_svc::SERVICE_NAME,
+        env!("CARGO_PKG_VERSION"),
+        "vaxbook identity verification and access tokens (gRPC)",
+    );
     let telemetry = platform::telemetry::init(auth_svc::SERVICE_NAME)?;
     let config = auth_svc::Config::from_env()?;
     let listener = platform::net::bind_tcp(config.listen_addr).await?;

@@ -3,6 +3,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::cli::parse_service_args(
+        scheduling_svc::SERVICE_NAME,
+        env!("CARGO_PKG_VERSION"),
+        "vaxbook campaigns, age groups and eligibility (gRPC)",
+    );
     let telemetry = platform::telemetry::init(scheduling_svc::SERVICE_NAME)?;
     let config = scheduling_svc::Config::from_env()?;
     let listener = platform::net::bind_tcp(config.listen_addr).await?;

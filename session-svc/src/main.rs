@@ -2,6 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::cli::parse_service_args(
+        session_svc::SERVICE_NAME,
+        env!("CARGO_PKG_VERSION"),
+        "vaxbook device lock: one device per person (gRPC)",
+    );
     let telemetry = platform::telemetry::init(session_svc::SERVICE_NAME)?;
     let config = session_svc::Config::from_env()?;
     let listener = platform::net::bind_tcp(config.listen_addr).await?;

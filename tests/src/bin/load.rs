@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use booking_svc::BookingStore;
 use booking_svc::domain::{Center, NewBooking, SlotDraft};
 use chrono::{Datelike, Days, NaiveDate, Utc};
@@ -22,34 +21,30 @@ use serde_json::json;
 use vaxbook_tests::journey::OtpSource;
 use vaxbook_tests::{Api, ProcessStack, seed};
 
+/// A bounded load test of the whole system on 127.0.0.1: starts the five services as
+/// processes from this binary's target directory (build them with `--release`), verifies N
+/// people through the gateway and books one slot each, then measures the same bookings straight
+/// against PostgreSQL. Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL or the local
+/// defaults).
+#[derive(clap::Parser, Debug)]
+#[command(name = "vaxbook-load", version)]
 struct Args {
-    people: usize,
-    concurrency: usize,
+    /// How many people verify and book (1 to 100000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    people: u32,
+    /// How many requests are in flight at once (1 to 1024).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
 }
 
-fn args() -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        people: 2000,
-        concurrency: 64,
-    };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    for pair in raw.chunks(2) {
-        let value = pair.get(1).context("every option takes a value")?;
-        match pair[0].as_str() {
-            "--people" => parsed.people = value.parse()?,
-            "--concurrency" => parsed.concurrency = value.parse()?,
-            other => anyhow::bail!("unknown option {other}; options: --people N --concurrency C"),
-        }
+impl Args {
+    fn people(&self) -> usize {
+        self.people as usize
     }
-    anyhow::ensure!(
-        parsed.people > 0 && parsed.people <= 100_000,
-        "--people must be 1..=100000"
-    );
-    anyhow::ensure!(
-        parsed.concurrency > 0 && parsed.concurrency <= 1024,
-        "--concurrency must be 1..=1024"
-    );
-    Ok(parsed)
+
+    fn concurrency(&self) -> usize {
+        self.concurrency as usize
+    }
 }
 
 /// Fictional person `index`: born between 1972 and 2001, a unique serial and phone number.
@@ -120,9 +115,9 @@ fn cpu_seconds(stack: &ProcessStack) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
-    let people = args.people;
-    let concurrency = args.concurrency;
+    let args = <Args as clap::Parser>::parse();
+    let people = args.people();
+    let concurrency = args.concurrency();
     println!("vaxbook-load: {people} people, {concurrency} requests in flight, 127.0.0.1 only");
 
     // Enough places for everyone, spread over 20 slots.
