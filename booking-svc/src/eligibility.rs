@@ -10,10 +10,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use platform::clock::from_timestamp;
 use platform::grpc::TracedChannel;
+use platform::ids::{PersonKey, format_iso_date};
 use platform::problem::{Problem, ProblemKind};
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use tonic::Code;
+
+use crate::error::BookingError;
 
 /// R8's default when scheduling-svc names no campaign terms: cancellable through D-2.
 pub const DEFAULT_CANCELLATION_CLOSES_DAYS_BEFORE: u32 = 2;
@@ -39,20 +42,41 @@ impl Default for CampaignTerms {
     }
 }
 
-impl From<&pb::Campaign> for CampaignTerms {
-    fn from(campaign: &pb::Campaign) -> Self {
-        Self {
+/// Campaign terms from scheduling-svc that do not validate. Booking fails closed on them: a
+/// malformed deadline is not "no deadline", a negative cutoff is not 0.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TermsError {
+    #[error("{field} is not a valid timestamp")]
+    MalformedTimestamp { field: &'static str },
+    #[error("cancellation_closes_days_before is negative ({0})")]
+    NegativeCancellationCutoff(i32),
+}
+
+impl TryFrom<&pb::Campaign> for CampaignTerms {
+    type Error = TermsError;
+
+    fn try_from(campaign: &pb::Campaign) -> Result<Self, TermsError> {
+        let instant = |field: &'static str, timestamp: Option<&prost_types::Timestamp>| {
+            timestamp
+                .map(|timestamp| {
+                    from_timestamp(timestamp).ok_or(TermsError::MalformedTimestamp { field })
+                })
+                .transpose()
+        };
+        Ok(Self {
             proxy_allowed: campaign.proxy_allowed,
-            proxy_deadline: campaign.proxy_deadline.as_ref().and_then(from_timestamp),
+            proxy_deadline: instant("proxy_deadline", campaign.proxy_deadline.as_ref())?,
             cancellation_closes_days_before: u32::try_from(
                 campaign.cancellation_closes_days_before,
             )
-            .unwrap_or(0),
-            modification_allowed_from: campaign
-                .modification_allowed_from
-                .as_ref()
-                .and_then(from_timestamp),
-        }
+            .map_err(|_| {
+                TermsError::NegativeCancellationCutoff(campaign.cancellation_closes_days_before)
+            })?,
+            modification_allowed_from: instant(
+                "modification_allowed_from",
+                campaign.modification_allowed_from.as_ref(),
+            )?,
+        })
     }
 }
 
@@ -73,8 +97,8 @@ pub trait EligibilityChecker: Send + Sync {
         &self,
         campaign_id: &str,
         birth_date: NaiveDate,
-        person_key: &str,
-    ) -> Result<EligibilityAnswer, Problem>;
+        person_key: &PersonKey,
+    ) -> Result<EligibilityAnswer, BookingError>;
 }
 
 /// Asks scheduling-svc.
@@ -99,24 +123,26 @@ impl EligibilityChecker for GrpcEligibility {
         &self,
         campaign_id: &str,
         birth_date: NaiveDate,
-        person_key: &str,
-    ) -> Result<EligibilityAnswer, Problem> {
+        person_key: &PersonKey,
+    ) -> Result<EligibilityAnswer, BookingError> {
         let request = pb::CheckEligibilityRequest {
             campaign_id: campaign_id.to_owned(),
-            birth_date: birth_date.format("%Y-%m-%d").to_string(),
-            person_key: person_key.to_owned(),
+            birth_date: format_iso_date(birth_date),
+            person_key: person_key.to_string(),
         };
         let mut client = self.client.clone();
         match client.check_eligibility(request).await {
-            Ok(response) => Ok(answer_from(response.into_inner())),
-            Err(status) => Err(problem_from(&status)),
+            Ok(response) => {
+                answer_from(response.into_inner()).map_err(BookingError::MalformedTerms)
+            }
+            Err(status) => Err(BookingError::Upstream(problem_from(&status))),
         }
     }
 }
 
-fn answer_from(response: pb::CheckEligibilityResponse) -> EligibilityAnswer {
+fn answer_from(response: pb::CheckEligibilityResponse) -> Result<EligibilityAnswer, TermsError> {
     let terms = match &response.campaign {
-        Some(campaign) => CampaignTerms::from(campaign),
+        Some(campaign) => CampaignTerms::try_from(campaign)?,
         None => {
             if response.eligible {
                 tracing::warn!(
@@ -127,38 +153,39 @@ fn answer_from(response: pb::CheckEligibilityResponse) -> EligibilityAnswer {
             CampaignTerms::default()
         }
     };
-    EligibilityAnswer {
+    Ok(EligibilityAnswer {
         eligible: response.eligible,
         reason: response.reason,
         terms,
-    }
+    })
 }
 
-/// A scheduling-svc failure as the booking caller should see it.
+/// A scheduling-svc failure as the booking caller should see it. The status is read back with
+/// [`Problem::from_status`], so scheduling's own problem (its kind, retry delay and metadata in
+/// the ErrorInfo) is what the decision starts from, not the bare gRPC code.
 fn problem_from(status: &tonic::Status) -> Problem {
-    match status.code() {
+    let problem = Problem::from_status(status);
+    match problem.kind {
         // An unknown campaign is scheduling's way of saying nobody may book in it.
-        Code::NotFound => Problem::new(
+        ProblemKind::NotFound => Problem::new(
             ProblemKind::NotEligible,
             "the slot's campaign is not open for booking",
         )
         .with("reason", "no-campaign"),
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Cancelled
-        | Code::ResourceExhausted
-        | Code::Unknown => {
-            tracing::warn!(code = ?status.code(), "scheduling-svc did not answer");
-            Problem::new(
-                ProblemKind::Unavailable,
-                "eligibility cannot be checked right now",
-            )
-            .with_retry_after(Duration::from_secs(1))
+        ProblemKind::Unavailable | ProblemKind::Overloaded => {
+            tracing::warn!(code = ?status.code(), reason = problem.kind.name(), "scheduling-svc did not answer");
+            unavailable(problem.retry_after)
         }
-        code => {
+        // A connection broken mid-call surfaces as UNKNOWN without vaxbook details.
+        ProblemKind::Internal if status.code() == Code::Unknown => {
+            tracing::warn!(code = ?status.code(), "scheduling-svc did not answer");
+            unavailable(None)
+        }
+        kind => {
             tracing::error!(
-                ?code,
-                message = status.message(),
+                code = ?status.code(),
+                reason = kind.name(),
+                detail = %problem.detail,
                 "scheduling-svc refused the eligibility check"
             );
             Problem::internal()
@@ -166,8 +193,19 @@ fn problem_from(status: &tonic::Status) -> Problem {
     }
 }
 
+/// "Try again shortly", keeping scheduling-svc's retry delay when it named one.
+fn unavailable(retry_after: Option<Duration>) -> Problem {
+    Problem::new(
+        ProblemKind::Unavailable,
+        "eligibility cannot be checked right now",
+    )
+    .with_retry_after(retry_after.unwrap_or(Duration::from_secs(1)))
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -185,7 +223,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let terms = CampaignTerms::from(&campaign);
+        let terms = CampaignTerms::try_from(&campaign).unwrap();
         assert!(terms.proxy_allowed);
         assert_eq!(terms.cancellation_closes_days_before, 3);
         assert_eq!(
@@ -196,12 +234,13 @@ mod tests {
             terms.modification_allowed_from.map(|from| from.timestamp()),
             Some(1_631_977_200)
         );
-        let never = CampaignTerms::from(&pb::Campaign::default());
+        let never = CampaignTerms::try_from(&pb::Campaign::default()).unwrap();
         assert_eq!(never.modification_allowed_from, None);
         let without_campaign = answer_from(pb::CheckEligibilityResponse {
             eligible: true,
             ..Default::default()
-        });
+        })
+        .unwrap();
         assert_eq!(without_campaign.terms, CampaignTerms::default());
     }
 
@@ -218,5 +257,104 @@ mod tests {
         );
         let bug = problem_from(&tonic::Status::invalid_argument("birth_date"));
         assert_eq!(bug.kind, ProblemKind::Internal);
+    }
+
+    #[test]
+    fn a_malformed_proxy_deadline_is_an_error_not_no_deadline() {
+        for nanos in [-1, 1_000_000_000] {
+            let campaign = pb::Campaign {
+                proxy_allowed: true,
+                proxy_deadline: Some(prost_types::Timestamp {
+                    seconds: 1_628_499_600,
+                    nanos,
+                }),
+                cancellation_closes_days_before: 2,
+                ..Default::default()
+            };
+            assert_eq!(
+                CampaignTerms::try_from(&campaign),
+                Err(TermsError::MalformedTimestamp {
+                    field: "proxy_deadline"
+                })
+            );
+        }
+        let campaign = pb::Campaign {
+            modification_allowed_from: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            CampaignTerms::try_from(&campaign),
+            Err(TermsError::MalformedTimestamp {
+                field: "modification_allowed_from"
+            })
+        );
+    }
+
+    #[test]
+    fn a_negative_cancellation_cutoff_is_an_error_not_zero() {
+        let campaign = pb::Campaign {
+            cancellation_closes_days_before: -1,
+            ..Default::default()
+        };
+        assert_eq!(
+            CampaignTerms::try_from(&campaign),
+            Err(TermsError::NegativeCancellationCutoff(-1))
+        );
+        let zero = pb::Campaign::default();
+        assert_eq!(
+            CampaignTerms::try_from(&zero)
+                .unwrap()
+                .cancellation_closes_days_before,
+            0
+        );
+    }
+
+    #[test]
+    fn malformed_terms_in_an_answer_fail_the_booking_closed() {
+        let response = pb::CheckEligibilityResponse {
+            eligible: true,
+            campaign: Some(pb::Campaign {
+                cancellation_closes_days_before: -3,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let error = BookingError::MalformedTerms(answer_from(response).unwrap_err());
+        assert_eq!(Problem::from(error).kind, ProblemKind::Internal);
+    }
+
+    #[test]
+    fn scheduling_problems_keep_their_error_info() {
+        let overloaded = Problem::new(ProblemKind::Overloaded, "busy")
+            .with_retry_after(Duration::from_secs(7))
+            .to_status();
+        let problem = problem_from(&overloaded);
+        assert_eq!(problem.kind, ProblemKind::Unavailable);
+        assert_eq!(problem.retry_after, Some(Duration::from_secs(7)));
+        let unavailable = Problem::new(ProblemKind::Unavailable, "store down")
+            .with_retry_after(Duration::from_secs(3))
+            .to_status();
+        assert_eq!(
+            problem_from(&unavailable).retry_after,
+            Some(Duration::from_secs(3))
+        );
+        // scheduling's not-found problem (its ErrorInfo) means the campaign is unknown.
+        let unknown = Problem::new(ProblemKind::NotFound, "no such campaign").to_status();
+        let problem = problem_from(&unknown);
+        assert_eq!(problem.kind, ProblemKind::NotEligible);
+        assert_eq!(
+            problem.extra.get("reason").map(String::as_str),
+            Some("no-campaign")
+        );
+        // A refusal of our own request is our bug: internal, without scheduling's words.
+        let refused = Problem::invalid("person_key must be 1 to 128 characters").to_status();
+        let problem = problem_from(&refused);
+        assert_eq!(problem.kind, ProblemKind::Internal);
+        assert!(!problem.detail.contains("person_key"));
+        let broken = problem_from(&tonic::Status::unknown("transport error"));
+        assert_eq!(broken.kind, ProblemKind::Unavailable);
     }
 }

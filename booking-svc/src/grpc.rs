@@ -1,11 +1,13 @@
 //! The tonic adapters of `vaxbook.booking.v1`: person-facing calls authenticate the bearer
 //! token locally (the person is the token's subject, never a field of the request), operator
-//! calls check the admin key; then the request is validated into domain types and handed to
-//! [`BookingLogic`].
+//! calls check the admin key; then the request is validated into domain types (the `TryFrom`
+//! impls of `domain::wire`) and handed to [`BookingLogic`]. No rule lives here.
 
 use std::sync::Arc;
 
 use platform::auth::{Role, TokenVerifier};
+use platform::config::Secret;
+use platform::ids::PersonKey;
 use platform::problem::{Problem, ProblemKind};
 use proto::booking::v1 as pb;
 use proto::booking::v1::booking_admin_service_server::BookingAdminService;
@@ -13,9 +15,9 @@ use proto::booking::v1::booking_service_server::BookingService;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use crate::domain::wire::{parse_uuid, region_filter};
 use crate::domain::{BookingChange, BookingRequest, Center, Person, SlotDraft, SlotQuery};
 use crate::service::BookingLogic;
-use crate::wire::{parse_uuid, region_filter};
 
 /// Asks session-svc whether a token's session still holds the person's device lock.
 #[derive(Clone)]
@@ -63,15 +65,15 @@ impl SessionCheck {
 pub struct BookingGrpc {
     logic: Arc<BookingLogic>,
     verifier: Arc<TokenVerifier>,
-    sessions: Option<SessionCheck>,
+    sessions: SessionCheck,
 }
 
 impl BookingGrpc {
-    /// `sessions` is `None` only where no session-svc runs (this crate's unit tests).
+    /// Every person-facing call is checked against session-svc through `sessions`.
     pub fn new(
         logic: Arc<BookingLogic>,
         verifier: Arc<TokenVerifier>,
-        sessions: Option<SessionCheck>,
+        sessions: SessionCheck,
     ) -> Self {
         Self {
             logic,
@@ -92,12 +94,16 @@ impl BookingGrpc {
             ));
         }
         // The gateway checks the session too, but calls may come straight over gRPC.
-        if let Some(sessions) = &self.sessions {
-            sessions.require_valid(&claims).await?;
-        }
+        self.sessions.require_valid(&claims).await?;
         let birth_date = claims.birth_date()?;
+        let person_key = PersonKey::parse(&claims.sub).map_err(|_| {
+            Problem::new(
+                ProblemKind::Unauthenticated,
+                "the access token's subject is not a person key",
+            )
+        })?;
         Ok(Person {
-            person_key: claims.sub,
+            person_key,
             birth_date,
         })
     }
@@ -182,11 +188,11 @@ impl BookingService for BookingGrpc {
 /// `BookingAdminService` over gRPC.
 pub struct BookingAdminGrpc {
     logic: Arc<BookingLogic>,
-    admin_key: String,
+    admin_key: Secret,
 }
 
 impl BookingAdminGrpc {
-    pub fn new(logic: Arc<BookingLogic>, admin_key: String) -> Self {
+    pub fn new(logic: Arc<BookingLogic>, admin_key: Secret) -> Self {
         Self { logic, admin_key }
     }
 }
@@ -197,7 +203,7 @@ impl BookingAdminService for BookingAdminGrpc {
         &self,
         request: Request<pb::UpsertCenterRequest>,
     ) -> Result<Response<pb::Center>, Status> {
-        platform::grpc::require_admin(request.metadata(), &self.admin_key)?;
+        platform::grpc::require_admin(request.metadata(), self.admin_key.expose())?;
         let center = Center::try_from(request.into_inner())?;
         let stored = self.logic.upsert_center(center).await?;
         tracing::info!(center_id = %stored.id, "center upserted");
@@ -208,7 +214,7 @@ impl BookingAdminService for BookingAdminGrpc {
         &self,
         request: Request<pb::UpsertSlotRequest>,
     ) -> Result<Response<pb::Slot>, Status> {
-        platform::grpc::require_admin(request.metadata(), &self.admin_key)?;
+        platform::grpc::require_admin(request.metadata(), self.admin_key.expose())?;
         let draft = SlotDraft::try_from(request.into_inner())?;
         let stored = self.logic.upsert_slot(draft).await?;
         tracing::debug!(slot_id = %stored.id, capacity = stored.capacity, "slot upserted");

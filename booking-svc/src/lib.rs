@@ -6,28 +6,28 @@
 //! `serve` runs the gRPC services `vaxbook.booking.v1.BookingService` and
 //! `vaxbook.booking.v1.BookingAdminService`; the binary and `vaxbook dev` both call it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::auth::{GrpcJwksSource, TokenVerifier};
-use platform::clock::{SharedClock, SystemClock};
-use platform::config::CommonConfig;
 use platform::grpc::{GrpcService, ReadinessProbe};
 use proto::booking::v1::booking_admin_service_server::BookingAdminServiceServer;
 use proto::booking::v1::booking_service_server::BookingServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod config;
 pub mod domain;
 pub mod eligibility;
+pub mod error;
 pub mod grpc;
 pub mod service;
 pub mod store;
-pub mod wire;
 
-pub use store::{BookingStore, MemoryBookingStore, PgBookingStore, migrate};
+pub use config::{Config, StoreConfig};
+pub use error::BookingError;
+pub use store::{BookingStore, BookingStoreError, MemoryBookingStore, PgBookingStore, migrate};
 
 /// Service name for metrics, logs and traces.
 pub const SERVICE_NAME: &str = "booking-svc";
@@ -38,76 +38,6 @@ pub const HEALTH_NAMES: [&str; 2] = [
 ];
 /// How long start-up waits for PostgreSQL.
 pub const DATABASE_WAIT: Duration = Duration::from_secs(30);
-
-/// Where bookings live.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreConfig {
-    Postgres {
-        url: String,
-        max_connections: usize,
-    },
-    /// In-process, for `vaxbook dev` only.
-    Memory,
-}
-
-/// booking-svc settings.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub common: CommonConfig,
-    pub listen_addr: SocketAddr,
-    pub store: StoreConfig,
-    /// auth-svc, for the token keys (JWKS).
-    pub auth_url: String,
-    /// scheduling-svc, for eligibility.
-    pub scheduling_url: String,
-    /// session-svc: a person-facing call must ride on a session that still holds the person's
-    /// device lock (R3), whoever calls. `None` only in unit tests of this crate.
-    pub session_url: Option<String>,
-    /// Deadline of calls to other services.
-    pub request_timeout: Duration,
-    /// Allows the in-process store.
-    pub dev_mode: bool,
-    pub clock: SharedClock,
-}
-
-impl Config {
-    /// Reads the settings from the environment, with local defaults.
-    pub fn from_env() -> anyhow::Result<Config> {
-        use platform::config::{addr, parse, string, var};
-        let url = var("BOOKING_DATABASE_URL")
-            .or_else(|| var("DATABASE_URL"))
-            .unwrap_or_else(|| platform::pg::DEFAULT_DATABASE_URL.to_owned());
-        Ok(Config {
-            common: CommonConfig::from_env("BOOKING", "0.0.0.0:9104")?,
-            listen_addr: addr("BOOKING_LISTEN_ADDR", "0.0.0.0:50054")?,
-            store: StoreConfig::Postgres {
-                url,
-                max_connections: parse("BOOKING_DB_POOL_SIZE", 16)?,
-            },
-            auth_url: string("VAXBOOK_AUTH_URL", "http://127.0.0.1:50051"),
-            scheduling_url: string("VAXBOOK_SCHEDULING_URL", "http://127.0.0.1:50053"),
-            session_url: Some(string("VAXBOOK_SESSION_URL", "http://127.0.0.1:50052")),
-            request_timeout: Duration::from_millis(parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000)?),
-            dev_mode: false,
-            clock: Arc::new(SystemClock),
-        })
-    }
-
-    /// Settings for the dev run and tests: in-process store, loopback ports, dev mode.
-    pub fn local_dev(auth_url: &str, scheduling_url: &str, clock: SharedClock) -> Config {
-        Config {
-            common: CommonConfig::local(),
-            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            store: StoreConfig::Memory,
-            auth_url: auth_url.to_owned(),
-            scheduling_url: scheduling_url.to_owned(),
-            session_url: None,
-            request_timeout: Duration::from_secs(5),
-            dev_mode: true,
-            clock,
-        }
-    }
-}
 
 /// Opens the configured store: waits for PostgreSQL (bounded) and migrates it, or refuses the
 /// in-process store outside the dev run.
@@ -121,7 +51,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn BookingStore>> {
             url,
             max_connections,
         } => {
-            let store = PgBookingStore::connect(url, *max_connections, DATABASE_WAIT)
+            let store = PgBookingStore::connect(url.expose(), *max_connections, DATABASE_WAIT)
                 .await
                 .context("opening the booking database")?;
             Ok(Arc::new(store))
@@ -152,12 +82,10 @@ pub async fn serve(
         config.clock.clone(),
     ));
 
-    let sessions = match &config.session_url {
-        Some(url) => Some(grpc::SessionCheck::new(
-            platform::grpc::channel(url, config.request_timeout).context("VAXBOOK_SESSION_URL")?,
-        )),
-        None => None,
-    };
+    let sessions = grpc::SessionCheck::new(
+        platform::grpc::channel(&config.session_url, config.request_timeout)
+            .context("VAXBOOK_SESSION_URL")?,
+    );
     let routes = tonic::service::Routes::new(BookingServiceServer::new(grpc::BookingGrpc::new(
         logic.clone(),
         verifier,
@@ -165,11 +93,11 @@ pub async fn serve(
     )))
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
         logic,
-        config.common.admin_key.expose().to_owned(),
+        config.common.admin_key.clone(),
     )));
     let readiness: ReadinessProbe = Arc::new(move || {
         let store = store.clone();
-        Box::pin(async move { store.ping().await })
+        Box::pin(async move { store.ping().await.map_err(|err| error::chain(&err)) })
     });
     platform::grpc::run(
         GrpcService {

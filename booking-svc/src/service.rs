@@ -1,13 +1,13 @@
 //! The booking rules, independent of gRPC: who may book which slot (eligibility, proxy
 //! policy, idempotent retries), cancellation through D-N in KST and changes once the campaign
-//! allows them (R8), and the operator upserts. Every "now" and "today" comes from the injected clock. The tonic adapters in
-//! `grpc.rs` authenticate the caller and call in here.
+//! allows them (R8), and the operator upserts. Every "now" and "today" comes from the injected
+//! clock. Refusals are [`BookingError`]s; the tonic adapters in `grpc.rs` authenticate the
+//! caller, call in here, and turn the error into a status.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use platform::clock::{SharedClock, rfc3339_kst};
-use platform::problem::{Problem, ProblemKind};
+use platform::clock::SharedClock;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -15,8 +15,8 @@ use crate::domain::{
     SlotDraft, SlotQuery, storage_precision,
 };
 use crate::eligibility::{CampaignTerms, EligibilityChecker};
+use crate::error::BookingError;
 use crate::store::{BookingStore, BookingStoreError};
-use crate::wire::format_date;
 
 /// How a CreateBooking ended, for the metrics.
 enum Created {
@@ -51,11 +51,11 @@ impl BookingLogic {
         }
     }
 
-    pub async fn list_centers(&self, region: Option<&str>) -> Result<Vec<Center>, Problem> {
+    pub async fn list_centers(&self, region: Option<&str>) -> Result<Vec<Center>, BookingError> {
         Ok(self.store.list_centers(region).await?)
     }
 
-    pub async fn list_slots(&self, query: &SlotQuery) -> Result<Vec<Slot>, Problem> {
+    pub async fn list_slots(&self, query: &SlotQuery) -> Result<Vec<Slot>, BookingError> {
         Ok(self
             .store
             .list_slots(query.center_id, query.from, query.to)
@@ -63,14 +63,14 @@ impl BookingLogic {
     }
 
     /// The slot to book or move to: it must exist and its day (KST) must not have passed.
-    async fn bookable_slot(&self, slot_id: Uuid) -> Result<Slot, Problem> {
+    async fn bookable_slot(&self, slot_id: Uuid) -> Result<Slot, BookingError> {
         let slot = self
             .store
             .get_slot(slot_id)
             .await?
-            .ok_or_else(|| Problem::new(ProblemKind::NotFound, "no such slot"))?;
+            .ok_or(BookingStoreError::NotFound("slot"))?;
         if slot.date < self.clock.today_kst() {
-            return Err(Problem::invalid("the slot's day has passed"));
+            return Err(BookingError::invalid("the slot's day has passed"));
         }
         Ok(slot)
     }
@@ -81,7 +81,7 @@ impl BookingLogic {
         &self,
         person: &Person,
         request: BookingRequest,
-    ) -> Result<Booking, Problem> {
+    ) -> Result<Booking, BookingError> {
         match self.try_create_booking(person, request).await {
             Ok(Created::New(booking)) => {
                 metrics::counter!("booking_created_total").increment(1);
@@ -89,10 +89,10 @@ impl BookingLogic {
                 Ok(booking)
             }
             Ok(Created::Replayed(booking)) => Ok(booking),
-            Err(problem) => {
-                metrics::counter!("booking_rejected_total", "reason" => problem.kind.name())
+            Err(error) => {
+                metrics::counter!("booking_rejected_total", "reason" => error.kind().name())
                     .increment(1);
-                Err(problem)
+                Err(error)
             }
         }
     }
@@ -101,7 +101,7 @@ impl BookingLogic {
         &self,
         person: &Person,
         request: BookingRequest,
-    ) -> Result<Created, Problem> {
+    ) -> Result<Created, BookingError> {
         if let Some(existing) = self.replay(person, &request).await? {
             return Ok(Created::Replayed(existing));
         }
@@ -114,20 +114,13 @@ impl BookingLogic {
             return Err(self.proxy_refusal(&answer.terms));
         }
         if !answer.eligible {
-            let reason = if answer.reason.is_empty() {
-                "not-eligible".to_owned()
-            } else {
-                answer.reason
-            };
-            return Err(Problem::new(
-                ProblemKind::NotEligible,
-                "you may not book in this campaign now",
-            )
-            .with("reason", reason));
+            return Err(BookingError::NotEligible {
+                reason: answer.reason,
+            });
         }
         let new_booking = NewBooking {
             id: Uuid::new_v4(),
-            person_key: person.person_key.clone(),
+            person_key: person.person_key.to_string(),
             campaign_id: slot.campaign_id.clone(),
             slot_id: slot.id,
             idempotency_key: request.idempotency_key.clone(),
@@ -156,13 +149,13 @@ impl BookingLogic {
         &self,
         person: &Person,
         request: &BookingRequest,
-    ) -> Result<Option<Booking>, Problem> {
+    ) -> Result<Option<Booking>, BookingError> {
         let Some(key) = &request.idempotency_key else {
             return Ok(None);
         };
         match self
             .store
-            .find_by_idempotency_key(&person.person_key, key)
+            .find_by_idempotency_key(person.person_key.as_str(), key)
             .await?
         {
             None => Ok(None),
@@ -173,7 +166,7 @@ impl BookingLogic {
 
     /// Proxy bookings are refused here in every case: where a campaign allows them they go
     /// through the call-center channel, which is not part of this service yet.
-    fn proxy_refusal(&self, terms: &CampaignTerms) -> Problem {
+    fn proxy_refusal(&self, terms: &CampaignTerms) -> BookingError {
         let open = terms.proxy_allowed
             && terms
                 .proxy_deadline
@@ -185,25 +178,25 @@ impl BookingLogic {
         } else {
             "proxy booking goes through the call center"
         };
-        Problem::new(ProblemKind::ProxyNotAllowed, detail)
+        BookingError::ProxyNotAllowed(detail)
     }
 
-    pub async fn list_my_bookings(&self, person: &Person) -> Result<Vec<Booking>, Problem> {
-        Ok(self.store.list_bookings(&person.person_key).await?)
+    pub async fn list_my_bookings(&self, person: &Person) -> Result<Vec<Booking>, BookingError> {
+        Ok(self.store.list_bookings(person.person_key.as_str()).await?)
     }
 
     /// The caller's booking; someone else's booking is "not found", not "forbidden", so ids
     /// of other people's bookings reveal nothing.
-    pub async fn get_booking(&self, person: &Person, id: Uuid) -> Result<Booking, Problem> {
+    pub async fn get_booking(&self, person: &Person, id: Uuid) -> Result<Booking, BookingError> {
         self.store
             .get_booking(id)
             .await?
-            .filter(|booking| booking.person_key == person.person_key)
+            .filter(|booking| booking.person_key == person.person_key.as_str())
             .ok_or_else(|| BookingStoreError::NotFound("booking").into())
     }
 
     /// Cancels the caller's booking through D-N (KST) and frees its place at once.
-    pub async fn cancel_booking(&self, person: &Person, id: Uuid) -> Result<Booking, Problem> {
+    pub async fn cancel_booking(&self, person: &Person, id: Uuid) -> Result<Booking, BookingError> {
         let booking = self.get_booking(person, id).await?;
         if booking.status == BookingStatus::Cancelled {
             return Err(BookingStoreError::AlreadyCancelled.into());
@@ -212,7 +205,7 @@ impl BookingLogic {
         require_cancellable(&booking, now)?;
         let cancelled = self
             .store
-            .cancel_booking(id, &person.person_key, now)
+            .cancel_booking(id, person.person_key.as_str(), now)
             .await?;
         metrics::counter!("booking_cancelled_total").increment(1);
         tracing::info!(booking_id = %cancelled.id, slot_id = %cancelled.slot.id, "booking cancelled");
@@ -226,7 +219,7 @@ impl BookingLogic {
         &self,
         person: &Person,
         change: BookingChange,
-    ) -> Result<Booking, Problem> {
+    ) -> Result<Booking, BookingError> {
         match self.try_change_booking(person, change).await {
             Ok(Changed::Moved(booking)) => {
                 metrics::counter!("booking_changed_total").increment(1);
@@ -234,10 +227,10 @@ impl BookingLogic {
                 Ok(booking)
             }
             Ok(Changed::Unchanged(booking)) => Ok(booking),
-            Err(problem) => {
-                metrics::counter!("booking_rejected_total", "reason" => problem.kind.name())
+            Err(error) => {
+                metrics::counter!("booking_rejected_total", "reason" => error.kind().name())
                     .increment(1);
-                Err(problem)
+                Err(error)
             }
         }
     }
@@ -246,7 +239,7 @@ impl BookingLogic {
         &self,
         person: &Person,
         change: BookingChange,
-    ) -> Result<Changed, Problem> {
+    ) -> Result<Changed, BookingError> {
         let booking = self.get_booking(person, change.id).await?;
         if booking.status == BookingStatus::Cancelled {
             return Err(BookingStoreError::AlreadyCancelled.into());
@@ -257,7 +250,9 @@ impl BookingLogic {
         }
         let new_slot = self.bookable_slot(change.slot_id).await?;
         if new_slot.campaign_id != booking.campaign_id {
-            return Err(Problem::invalid("the new slot belongs to another campaign"));
+            return Err(BookingError::invalid(
+                "the new slot belongs to another campaign",
+            ));
         }
         // Only the campaign's terms matter here: the person booked already, and the booking
         // window may well be closed by the time changes open.
@@ -274,7 +269,7 @@ impl BookingLogic {
             .store
             .change_booking(
                 booking.id,
-                &person.person_key,
+                person.person_key.as_str(),
                 new_slot.id,
                 terms.cancellation_closes_days_before,
             )
@@ -282,45 +277,39 @@ impl BookingLogic {
         Ok(Changed::Moved(moved))
     }
 
-    pub async fn upsert_center(&self, center: Center) -> Result<Center, Problem> {
+    pub async fn upsert_center(&self, center: Center) -> Result<Center, BookingError> {
         Ok(self.store.upsert_center(center).await?)
     }
 
-    pub async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, Problem> {
+    pub async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, BookingError> {
         Ok(self.store.upsert_slot(slot).await?)
     }
 }
 
 /// R8's deadline: a booking's place may be given up while today (KST) is on or before its
 /// `cancellable_until`.
-fn require_cancellable(booking: &Booking, now: DateTime<Utc>) -> Result<(), Problem> {
+fn require_cancellable(booking: &Booking, now: DateTime<Utc>) -> Result<(), BookingError> {
     let today = now.with_timezone(&chrono_tz::Asia::Seoul).date_naive();
     if today > booking.cancellable_until {
-        return Err(Problem::new(
-            ProblemKind::CancellationClosed,
-            "the booking can no longer be cancelled",
-        )
-        .with("cancellable_until", format_date(booking.cancellable_until)));
+        return Err(BookingError::CancellationClosed {
+            cancellable_until: booking.cancellable_until,
+        });
     }
     Ok(())
 }
 
 /// R8's change policy: never when the campaign names no date, else from that instant on.
-fn require_modification_allowed(terms: &CampaignTerms, now: DateTime<Utc>) -> Result<(), Problem> {
-    let Some(allowed_from) = terms.modification_allowed_from else {
-        return Err(Problem::new(
-            ProblemKind::ModificationNotAllowed,
-            "this campaign does not allow changing bookings; cancel and book again",
-        ));
-    };
-    if now < allowed_from {
-        return Err(Problem::new(
-            ProblemKind::ModificationNotAllowed,
-            "this campaign does not allow changing bookings yet",
-        )
-        .with("allowed_from", rfc3339_kst(allowed_from)));
+fn require_modification_allowed(
+    terms: &CampaignTerms,
+    now: DateTime<Utc>,
+) -> Result<(), BookingError> {
+    match terms.modification_allowed_from {
+        None => Err(BookingError::ModificationNotAllowed { allowed_from: None }),
+        Some(allowed_from) if now < allowed_from => Err(BookingError::ModificationNotAllowed {
+            allowed_from: Some(allowed_from),
+        }),
+        Some(_) => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -333,6 +322,8 @@ mod tests {
     use chrono::{DateTime, NaiveDate, TimeZone, Utc};
     use chrono_tz::Asia::Seoul;
     use platform::clock::SettableClock;
+    use platform::ids::PersonKey;
+    use platform::problem::{Problem, ProblemKind};
 
     use super::*;
     use crate::domain::IdempotencyKey;
@@ -347,8 +338,8 @@ mod tests {
             &self,
             _campaign_id: &str,
             _birth_date: NaiveDate,
-            _person_key: &str,
-        ) -> Result<EligibilityAnswer, Problem> {
+            _person_key: &PersonKey,
+        ) -> Result<EligibilityAnswer, BookingError> {
             Ok(EligibilityAnswer {
                 eligible: true,
                 reason: String::new(),
@@ -430,7 +421,7 @@ mod tests {
                 .change_booking(id, person_key, new_slot_id, cancellation_closes_days_before)
                 .await
         }
-        async fn ping(&self) -> Result<(), String> {
+        async fn ping(&self) -> Result<(), BookingStoreError> {
             self.inner.ping().await
         }
     }
@@ -470,7 +461,7 @@ mod tests {
 
     fn person() -> Person {
         Person {
-            person_key: "alice".into(),
+            person_key: PersonKey::parse("alice").unwrap(),
             birth_date: NaiveDate::from_ymd_opt(1985, 3, 9).unwrap(),
         }
     }
@@ -525,7 +516,7 @@ mod tests {
                     idempotency_key: None,
                     proxy: true,
                 };
-                logic.create_booking(&person(), request).await.unwrap_err()
+                Problem::from(logic.create_booking(&person(), request).await.unwrap_err())
             }
         };
         let closed = refusal(CampaignTerms::default()).await;

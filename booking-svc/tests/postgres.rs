@@ -20,7 +20,7 @@ async fn serves_bookings_from_a_migrated_database() {
     let harness = Harness::start_with(|config| {
         config.dev_mode = false;
         config.store = StoreConfig::Postgres {
-            url: url.clone(),
+            url: platform::config::ConnectionUrl::new(url.clone()),
             max_connections: 4,
         };
     })

@@ -111,7 +111,8 @@ async fn malformed_and_unknown_slots_are_refused() {
     );
     assert_eq!(missing.detail, "no such slot");
 
-    let long_key = "k".repeat(129);
+    // One over the shared limit (platform::ids::IdempotencyKey, the gateway's too).
+    let long_key = "k".repeat(platform::ids::IdempotencyKey::MAX_LEN + 1);
     let (code, _) = problem(
         client
             .create_booking(authed(book(&unknown, &long_key), &token))
@@ -517,4 +518,45 @@ async fn the_in_process_store_needs_dev_mode() {
         error.to_string().contains("only for `vaxbook dev`"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_session_that_lost_its_device_lock_cannot_book_even_over_grpc() {
+    let harness = Harness::start().await;
+    let slot = harness.seed_slot(CAMPAIGN, 10, 5).await;
+    harness
+        .sessions
+        .valid
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (code, refused) = problem(
+        harness
+            .booking
+            .clone()
+            .create_booking(authed(book(&slot.id, ""), &harness.token("alice")))
+            .await,
+    );
+    assert_eq!(
+        (code, refused.kind),
+        (Code::Unauthenticated, ProblemKind::SessionExpired)
+    );
+    assert_eq!(remaining(&harness, &slot).await, 5);
+}
+
+#[tokio::test]
+async fn malformed_campaign_terms_from_scheduling_refuse_the_booking() {
+    let harness = Harness::start().await;
+    let slot = harness.seed_slot(CAMPAIGN, 10, 5).await;
+    harness.answer(|answer| answer.cancellation_closes_days_before = -1);
+    let (code, refused) = problem(
+        harness
+            .booking
+            .clone()
+            .create_booking(authed(book(&slot.id, ""), &harness.token("alice")))
+            .await,
+    );
+    assert_eq!(
+        (code, refused.kind),
+        (Code::Internal, ProblemKind::Internal)
+    );
+    assert_eq!(remaining(&harness, &slot).await, 5);
 }

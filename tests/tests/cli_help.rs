@@ -20,6 +20,6 @@ fn the_load_generator_answers_help_and_refuses_unknown_options() {
         .expect("vaxbook-load runs");
     assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
     let message = String::from_utf8_lossy(&wrong.stderr);
-    assert!(message.contains("Usage"), "{message}");
+    assert!(message.contains("--people"), "{message}");
     assert!(!message.contains("backtrace"), "{message}");
 }

@@ -1,17 +1,19 @@
 //! The booking domain: centers, slots and bookings as booking-svc stores and reasons about
-//! them, plus the validated inputs the wire messages are turned into (see `wire.rs`). Business
-//! code only ever sees these types, never prost messages with their optional fields.
+//! them, plus the validated inputs the wire messages are turned into (the `TryFrom` impls of
+//! [`wire`]). Business code only ever sees these types, never prost messages with their
+//! optional fields.
 
 use chrono::{DateTime, Days, NaiveDate, SubsecRound, Utc};
 use uuid::Uuid;
 
-/// Longest accepted idempotency key.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+pub use platform::ids::{CampaignId, IdempotencyKey, PersonKey};
+
+pub mod wire;
+
 /// Field length limits for operator input.
 pub const MAX_CENTER_NAME_LEN: usize = 200;
 pub const MAX_REGION_LEN: usize = 100;
 pub const MAX_ADDRESS_LEN: usize = 300;
-pub const MAX_CAMPAIGN_ID_LEN: usize = 128;
 pub const MAX_VACCINE_LEN: usize = 100;
 pub const MAX_SLOT_CAPACITY: i32 = 100_000;
 
@@ -142,37 +144,11 @@ pub fn storage_precision(instant: DateTime<Utc>) -> DateTime<Utc> {
     instant.trunc_subsecs(6)
 }
 
-/// A client-chosen idempotency key: 1..=128 printable ASCII characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// `None` for an empty key (the request is not idempotent).
-    pub fn parse_optional(raw: &str) -> Result<Option<Self>, String> {
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        if raw.len() > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(format!(
-                "idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters"
-            ));
-        }
-        if !raw.bytes().all(|byte| (0x20..=0x7e).contains(&byte)) {
-            return Err("idempotency_key must be printable ASCII".to_owned());
-        }
-        Ok(Some(Self(raw.to_owned())))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// The person a request acts for, from a verified access token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Person {
     /// Pseudonymous person key (the token's `sub`).
-    pub person_key: String,
+    pub person_key: PersonKey,
     pub birth_date: NaiveDate,
 }
 
@@ -216,16 +192,17 @@ mod tests {
 
     #[test]
     fn idempotency_keys_are_bounded_printable_ascii() {
+        // The shared key of platform::ids: the gateway and booking-svc accept the same keys.
         assert_eq!(IdempotencyKey::parse_optional("").unwrap(), None);
         assert_eq!(
-            IdempotencyKey::parse_optional("abc-123 x")
+            IdempotencyKey::parse_optional("abc-123_x")
                 .unwrap()
                 .unwrap()
                 .as_str(),
-            "abc-123 x"
+            "abc-123_x"
         );
-        assert!(IdempotencyKey::parse_optional(&"k".repeat(128)).is_ok());
-        assert!(IdempotencyKey::parse_optional(&"k".repeat(129)).is_err());
+        assert!(IdempotencyKey::parse_optional(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse_optional(&"k".repeat(256)).is_err());
         assert!(IdempotencyKey::parse_optional("tab\there").is_err());
         assert!(IdempotencyKey::parse_optional("예약").is_err());
     }

@@ -1,32 +1,32 @@
 //! The edge between the gRPC messages of `vaxbook.booking.v1` and the domain: every inbound
-//! message is validated into a domain type here (a malformed field becomes InvalidArgument
-//! naming the field), and every domain value is rendered back into its message here.
+//! message becomes a domain type through `TryFrom` here (a malformed field is
+//! [`BookingError::Invalid`] naming the field), and every domain value is rendered back into its
+//! message here. The tonic adapter (`grpc.rs`) only calls these.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Asia::Seoul;
 use platform::clock::{from_timestamp, to_timestamp};
-use platform::problem::Problem;
+use platform::ids::{CampaignId, IdempotencyKey, format_iso_date, parse_iso_date};
 use proto::booking::v1 as pb;
 use uuid::Uuid;
 
-use crate::domain::{
-    Booking, BookingChange, BookingRequest, BookingStatus, Center, IdempotencyKey, MAX_ADDRESS_LEN,
-    MAX_CAMPAIGN_ID_LEN, MAX_CENTER_NAME_LEN, MAX_REGION_LEN, MAX_SLOT_CAPACITY, MAX_VACCINE_LEN,
-    Slot, SlotDraft, SlotQuery, storage_precision,
+use super::{
+    Booking, BookingChange, BookingRequest, BookingStatus, Center, MAX_ADDRESS_LEN,
+    MAX_CENTER_NAME_LEN, MAX_REGION_LEN, MAX_SLOT_CAPACITY, MAX_VACCINE_LEN, Slot, SlotDraft,
+    SlotQuery, storage_precision,
 };
-
-const DATE_FORMAT: &str = "%Y-%m-%d";
+use crate::error::BookingError;
 
 /// A required uuid field.
-pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, Problem> {
+pub fn parse_uuid(field: &str, raw: &str) -> Result<Uuid, BookingError> {
     if raw.is_empty() {
-        return Err(Problem::invalid(format!("{field} is required")));
+        return Err(BookingError::invalid(format!("{field} is required")));
     }
-    Uuid::parse_str(raw).map_err(|_| Problem::invalid(format!("{field} must be a uuid")))
+    Uuid::parse_str(raw).map_err(|_| BookingError::invalid(format!("{field} must be a uuid")))
 }
 
 /// A uuid field where empty means "make a new one".
-fn parse_uuid_or_new(field: &str, raw: &str) -> Result<Uuid, Problem> {
+fn parse_uuid_or_new(field: &str, raw: &str) -> Result<Uuid, BookingError> {
     if raw.is_empty() {
         Ok(Uuid::new_v4())
     } else {
@@ -34,46 +34,37 @@ fn parse_uuid_or_new(field: &str, raw: &str) -> Result<Uuid, Problem> {
     }
 }
 
-fn parse_date(field: &str, raw: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(raw, DATE_FORMAT)
-        .map_err(|_| Problem::invalid(format!("{field} must be a date, YYYY-MM-DD")))
-}
-
-fn parse_optional_date(field: &str, raw: &str) -> Result<Option<NaiveDate>, Problem> {
+fn parse_optional_date(field: &'static str, raw: &str) -> Result<Option<NaiveDate>, BookingError> {
     if raw.is_empty() {
         Ok(None)
     } else {
-        parse_date(field, raw).map(Some)
+        Ok(Some(parse_iso_date(field, raw)?))
     }
 }
 
 fn parse_instant(
     field: &str,
     raw: Option<&prost_types::Timestamp>,
-) -> Result<DateTime<Utc>, Problem> {
-    let timestamp = raw.ok_or_else(|| Problem::invalid(format!("{field} is required")))?;
+) -> Result<DateTime<Utc>, BookingError> {
+    let timestamp = raw.ok_or_else(|| BookingError::invalid(format!("{field} is required")))?;
     from_timestamp(timestamp)
         .map(storage_precision)
-        .ok_or_else(|| Problem::invalid(format!("{field} is not a valid timestamp")))
+        .ok_or_else(|| BookingError::invalid(format!("{field} is not a valid timestamp")))
 }
 
 /// A trimmed text field of `min..=max` characters.
-fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, Problem> {
+fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, BookingError> {
     let trimmed = raw.trim();
     let length = trimmed.chars().count();
     if length < min {
-        return Err(Problem::invalid(format!("{field} is required")));
+        return Err(BookingError::invalid(format!("{field} is required")));
     }
     if length > max {
-        return Err(Problem::invalid(format!(
+        return Err(BookingError::invalid(format!(
             "{field} must be at most {max} characters"
         )));
     }
     Ok(trimmed.to_owned())
-}
-
-pub fn format_date(date: NaiveDate) -> String {
-    date.format(DATE_FORMAT).to_string()
 }
 
 /// The region filter of ListCenters: empty means every region.
@@ -83,9 +74,9 @@ pub fn region_filter(request: &pb::ListCentersRequest) -> Option<String> {
 }
 
 impl TryFrom<pb::ListSlotsRequest> for SlotQuery {
-    type Error = Problem;
+    type Error = BookingError;
 
-    fn try_from(request: pb::ListSlotsRequest) -> Result<Self, Problem> {
+    fn try_from(request: pb::ListSlotsRequest) -> Result<Self, BookingError> {
         let query = Self {
             center_id: parse_uuid("center_id", &request.center_id)?,
             from: parse_optional_date("from", &request.from)?,
@@ -94,29 +85,28 @@ impl TryFrom<pb::ListSlotsRequest> for SlotQuery {
         if let (Some(from), Some(to)) = (query.from, query.to)
             && from > to
         {
-            return Err(Problem::invalid("from must not be after to"));
+            return Err(BookingError::invalid("from must not be after to"));
         }
         Ok(query)
     }
 }
 
 impl TryFrom<pb::CreateBookingRequest> for BookingRequest {
-    type Error = Problem;
+    type Error = BookingError;
 
-    fn try_from(request: pb::CreateBookingRequest) -> Result<Self, Problem> {
+    fn try_from(request: pb::CreateBookingRequest) -> Result<Self, BookingError> {
         Ok(Self {
             slot_id: parse_uuid("slot_id", &request.slot_id)?,
-            idempotency_key: IdempotencyKey::parse_optional(&request.idempotency_key)
-                .map_err(Problem::invalid)?,
+            idempotency_key: IdempotencyKey::parse_optional(&request.idempotency_key)?,
             proxy: request.proxy,
         })
     }
 }
 
 impl TryFrom<pb::ChangeBookingRequest> for BookingChange {
-    type Error = Problem;
+    type Error = BookingError;
 
-    fn try_from(request: pb::ChangeBookingRequest) -> Result<Self, Problem> {
+    fn try_from(request: pb::ChangeBookingRequest) -> Result<Self, BookingError> {
         Ok(Self {
             id: parse_uuid("id", &request.id)?,
             slot_id: parse_uuid("slot_id", &request.slot_id)?,
@@ -125,12 +115,12 @@ impl TryFrom<pb::ChangeBookingRequest> for BookingChange {
 }
 
 impl TryFrom<pb::UpsertCenterRequest> for Center {
-    type Error = Problem;
+    type Error = BookingError;
 
-    fn try_from(request: pb::UpsertCenterRequest) -> Result<Self, Problem> {
+    fn try_from(request: pb::UpsertCenterRequest) -> Result<Self, BookingError> {
         let center = request
             .center
-            .ok_or_else(|| Problem::invalid("center is required"))?;
+            .ok_or_else(|| BookingError::invalid("center is required"))?;
         Ok(Self {
             id: parse_uuid_or_new("center.id", &center.id)?,
             name: text("center.name", &center.name, 1, MAX_CENTER_NAME_LEN)?,
@@ -141,41 +131,38 @@ impl TryFrom<pb::UpsertCenterRequest> for Center {
 }
 
 impl TryFrom<pb::UpsertSlotRequest> for SlotDraft {
-    type Error = Problem;
+    type Error = BookingError;
 
-    fn try_from(request: pb::UpsertSlotRequest) -> Result<Self, Problem> {
+    fn try_from(request: pb::UpsertSlotRequest) -> Result<Self, BookingError> {
         let slot = request
             .slot
-            .ok_or_else(|| Problem::invalid("slot is required"))?;
+            .ok_or_else(|| BookingError::invalid("slot is required"))?;
         let draft = Self {
             id: parse_uuid_or_new("slot.id", &slot.id)?,
-            campaign_id: text(
-                "slot.campaign_id",
-                &slot.campaign_id,
-                1,
-                MAX_CAMPAIGN_ID_LEN,
-            )?,
+            campaign_id: CampaignId::parse(slot.campaign_id.trim())
+                .map_err(|err| err.for_field("slot.campaign_id"))?
+                .into_string(),
             center_id: parse_uuid("slot.center_id", &slot.center_id)?,
-            date: parse_date("slot.date", &slot.date)?,
+            date: parse_iso_date("slot.date", &slot.date)?,
             starts_at: parse_instant("slot.starts_at", slot.starts_at.as_ref())?,
             ends_at: parse_instant("slot.ends_at", slot.ends_at.as_ref())?,
             vaccine: text("slot.vaccine", &slot.vaccine, 1, MAX_VACCINE_LEN)?,
             capacity: slot.capacity,
         };
         if draft.starts_at >= draft.ends_at {
-            return Err(Problem::invalid(
+            return Err(BookingError::invalid(
                 "slot.starts_at must be before slot.ends_at",
             ));
         }
         // The date is what people see and what cancellation counts from: it must be the day
         // the slot starts on in Korea.
         if draft.starts_at.with_timezone(&Seoul).date_naive() != draft.date {
-            return Err(Problem::invalid(
+            return Err(BookingError::invalid(
                 "slot.starts_at must fall on slot.date (KST)",
             ));
         }
         if !(0..=MAX_SLOT_CAPACITY).contains(&draft.capacity) {
-            return Err(Problem::invalid(format!(
+            return Err(BookingError::invalid(format!(
                 "slot.capacity must be between 0 and {MAX_SLOT_CAPACITY}"
             )));
         }
@@ -201,7 +188,7 @@ impl From<Slot> for pb::Slot {
             id: slot.id.to_string(),
             campaign_id: slot.campaign_id,
             center_id: slot.center_id.to_string(),
-            date: format_date(slot.date),
+            date: format_iso_date(slot.date),
             starts_at: Some(to_timestamp(slot.starts_at)),
             ends_at: Some(to_timestamp(slot.ends_at)),
             vaccine: slot.vaccine,
@@ -229,7 +216,7 @@ impl From<Booking> for pb::Booking {
             status: pb::BookingStatus::from(booking.status).into(),
             created_at: Some(to_timestamp(booking.created_at)),
             cancelled_at: booking.cancelled_at.map(to_timestamp),
-            cancellable_until: format_date(booking.cancellable_until),
+            cancellable_until: format_iso_date(booking.cancellable_until),
         }
     }
 }
@@ -264,7 +251,7 @@ mod tests {
     }
 
     fn rejects(request: pb::UpsertSlotRequest, field: &str) {
-        let problem = SlotDraft::try_from(request).unwrap_err();
+        let problem = platform::problem::Problem::from(SlotDraft::try_from(request).unwrap_err());
         assert_eq!(problem.kind, ProblemKind::InvalidRequest);
         assert!(problem.detail.contains(field), "{}", problem.detail);
     }
@@ -319,12 +306,14 @@ mod tests {
             BookingChange::try_from(request(&booking_id.to_string(), &slot_id.to_string()))
                 .unwrap();
         assert_eq!((change.id, change.slot_id), (booking_id, slot_id));
-        let bad_id = BookingChange::try_from(request("b-1", &slot_id.to_string())).unwrap_err();
+        let refused = |request| {
+            platform::problem::Problem::from(BookingChange::try_from(request).unwrap_err())
+        };
+        let bad_id = refused(request("b-1", &slot_id.to_string()));
         assert_eq!(bad_id.detail, "id must be a uuid");
-        let no_slot = BookingChange::try_from(request(&booking_id.to_string(), "")).unwrap_err();
+        let no_slot = refused(request(&booking_id.to_string(), ""));
         assert_eq!(no_slot.detail, "slot_id is required");
-        let bad_slot =
-            BookingChange::try_from(request(&booking_id.to_string(), "s-1")).unwrap_err();
+        let bad_slot = refused(request(&booking_id.to_string(), "s-1"));
         assert_eq!(bad_slot.kind, ProblemKind::InvalidRequest);
         assert_eq!(bad_slot.detail, "slot_id must be a uuid");
     }

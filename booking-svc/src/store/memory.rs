@@ -39,7 +39,7 @@ struct State {
 impl State {
     fn materialize(&self, stored: &StoredBooking) -> Result<Booking, BookingStoreError> {
         let slot = self.slots.get(&stored.slot_id).ok_or_else(|| {
-            BookingStoreError::Backend("a booking names a slot that does not exist".to_owned())
+            BookingStoreError::Inconsistent("a booking names a slot that does not exist")
         })?;
         Ok(Booking {
             id: stored.id,
@@ -71,7 +71,7 @@ impl MemoryBookingStore {
         // whose invariants may be broken.
         self.state
             .lock()
-            .map_err(|_| BookingStoreError::Backend("the in-process store is poisoned".to_owned()))
+            .map_err(|_| BookingStoreError::Inconsistent("the lock is poisoned"))
     }
 }
 
@@ -202,8 +202,8 @@ impl BookingStore for MemoryBookingStore {
             }
         }
         if state.bookings.contains_key(&booking.id) {
-            return Err(BookingStoreError::Backend(
-                "a booking with this id exists".to_owned(),
+            return Err(BookingStoreError::Inconsistent(
+                "a booking with this id exists",
             ));
         }
         let stored = StoredBooking {
@@ -324,7 +324,7 @@ impl BookingStore for MemoryBookingStore {
         state.materialize(&moved)
     }
 
-    async fn ping(&self) -> Result<(), String> {
-        self.state().map(|_| ()).map_err(|err| err.to_string())
+    async fn ping(&self) -> Result<(), BookingStoreError> {
+        self.state().map(|_| ())
     }
 }

@@ -6,7 +6,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use platform::problem::{Problem, ProblemKind};
 use uuid::Uuid;
 
 use crate::domain::{Booking, Center, IdempotencyKey, NewBooking, Slot, SlotDraft};
@@ -19,7 +18,8 @@ pub mod pg;
 pub use memory::MemoryBookingStore;
 pub use pg::{PgBookingStore, migrate};
 
-/// Why a store operation failed.
+/// Why a store operation failed. The business outcomes (full, already booked, …) are their
+/// own variants; infrastructure failures keep their cause as the error's source.
 #[derive(Debug, thiserror::Error)]
 pub enum BookingStoreError {
     #[error("the slot is fully booked")]
@@ -37,50 +37,34 @@ pub enum BookingStoreError {
     CapacityBelowBooked { capacity: i32, booked: i32 },
     #[error("a slot with bookings cannot move to another campaign or date")]
     SlotHasBookings,
-    /// The database is reachable but has no connection free in time: retry shortly.
-    #[error("the database is busy: {0}")]
-    Busy(String),
-    #[error("storage failure: {0}")]
-    Backend(String),
+    /// No database connection was free in time: retry shortly.
+    #[error("no database connection is free")]
+    PoolBusy(#[source] deadpool_postgres::PoolError),
+    /// The transaction was rolled back as a whole (deadlock, serialization): retry shortly.
+    #[error("the transaction was rolled back by a conflicting one")]
+    Conflict(#[source] tokio_postgres::Error),
+    /// A cancel or change found the booking moved by a concurrent change too often.
+    #[error("the booking kept moving to other slots during the update")]
+    MovedTooOften,
+    /// Any other database failure.
+    #[error("the database failed")]
+    Database(#[source] tokio_postgres::Error),
+    /// A stored booking has a status this version does not know.
+    #[error("a stored booking has the unknown status {0:?}")]
+    UnknownStatus(String),
+    /// The in-process store found its own state inconsistent (a poisoned lock, a dangling
+    /// reference, a duplicate id).
+    #[error("the in-process store is inconsistent: {0}")]
+    Inconsistent(&'static str),
 }
 
-impl From<BookingStoreError> for Problem {
-    fn from(error: BookingStoreError) -> Self {
-        match error {
-            BookingStoreError::SlotFull => {
-                Problem::new(ProblemKind::SlotFull, "every place in this slot is taken")
-            }
-            BookingStoreError::AlreadyBooked => Problem::new(
-                ProblemKind::AlreadyBooked,
-                "you already have a booking in this campaign",
-            ),
-            BookingStoreError::IdempotencyConflict => Problem::new(
-                ProblemKind::IdempotencyKeyReused,
-                "the idempotency key was used for another booking",
-            ),
-            BookingStoreError::NotFound(what) => {
-                Problem::new(ProblemKind::NotFound, format!("no such {what}"))
-            }
-            BookingStoreError::AlreadyCancelled => Problem::new(
-                ProblemKind::AlreadyCancelled,
-                "the booking is already cancelled",
-            ),
-            BookingStoreError::CapacityBelowBooked { capacity, booked } => Problem::invalid(
-                format!("slot.capacity {capacity} is below the {booked} places already booked"),
-            ),
-            BookingStoreError::SlotHasBookings => {
-                Problem::invalid("a slot with bookings cannot move to another campaign or date")
-            }
-            BookingStoreError::Busy(reason) => {
-                tracing::warn!(%reason, "booking store busy");
-                Problem::new(ProblemKind::Unavailable, "the booking database is busy")
-                    .with_retry_after(std::time::Duration::from_secs(1))
-            }
-            BookingStoreError::Backend(reason) => {
-                tracing::error!(%reason, "booking store failed");
-                Problem::internal()
-            }
-        }
+impl BookingStoreError {
+    /// Whether the failure is passing: the same request may succeed when retried shortly.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Self::PoolBusy(_) | Self::Conflict(_) | Self::MovedTooOften
+        )
     }
 }
 
@@ -141,5 +125,5 @@ pub trait BookingStore: Send + Sync {
         cancellation_closes_days_before: u32,
     ) -> Result<Booking, BookingStoreError>;
     /// One round trip to the backing store (readiness).
-    async fn ping(&self) -> Result<(), String>;
+    async fn ping(&self) -> Result<(), BookingStoreError>;
 }

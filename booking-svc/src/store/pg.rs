@@ -66,16 +66,16 @@ impl From<tokio_postgres::Error> for BookingStoreError {
                 if *code == SqlState::T_R_DEADLOCK_DETECTED
                     || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
             {
-                Self::Busy(err.to_string())
+                Self::Conflict(err)
             }
-            _ => Self::Backend(err.to_string()),
+            _ => Self::Database(err),
         }
     }
 }
 
 impl From<PoolError> for BookingStoreError {
     fn from(err: PoolError) -> Self {
-        Self::Busy(err.to_string())
+        Self::PoolBusy(err)
     }
 }
 
@@ -104,8 +104,7 @@ fn center_from_row(row: &Row) -> Result<Center, BookingStoreError> {
 
 fn booking_from_row(row: &Row) -> Result<Booking, BookingStoreError> {
     let status: String = row.try_get(3)?;
-    let status = BookingStatus::parse(&status)
-        .ok_or_else(|| BookingStoreError::Backend(format!("unknown booking status {status}")))?;
+    let status = BookingStatus::parse(&status).ok_or(BookingStoreError::UnknownStatus(status))?;
     Ok(Booking {
         id: row.try_get(0)?,
         person_key: row.try_get(1)?,
@@ -427,8 +426,9 @@ impl BookingStore for PgBookingStore {
         .await
     }
 
-    async fn ping(&self) -> Result<(), String> {
-        platform::pg::ping(&self.pool).await
+    async fn ping(&self) -> Result<(), BookingStoreError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -26,6 +27,8 @@ use proto::scheduling::v1 as sched_pb;
 use proto::scheduling::v1::scheduling_service_server::{
     SchedulingService, SchedulingServiceServer,
 };
+use proto::session::v1 as session_pb;
+use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -186,6 +189,40 @@ impl SchedulingService for SchedulingHandle {
     }
 }
 
+/// The fake session-svc: every session is valid until a test says otherwise.
+pub struct FakeSessions {
+    pub valid: AtomicBool,
+}
+
+#[derive(Clone)]
+struct SessionsHandle(Arc<FakeSessions>);
+
+#[tonic::async_trait]
+impl SessionService for SessionsHandle {
+    async fn claim_device(
+        &self,
+        _: Request<session_pb::ClaimDeviceRequest>,
+    ) -> Result<Response<session_pb::ClaimDeviceResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn validate_session(
+        &self,
+        _: Request<session_pb::ValidateSessionRequest>,
+    ) -> Result<Response<session_pb::ValidateSessionResponse>, Status> {
+        Ok(Response::new(session_pb::ValidateSessionResponse {
+            valid: self.0.valid.load(Ordering::SeqCst),
+        }))
+    }
+
+    async fn release_session(
+        &self,
+        _: Request<session_pb::ReleaseSessionRequest>,
+    ) -> Result<Response<session_pb::ReleaseSessionResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+}
+
 async fn loopback() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -213,6 +250,7 @@ pub struct Harness {
     pub admin: BookingAdminServiceClient<Channel>,
     pub clock: Arc<SettableClock>,
     pub scheduling: Arc<FakeScheduling>,
+    pub sessions: Arc<FakeSessions>,
     pub keys: TestKeys,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -257,11 +295,28 @@ impl Harness {
                 ),
         );
 
-        let clock = Arc::new(SettableClock::starting_at(kst(1, 10, 0)));
-        let mut config = Config::local_dev(&auth_url, &scheduling_url, clock.clone());
-        adjust(&mut config);
+        let sessions = Arc::new(FakeSessions {
+            valid: AtomicBool::new(true),
+        });
+        let (session_listener, session_url) = loopback().await;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(SessionServiceServer::new(SessionsHandle(sessions.clone())))
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(session_listener),
+                    shutdown.clone().cancelled_owned(),
+                ),
+        );
+
+        let hooks = platform::dev::DevHooks::new(kst(1, 10, 0));
+        let clock: Arc<SettableClock> = hooks.clock.clone();
         let (listener, url) = loopback().await;
         let addr = listener.local_addr().unwrap();
+        let mut config = Config::local_dev(addr, &hooks);
+        config.auth_url = auth_url;
+        config.scheduling_url = scheduling_url;
+        config.session_url = session_url;
+        adjust(&mut config);
         let server = tokio::spawn(booking_svc::serve(config, listener, shutdown.clone()));
         let channel = Channel::from_shared(url).unwrap().connect_lazy();
         Self {
@@ -269,6 +324,7 @@ impl Harness {
             admin: BookingAdminServiceClient::new(channel),
             clock,
             scheduling,
+            sessions,
             keys,
             shutdown,
             server,

@@ -26,7 +26,7 @@ enum Attempt {
 }
 
 fn moved_too_often() -> BookingStoreError {
-    BookingStoreError::Busy("the booking kept moving to other slots during the update".to_owned())
+    BookingStoreError::MovedTooOften
 }
 
 /// Where a booking is, read before any lock is taken.
@@ -53,9 +53,7 @@ async fn whereabouts(
     let status: String = row.try_get(1)?;
     Ok(Whereabouts {
         slot_id: row.try_get(0)?,
-        status: BookingStatus::parse(&status).ok_or_else(|| {
-            BookingStoreError::Backend(format!("unknown booking status {status}"))
-        })?,
+        status: BookingStatus::parse(&status).ok_or(BookingStoreError::UnknownStatus(status))?,
         campaign_id: row.try_get(2)?,
     })
 }

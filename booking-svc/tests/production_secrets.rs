@@ -1,0 +1,62 @@
+//! The booking-svc binary outside the dev run: it refuses to start without an operator key of
+//! its own, and says which variable is wrong. Every other variable is set to a valid value, so
+//! the operator key is the only reason it can stop.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn start(admin_key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_booking-svc"));
+    command
+        .env_clear()
+        .env("BOOKING_LISTEN_ADDR", "127.0.0.1:0")
+        .env("BOOKING_METRICS_ADDR", "127.0.0.1:0")
+        .env(
+            "BOOKING_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/vaxbook_refused",
+        )
+        .env("BOOKING_DB_POOL_SIZE", "2")
+        .env("VAXBOOK_AUTH_URL", "http://127.0.0.1:1")
+        .env("VAXBOOK_SCHEDULING_URL", "http://127.0.0.1:1")
+        .env("VAXBOOK_SESSION_URL", "http://127.0.0.1:1")
+        .env("VAXBOOK_GRPC_TIMEOUT_MS", "1000")
+        .env("VAXBOOK_SHUTDOWN_GRACE_SECS", "1")
+        .env("RUST_LOG", "error");
+    if let Some(key) = admin_key {
+        command.env("VAXBOOK_ADMIN_KEY", key);
+    }
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the binary should stop at once on a refused configuration")
+        .unwrap()
+}
+
+fn assert_refused(output: &Output) {
+    assert!(!output.status.success(), "started: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("VAXBOOK_ADMIN_KEY"), "{stderr}");
+}
+
+#[test]
+fn refuses_to_start_without_an_operator_key() {
+    assert_refused(&start(None));
+}
+
+#[test]
+fn refuses_to_start_with_the_development_operator_key() {
+    let output = start(Some(platform::config::DEV_ADMIN_KEY));
+    assert_refused(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("development default"), "{stderr}");
+}
