@@ -74,6 +74,8 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .add(routes!(ops::readyz))
         .add(routes!(ops::metrics))
         .add(routes!(ops::openapi))
+        .add(routes!(ops::docs))
+        .add(routes!(ops::docs_script))
         .add(routes!(ops::problem_explanation))
         .add(routes!(auth::start_verification))
         .add(routes!(auth::complete_verification))

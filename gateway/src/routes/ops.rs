@@ -98,6 +98,46 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The interactive reference page: Redoc, vendored under `gateway/assets/redoc` (no
+/// download at build or run time).
+const DOCS_PAGE: &str = include_str!("../../assets/redoc/index.html");
+const REDOC_BUNDLE: &str = include_str!("../../assets/redoc/redoc.standalone.js");
+
+/// `GET /docs`
+#[utoipa::path(
+    get,
+    path = "/docs",
+    operation_id = "docs",
+    summary = "Interactive reference of this API (Redoc)",
+    tag = "operations",
+    responses((status = 200, description = "The reference page; it reads `/openapi.json`.", content_type = "text/html", body = String)),
+    extensions(("x-problem-types" = json!(["overloaded"])))
+)]
+pub async fn docs() -> Response {
+    ([(CONTENT_TYPE, "text/html; charset=utf-8")], DOCS_PAGE).into_response()
+}
+
+/// `GET /docs/redoc.standalone.js`
+#[utoipa::path(
+    get,
+    path = "/docs/redoc.standalone.js",
+    operation_id = "docsScript",
+    summary = "The Redoc bundle the reference page runs",
+    tag = "operations",
+    responses((status = 200, description = "Redoc's standalone bundle (MIT).", content_type = "text/javascript", body = String)),
+    extensions(("x-problem-types" = json!(["overloaded"])))
+)]
+pub async fn docs_script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        REDOC_BUNDLE,
+    )
+        .into_response()
+}
+
 /// `GET /problems/{name}`: HTML for browsers, plain text otherwise.
 #[utoipa::path(
     get,
@@ -181,6 +221,22 @@ mod tests {
             serde_json::from_str(&openapi_document("https://vaxbook.example", true)).unwrap();
         assert_eq!(served["servers"][0]["url"], "https://vaxbook.example");
         assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
+    }
+
+    #[tokio::test]
+    async fn the_reference_page_loads_the_vendored_bundle_and_the_document() {
+        let page = docs().await;
+        assert_eq!(page.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(DOCS_PAGE.contains("src=\"/docs/redoc.standalone.js\""));
+        assert!(DOCS_PAGE.contains("spec-url=\"/openapi.json\""));
+        assert!(REDOC_BUNDLE.contains("Redoc"));
+        let script = docs_script().await;
+        assert!(
+            script.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
     }
 
     #[test]
