@@ -1,5 +1,6 @@
 //! The gateway's configuration: where it listens, how it names itself in problem `type` URIs,
-//! where the four services are, and how much concurrent work it accepts before shedding load.
+//! where the four services are, how much concurrent work it accepts before shedding load, and
+//! how long a client may take ([`EdgeTimeouts`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +8,8 @@ use std::time::Duration;
 
 use platform::clock::{SharedClock, SystemClock};
 use platform::dev::DevHooks;
+
+use crate::edge::EdgeTimeouts;
 
 /// Everything [`crate::serve`] needs. All fields are public so the dev run can build it by hand.
 #[derive(Clone, Debug)]
@@ -31,6 +34,10 @@ pub struct Config {
     pub max_inflight: usize,
     /// How long shutdown waits for in-flight requests, `VAXBOOK_SHUTDOWN_GRACE_SECS`, default 10.
     pub shutdown_grace: Duration,
+    /// How long a client may take for a request head, a body, or between two bytes
+    /// (`GATEWAY_HEADER_READ_TIMEOUT_SECS`, `GATEWAY_BODY_TIMEOUT_SECS`,
+    /// `GATEWAY_IDLE_TIMEOUT_SECS`; defaults 10, 15 and 60).
+    pub edge: EdgeTimeouts,
     /// The dev run's hooks; `None` (always, from the environment) makes `/dev/*` answer 404.
     pub dev: Option<DevHooks>,
     /// Origins whose browser pages may call the API (CORS); empty: none, `*`: any.
@@ -62,6 +69,7 @@ impl Config {
             request_timeout: Duration::from_millis(parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000u64)?),
             max_inflight,
             shutdown_grace: seconds("VAXBOOK_SHUTDOWN_GRACE_SECS", 10)?,
+            edge: EdgeTimeouts::from_env()?,
             dev: None,
             cors_allowed_origins: cors_origins(&string("GATEWAY_CORS_ORIGINS", ""))?,
             clock: Arc::new(SystemClock),
@@ -86,6 +94,7 @@ impl Config {
             request_timeout: Duration::from_secs(5),
             max_inflight: DEFAULT_MAX_INFLIGHT,
             shutdown_grace: Duration::from_secs(5),
+            edge: EdgeTimeouts::default(),
             dev: None,
             cors_allowed_origins: Vec::new(),
             clock: Arc::new(SystemClock),

@@ -5,21 +5,22 @@
 
 pub mod clients;
 pub mod config;
+pub mod edge;
 pub mod extract;
 mod observe;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
 
-use std::future::IntoFuture;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use platform::clock::SharedClock;
 use platform::dev::DevHooks;
+use platform::shed::LoadShedLayer;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::clients::Clients;
@@ -35,7 +36,9 @@ pub struct AppState {
     pub clock: SharedClock,
     pub dev: Option<DevHooks>,
     /// One permit per request allowed in flight; when none is left the request is shed.
-    pub inflight: Arc<Semaphore>,
+    pub(crate) load_shed: LoadShedLayer<observe::HttpShed>,
+    /// How long a request body may take to arrive ([`edge::EdgeTimeouts::body`]).
+    pub(crate) body_timeout: Duration,
     /// Without a trailing slash.
     pub public_base_url: Arc<str>,
     /// The served OpenAPI document, with `servers` set to the public base URL.
@@ -53,7 +56,8 @@ impl AppState {
             clients: Arc::new(Clients::new(config)?),
             clock: config.clock.clone(),
             dev: config.dev.clone(),
-            inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
+            load_shed: observe::load_shed_layer(config.max_inflight),
+            body_timeout: config.edge.body,
             openapi: routes::ops::openapi_document(&public_base_url, config.dev.is_some()).into(),
             public_base_url: public_base_url.into(),
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
@@ -103,10 +107,12 @@ pub fn router(state: AppState) -> Router {
     routes::table(state.dev.is_some())
         .into_router()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(state.load_shed.clone())
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
+            state.body_timeout,
+            edge::limit_requests,
         ))
+        .layer(axum::middleware::from_fn(observe::observe))
         // Outermost, so it also renders the problems of the layers above.
         .layer(axum::middleware::from_fn_with_state(
             public_base_url,
@@ -119,7 +125,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the gateway on `listener` until `shutdown` is cancelled, then stops accepting and
-/// lets in-flight requests finish for at most `config.shutdown_grace`.
+/// lets in-flight requests finish for at most `config.shutdown_grace`. Slow and idle clients
+/// are bounded by `config.edge` (see [`edge`]).
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -128,28 +135,15 @@ pub async fn serve(
     let state = AppState::new(&config)?;
     let app = router(state);
     let local_addr = listener.local_addr()?;
-    tracing::info!(%local_addr, dev = config.dev.is_some(), "serving HTTP");
-    let drain_started = CancellationToken::new();
-    let server = {
-        let drain_started = drain_started.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.cancelled().await;
-                drain_started.cancel();
-            })
-            .into_future()
-    };
-    let grace = config.shutdown_grace;
-    let result = tokio::select! {
-        result = server => result.map_err(anyhow::Error::from),
-        _ = async {
-            drain_started.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("drain deadline passed, closing open requests");
-            Ok(())
-        }
-    };
+    tracing::info!(
+        %local_addr,
+        dev = config.dev.is_some(),
+        header_read_timeout_secs = config.edge.header_read.as_secs(),
+        body_timeout_secs = config.edge.body.as_secs(),
+        idle_timeout_secs = config.edge.idle.as_secs(),
+        "serving HTTP"
+    );
+    let result = edge::serve(listener, app, config.edge, config.shutdown_grace, shutdown).await;
     tracing::info!("stopped");
     result
 }
