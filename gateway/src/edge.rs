@@ -363,7 +363,10 @@ impl Activity {
     }
 
     fn expired(&self, timeouts: EdgeTimeouts) -> bool {
-        let now = Instant::now();
+        self.expired_at(Instant::now(), timeouts)
+    }
+
+    fn expired_at(&self, now: Instant, timeouts: EdgeTimeouts) -> bool {
         let first_head_late =
             !self.served.load(Ordering::Relaxed) && now >= self.started + timeouts.header_read;
         first_head_late || now >= self.last_io() + timeouts.idle
@@ -429,5 +432,44 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUTS: EdgeTimeouts = EdgeTimeouts {
+        header_read: Duration::from_secs(10),
+        body: Duration::from_secs(15),
+        idle: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn a_connection_without_a_request_head_expires_after_the_header_timeout() {
+        let activity = Activity::new();
+        let start = activity.started;
+        activity.touch();
+        assert!(!activity.expired_at(start + Duration::from_secs(9), TIMEOUTS));
+        assert!(activity.expired_at(start + Duration::from_secs(10), TIMEOUTS));
+        assert!(activity.next_deadline(TIMEOUTS) <= start + Duration::from_secs(10));
+    }
+
+    #[test]
+    fn after_a_request_only_silence_in_both_directions_expires() {
+        let activity = Activity::new();
+        let start = activity.started;
+        activity.request_arrived();
+        assert!(!activity.expired_at(start + Duration::from_secs(59), TIMEOUTS));
+        assert!(activity.expired_at(start + Duration::from_secs(61), TIMEOUTS));
+        assert!(activity.next_deadline(TIMEOUTS) >= start + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_defaults_are_10_15_and_60_seconds() {
+        let defaults = EdgeTimeouts::default();
+        assert_eq!(defaults.header_read, Duration::from_secs(10));
+        assert_eq!(defaults.body, Duration::from_secs(15));
+        assert_eq!(defaults.idle, Duration::from_secs(60));
     }
 }
