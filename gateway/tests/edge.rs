@@ -247,6 +247,25 @@ async fn oversized_uris_and_headers_are_problems() {
     gateway.stop().await;
 }
 
+/// What hyper cannot parse never reaches the application, so it cannot be a problem document
+/// (see `gateway::edge`): it is at least refused with 400 and closed at once, never left open.
+#[tokio::test]
+async fn unparseable_heads_are_refused_and_closed_at_once() {
+    let gateway = Gateway::start().await;
+    for request in [
+        &b"GET /healthz HTTP/1.1\r\nHost: gw\r\nBad Header: x\r\n\r\n"[..],
+        &b"GET /healthz HTTP/1.1\r\nHost: gw\r\nContent-Length: ten\r\n\r\n"[..],
+        &b"\x16\x03\x01 not http at all\r\n\r\n"[..],
+    ] {
+        let started = Instant::now();
+        let answer = gateway.exchange(request).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(started.elapsed() < HEADER_READ, "{:?}", started.elapsed());
+    }
+    assert!(gateway.healthz().await < Duration::from_millis(500));
+    gateway.stop().await;
+}
+
 #[test]
 fn the_gateway_binary_answers_help() {
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
