@@ -219,6 +219,7 @@ pub fn format_iso_date(date: NaiveDate) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

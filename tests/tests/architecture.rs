@@ -120,3 +120,89 @@ fn the_readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
     let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap_or_default();
     assert!(ci.contains("scripts/test-all"), "{ci}");
 }
+
+/// The four gRPC services share one crate layout, so a feature goes into an obvious place:
+/// `config.rs`, `error.rs`, `domain.rs` (or `domain/`), `service.rs`, `grpc.rs`, `store/`,
+/// and a `lib.rs` that serves and little else.
+#[test]
+fn every_service_crate_follows_the_template() {
+    let mut departures = Vec::new();
+    for service in &SERVICES[..4] {
+        let src = root().join(service).join("src");
+        for file in ["config.rs", "error.rs", "service.rs", "grpc.rs", "lib.rs"] {
+            if !src.join(file).is_file() {
+                departures.push(format!("{service}: no src/{file}"));
+            }
+        }
+        if !src.join("domain.rs").is_file() && !src.join("domain/mod.rs").is_file() {
+            departures.push(format!("{service}: no src/domain.rs or src/domain/"));
+        }
+        if !src.join("store/mod.rs").is_file() {
+            departures.push(format!("{service}: no src/store/"));
+        }
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+        if !lib.contains("pub async fn serve(") {
+            departures.push(format!("{service}: lib.rs has no `pub async fn serve(`"));
+        }
+        let code_lines = lib
+            .lines()
+            .filter(|line| {
+                let line = line.trim();
+                !line.is_empty() && !line.starts_with("//")
+            })
+            .count();
+        if code_lines > 160 {
+            departures.push(format!(
+                "{service}: lib.rs has {code_lines} lines of code; it should serve and little else"
+            ));
+        }
+        let service_rs = std::fs::read_to_string(src.join("service.rs")).unwrap_or_default();
+        if service_rs.contains("tonic::") || service_rs.contains("use tonic") {
+            departures.push(format!(
+                "{service}: service.rs uses tonic; the adapter belongs in grpc.rs"
+            ));
+        }
+        let error_rs = std::fs::read_to_string(src.join("error.rs")).unwrap_or_default();
+        if !error_rs.contains("thiserror::Error") {
+            departures.push(format!("{service}: error.rs has no thiserror enum"));
+        }
+    }
+    assert!(departures.is_empty(), "{departures:#?}");
+}
+
+/// A person who clones the repository has only the repository: no document in it may send them
+/// to files outside it.
+#[test]
+fn the_documentation_stands_on_its_own() {
+    let mut documents = vec![root().join("README.md")];
+    for krate in SERVICES
+        .iter()
+        .chain(&["platform", "proto", "vaxbook", "tests"])
+    {
+        let readme = root().join(krate).join("README.md");
+        assert!(readme.is_file(), "{krate} has no README.md");
+        documents.push(readme);
+    }
+    if let Ok(entries) = std::fs::read_dir(root().join("docs")) {
+        documents.extend(entries.flatten().map(|entry| entry.path()));
+    }
+    assert!(
+        root().join("docs/domain.md").is_file(),
+        "docs/domain.md is missing"
+    );
+    for document in documents {
+        let text = std::fs::read_to_string(&document).unwrap_or_default();
+        for outside in [
+            "../shared",
+            "/work/shared",
+            "shared/DOMAIN.md",
+            "shared/API.md",
+        ] {
+            assert!(
+                !text.contains(outside),
+                "{} refers to {outside}, which is not in the repository",
+                document.display()
+            );
+        }
+    }
+}

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::clock::SharedClock;
-use platform::config::CommonConfig;
 use platform::dev::DevHooks;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -67,79 +66,45 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     let gateway_url = format!("http://{}", listeners.gateway.local_addr()?);
     let timeout = Duration::from_secs(5);
 
-    let session_config = session_svc::Config {
-        common: CommonConfig::local(),
-        listen_addr: listeners.session.local_addr()?,
-        store: match &redis_url {
-            Some(url) => session_svc::StoreConfig::Redis {
-                url: url.clone(),
-                key_prefix: redis_prefix.clone(),
-            },
-            None => session_svc::StoreConfig::Memory,
-        },
-        session_ttl: Duration::from_secs(1200),
-        block_duration: Duration::from_secs(600),
-        dev_mode: true,
-        clock: clock.clone(),
+    // Each service's dev defaults live in its own `Config::local_dev`; the dev run only says
+    // where the services found each other and which real stores it was given.
+    let redis = |url: &String| {
+        (
+            platform::config::ConnectionUrl::new(url.clone()),
+            redis_prefix.clone(),
+        )
     };
-    let auth_config = auth_svc::Config {
-        common: CommonConfig::local(),
-        listen_addr: listeners.auth.local_addr()?,
-        store: match &redis_url {
-            Some(url) => auth_svc::StoreConfig::Redis {
-                url: url.clone(),
-                key_prefix: redis_prefix.clone(),
-            },
-            None => auth_svc::StoreConfig::Memory,
-        },
-        sms: auth_svc::SmsConfig::Dev(hooks.sms.clone()),
-        session_url: session_url.clone(),
-        person_key_secret: "vaxbook-dev-person-key-secret".to_owned(),
-        signing_key_file: None,
-        retired_signing_key_files: Vec::new(),
-        token_ttl: Duration::from_secs(1200),
-        otp_ttl: Duration::from_secs(180),
-        otp_max_attempts: 5,
-        start_limit: 5,
-        start_window: Duration::from_secs(600),
-        // The dev run's auth-svc trusts the stand-in Kakao/Naver/PASS apps of /dev/idp.
-        simple_cert_issuers: auth_svc::Config::dev_simple_cert_issuers(&hooks.idp),
-        assertion_ttl: Duration::from_secs(300),
-        request_timeout: timeout,
-        dev_mode: true,
-        clock: clock.clone(),
-    };
-    let scheduling_config = scheduling_svc::Config {
-        common: CommonConfig::local(),
-        listen_addr: listeners.scheduling.local_addr()?,
-        store: match &database_url {
-            Some(url) => scheduling_svc::StoreConfig::Postgres {
-                url: url.clone(),
-                max_connections: 4,
-            },
-            None => scheduling_svc::StoreConfig::Memory,
-        },
-        cache_refresh: Duration::from_secs(5),
-        dev_mode: true,
-        clock: clock.clone(),
-    };
-    let booking_config = booking_svc::Config {
-        common: CommonConfig::local(),
-        listen_addr: listeners.booking.local_addr()?,
-        store: match &database_url {
-            Some(url) => booking_svc::StoreConfig::Postgres {
-                url: url.clone(),
-                max_connections: 8,
-            },
-            None => booking_svc::StoreConfig::Memory,
-        },
-        auth_url: auth_url.clone(),
-        scheduling_url: scheduling_url.clone(),
-        session_url: Some(session_url.clone()),
-        request_timeout: timeout,
-        dev_mode: true,
-        clock: clock.clone(),
-    };
+    let mut session_config =
+        session_svc::Config::local_dev(listeners.session.local_addr()?, &hooks);
+    if let Some((url, key_prefix)) = redis_url.as_ref().map(redis) {
+        session_config.store = session_svc::StoreConfig::Redis { url, key_prefix };
+    }
+    let mut auth_config = auth_svc::Config::local_dev(listeners.auth.local_addr()?, &hooks);
+    auth_config.session_url = session_url.clone();
+    auth_config.request_timeout = timeout;
+    if let Some((url, key_prefix)) = redis_url.as_ref().map(redis) {
+        auth_config.store = auth_svc::StoreConfig::Redis { url, key_prefix };
+    }
+    let mut scheduling_config =
+        scheduling_svc::Config::local_dev(listeners.scheduling.local_addr()?, &hooks);
+    if let Some(url) = &database_url {
+        scheduling_config.store = scheduling_svc::StoreConfig::Postgres {
+            url: platform::config::ConnectionUrl::new(url.clone()),
+            max_connections: 4,
+        };
+    }
+    let mut booking_config =
+        booking_svc::Config::local_dev(listeners.booking.local_addr()?, &hooks);
+    if let Some(url) = &database_url {
+        booking_config.store = booking_svc::StoreConfig::Postgres {
+            url: platform::config::ConnectionUrl::new(url.clone()),
+            max_connections: 8,
+        };
+    }
+    booking_config.auth_url = auth_url.clone();
+    booking_config.scheduling_url = scheduling_url.clone();
+    booking_config.session_url = session_url.clone();
+    booking_config.request_timeout = timeout;
     let gateway_config = gateway::Config {
         listen_addr: listeners.gateway.local_addr()?,
         public_base_url: gateway_url.clone(),
@@ -153,6 +118,7 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         dev: Some(hooks.clone()),
         // Any local frontend (another port) may call the dev run.
         cors_allowed_origins: vec!["*".to_owned()],
+        edge: gateway::edge::EdgeTimeouts::default(),
         clock: clock.clone(),
     };
 
