@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "vaxbook/session/v1/session.proto",
     "vaxbook/scheduling/v1/scheduling.proto",
     "vaxbook/booking/v1/booking.proto",
+    "vaxbook/keys/v1/keys.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,14 +1,11 @@
 //! Access tokens: the claims auth-svc signs (EdDSA JWT) and the verifier every other component
 //! uses locally against auth-svc's JWKS (cached, refreshed when an unknown `kid` shows up).
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, RwLock};
 
 use crate::clock::SharedClock;
 use crate::problem::{Problem, ProblemKind};
@@ -107,23 +104,17 @@ impl JwksSource for GrpcJwksSource {
 }
 
 /// Verifies access tokens locally. Keys are cached; an unknown `kid` triggers a refresh,
-/// at most once per `min_refresh_interval`.
+/// at most once a second ([`crate::grants::KeyCache`]).
 pub struct TokenVerifier {
-    source: Arc<dyn JwksSource>,
+    keys: crate::grants::KeyCache,
     clock: SharedClock,
-    keys: RwLock<HashMap<String, DecodingKey>>,
-    last_refresh: Mutex<Option<Instant>>,
-    min_refresh_interval: Duration,
 }
 
 impl TokenVerifier {
     pub fn new(source: Arc<dyn JwksSource>, clock: SharedClock) -> Self {
         Self {
-            source,
+            keys: crate::grants::KeyCache::new(source),
             clock,
-            keys: RwLock::new(HashMap::new()),
-            last_refresh: Mutex::new(None),
-            min_refresh_interval: Duration::from_secs(1),
         }
     }
 
@@ -137,18 +128,17 @@ impl TokenVerifier {
                 "the access token uses an unsupported algorithm",
             ));
         }
+        if header.typ.as_deref() == Some(crate::grants::GRANT_TYP) {
+            return Err(unauthenticated("a grant is not an access token"));
+        }
         let kid = header
             .kid
             .ok_or_else(|| unauthenticated("the access token names no key"))?;
-        let key = match self.key(&kid).await {
-            Some(key) => key,
-            None => {
-                self.refresh().await?;
-                self.key(&kid).await.ok_or_else(|| {
-                    unauthenticated("the access token was signed by an unknown key")
-                })?
-            }
-        };
+        let key = self
+            .keys
+            .key(&kid)
+            .await?
+            .ok_or_else(|| unauthenticated("the access token was signed by an unknown key"))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -162,40 +152,6 @@ impl TokenVerifier {
             return Err(unauthenticated("the access token has expired"));
         }
         Ok(data.claims)
-    }
-
-    async fn key(&self, kid: &str) -> Option<DecodingKey> {
-        self.keys.read().await.get(kid).cloned()
-    }
-
-    async fn refresh(&self) -> Result<(), Problem> {
-        let mut last = self.last_refresh.lock().await;
-        if let Some(at) = *last
-            && at.elapsed() < self.min_refresh_interval
-        {
-            return Ok(());
-        }
-        let jwks = self.source.fetch().await.map_err(|reason| {
-            tracing::warn!(%reason, "cannot refresh the token keys");
-            Problem::new(ProblemKind::Unavailable, "the token keys cannot be fetched")
-                .with_retry_after(Duration::from_secs(1))
-        })?;
-        let mut keys = HashMap::new();
-        for jwk in jwks.keys {
-            if jwk.kty == "OKP" && jwk.crv == "Ed25519" {
-                match DecodingKey::from_ed_components(&jwk.x) {
-                    Ok(key) => {
-                        keys.insert(jwk.kid, key);
-                    }
-                    Err(err) => {
-                        tracing::warn!(kid = %jwk.kid, error = %err, "skipping a malformed key")
-                    }
-                }
-            }
-        }
-        *self.keys.write().await = keys;
-        *last = Some(Instant::now());
-        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod grants;
 pub mod grpc;
 pub mod idp;
 pub mod ids;

@@ -30,3 +30,9 @@ pub mod booking {
         tonic::include_proto!("vaxbook.booking.v1");
     }
 }
+
+pub mod keys {
+    pub mod v1 {
+        tonic::include_proto!("vaxbook.keys.v1");
+    }
+}
