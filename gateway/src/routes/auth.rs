@@ -22,19 +22,23 @@ use crate::routes::views::{non_empty, required_time};
 pub struct StartVerificationBody {
     #[schema(value_type = Provider)]
     pub provider: String,
-    /// Name as registered.
-    #[schema(min_length = 1, max_length = 64, pattern = r"^\S(.*\S)?$")]
+    /// Name as registered: 1 to 50 Hangul or Latin letters, with spaces, `·` or `-` between
+    /// (surrounding white space is ignored).
+    #[schema(
+        pattern = r"^\s*[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3](?:[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3 ·-]{0,48}[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3])?\s*$"
+    )]
     pub name: String,
     /// Resident registration number, YYMMDD-GNNNNNN (the hyphen may be left out).
     #[schema(
-        pattern = r"^[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])-?[0-9]{7}$",
+        pattern = r"^\s*[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])-?[0-9]{7}\s*$",
         example = "900101-1234567"
     )]
     pub rrn: String,
-    /// Mobile number, 01X-XXXX-XXXX (hyphens optional); required for the phone provider.
+    /// Mobile number, 01X-XXXX-XXXX (hyphens and spaces optional); required for the phone
+    /// provider, checked when given to the others.
     #[serde(default)]
     #[schema(
-        pattern = r"^01[016789]-?[0-9]{3,4}-?[0-9]{4}$",
+        pattern = r"^\s*0[- ]?1[- ]?[016789](?:[- ]?[0-9]){7,8}\s*$",
         example = "010-1234-5678"
     )]
     pub phone: Option<String>,
@@ -180,21 +184,21 @@ pub async fn start_verification(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = CompleteVerificationRequest)]
 pub struct CompleteVerificationBody {
-    /// The one-time code sent by SMS (phone).
+    /// The six-digit one-time code sent by SMS (phone).
     #[serde(default)]
-    #[schema(max_length = 16)]
+    #[schema(max_length = 16, pattern = r"^\s*[0-9]{6}\s*$")]
     pub otp: Option<String>,
     /// The signed assertion the provider's app returned (kakao, naver, pass).
     #[serde(default)]
-    #[schema(max_length = 16384)]
+    #[schema(max_length = 16384, pattern = r"^\s*\S")]
     pub assertion: Option<String>,
     /// Signature over the nonce by the certificate's key, base64 (financial_cert).
     #[serde(default)]
-    #[schema(max_length = 16384)]
+    #[schema(max_length = 16384, pattern = r"^\s*\S")]
     pub signature: Option<String>,
     /// The X.509 certificate, PEM (financial_cert).
     #[serde(default)]
-    #[schema(max_length = 16384)]
+    #[schema(max_length = 16384, pattern = r"^\s*\S")]
     pub certificate: Option<String>,
 }
 

@@ -41,7 +41,7 @@ fn hooks(state: &AppState) -> Result<&DevHooks, HttpProblem> {
     operation_id = "devSentSms",
     summary = "SMS the dev run \"sent\" to a number, newest first",
     tag = "dev",
-    params(("to" = String, Query, min_length = 1, description = "The number, as given to the verification.")),
+    params(("to" = String, Query, pattern = r"\S", description = "The number, as given to the verification.")),
     responses((status = 200, description = "The messages.", body = Vec<SentSmsSchema>)),
     extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "overloaded", "unavailable"])))
 )]
@@ -181,7 +181,7 @@ pub async fn issue_assertion(
         ("rrn", &body.rrn),
         ("nonce", &body.nonce),
     ] {
-        if value.trim().is_empty() || value.len() > 256 {
+        if value.trim().is_empty() || value.chars().count() > 256 {
             return Err(HttpProblem::invalid(format!("`{field}` is required")));
         }
     }

@@ -148,7 +148,7 @@ pub async fn docs_script() -> Response {
     params(("name" = ProblemName, Path, description = "Problem name, the last segment of a problem `type`.")),
     responses((status = 200, description = "The explanation, as HTML when the client accepts text/html, else plain text.",
         content((String = "text/html"), (String = "text/plain")))),
-    extensions(("x-problem-types" = json!(["not-found", "overloaded", "unavailable"])))
+    extensions(("x-problem-types" = json!(["invalid-request", "not-found", "overloaded", "unavailable"])))
 )]
 pub async fn problem_explanation(
     PathId(name): PathId,
