@@ -1,5 +1,6 @@
-//! What only the dev run (`vaxbook dev`) has: the settable clock every service reads and the
-//! SMS sink the gateway shows on `/dev/sms`. Production wiring never constructs these.
+//! What only the dev run (`vaxbook dev`) has: the settable clock every service reads, the
+//! SMS sink the gateway shows on `/dev/sms` and the stand-in carrier agency's subscribers.
+//! Production wiring never constructs these.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use crate::auth::{Jwk, Jwks};
+use crate::carrier::CarrierDirectory;
 use crate::clock::SettableClock;
 use crate::idp::{ASSERTION_AUDIENCE, SIMPLE_CERT_PROVIDERS, SimpleCertAssertion};
 
@@ -156,6 +158,8 @@ pub struct DevHooks {
     pub clock: Arc<SettableClock>,
     pub sms: Arc<SmsOutbox>,
     pub idp: Arc<DevIdentityProviders>,
+    /// The stand-in identity-verification agency's subscribers (phone provider).
+    pub carriers: Arc<CarrierDirectory>,
 }
 
 impl DevHooks {
@@ -164,6 +168,7 @@ impl DevHooks {
             clock: Arc::new(SettableClock::starting_at(start)),
             sms: Arc::new(SmsOutbox::default()),
             idp: Arc::new(DevIdentityProviders::generate()),
+            carriers: Arc::new(CarrierDirectory::new()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! PostgreSQL/Redis connection helpers, and the identifiers every service shares (`ids`).
 
 pub mod auth;
+pub mod carrier;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -19,6 +19,7 @@ pub enum ProblemKind {
     UnsupportedProvider,
     RateLimited,
     VerificationFailed,
+    IdentityMismatch,
     VerificationExpired,
     VerificationNotFound,
     DeviceLocked,
@@ -36,6 +37,7 @@ pub enum ProblemKind {
     IdempotencyKeyReused,
     Overloaded,
     Unavailable,
+    ProviderUnavailable,
     Internal,
 }
 
@@ -46,6 +48,7 @@ impl ProblemKind {
         Self::UnsupportedProvider,
         Self::RateLimited,
         Self::VerificationFailed,
+        Self::IdentityMismatch,
         Self::VerificationExpired,
         Self::VerificationNotFound,
         Self::DeviceLocked,
@@ -63,6 +66,7 @@ impl ProblemKind {
         Self::IdempotencyKeyReused,
         Self::Overloaded,
         Self::Unavailable,
+        Self::ProviderUnavailable,
         Self::Internal,
     ];
 
@@ -74,6 +78,7 @@ impl ProblemKind {
             Self::UnsupportedProvider => "unsupported-provider",
             Self::RateLimited => "rate-limited",
             Self::VerificationFailed => "verification-failed",
+            Self::IdentityMismatch => "identity-mismatch",
             Self::VerificationExpired => "verification-expired",
             Self::VerificationNotFound => "verification-not-found",
             Self::DeviceLocked => "device-locked",
@@ -91,6 +96,7 @@ impl ProblemKind {
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
+            Self::ProviderUnavailable => "provider-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -107,6 +113,7 @@ impl ProblemKind {
             Self::UnsupportedProvider => "This identity provider is not available",
             Self::RateLimited => "Too many attempts",
             Self::VerificationFailed => "Identity verification failed",
+            Self::IdentityMismatch => "The identity data does not match the phone's subscriber",
             Self::VerificationExpired => "The verification has expired",
             Self::VerificationNotFound => "No such verification",
             Self::DeviceLocked => "Another device is using this identity",
@@ -124,6 +131,7 @@ impl ProblemKind {
             Self::IdempotencyKeyReused => "The idempotency key was used for another request",
             Self::Overloaded => "The service is busy",
             Self::Unavailable => "The service is unavailable",
+            Self::ProviderUnavailable => "The identity provider is unavailable",
             Self::Internal => "Internal error",
         }
     }
@@ -142,6 +150,9 @@ impl ProblemKind {
             }
             Self::RateLimited => "Too many attempts in a short time. Wait `retry_after` seconds.",
             Self::VerificationFailed => "The answer to the identity challenge was wrong.",
+            Self::IdentityMismatch => {
+                "The carrier does not confirm that this phone is registered to this name, birth date and sex digit. The answer is the same whichever of them is wrong, and nothing was sent."
+            }
             Self::VerificationExpired => "The verification is too old or used up; start a new one.",
             Self::VerificationNotFound => "The verification id is unknown.",
             Self::DeviceLocked => {
@@ -175,6 +186,9 @@ impl ProblemKind {
             }
             Self::Overloaded => "The system is at capacity. Retry after `Retry-After` seconds.",
             Self::Unavailable => "A service behind the gateway does not answer. Retry shortly.",
+            Self::ProviderUnavailable => {
+                "The identity provider (for the phone provider, the carriers' identity-verification agency) does not answer. Retry after `Retry-After` seconds or choose another provider."
+            }
             Self::Internal => "Something unexpected happened. It has been logged.",
         }
     }
@@ -185,9 +199,10 @@ impl ProblemKind {
                 Code::InvalidArgument
             }
             Self::RateLimited | Self::Overloaded => Code::ResourceExhausted,
-            Self::VerificationFailed | Self::Unauthenticated | Self::SessionExpired => {
-                Code::Unauthenticated
-            }
+            Self::VerificationFailed
+            | Self::IdentityMismatch
+            | Self::Unauthenticated
+            | Self::SessionExpired => Code::Unauthenticated,
             Self::VerificationExpired
             | Self::DeviceLocked
             | Self::CancellationClosed
@@ -197,7 +212,7 @@ impl ProblemKind {
             Self::Forbidden | Self::NotEligible | Self::ProxyNotAllowed => Code::PermissionDenied,
             Self::SlotFull => Code::ResourceExhausted,
             Self::AlreadyBooked | Self::IdempotencyKeyReused => Code::AlreadyExists,
-            Self::Unavailable => Code::Unavailable,
+            Self::Unavailable | Self::ProviderUnavailable => Code::Unavailable,
             Self::Internal => Code::Internal,
         }
     }
@@ -206,7 +221,10 @@ impl ProblemKind {
         match self {
             Self::InvalidRequest | Self::InvalidIdentity | Self::UnsupportedProvider => 400,
             Self::RateLimited => 429,
-            Self::VerificationFailed | Self::Unauthenticated | Self::SessionExpired => 401,
+            Self::VerificationFailed
+            | Self::IdentityMismatch
+            | Self::Unauthenticated
+            | Self::SessionExpired => 401,
             Self::VerificationExpired => 410,
             Self::DeviceLocked => 423,
             Self::Forbidden | Self::NotEligible | Self::ProxyNotAllowed => 403,
@@ -217,7 +235,7 @@ impl ProblemKind {
             | Self::CancellationClosed
             | Self::ModificationNotAllowed => 409,
             Self::IdempotencyKeyReused => 422,
-            Self::Overloaded | Self::Unavailable => 503,
+            Self::Overloaded | Self::Unavailable | Self::ProviderUnavailable => 503,
             Self::Internal => 500,
         }
     }
