@@ -109,6 +109,7 @@ impl From<&Campaign> for pb::Campaign {
             cancellation_closes_days_before: i32::from(
                 campaign.cancellation_closes_days_before.as_days(),
             ),
+            ..Default::default()
         }
     }
 }
@@ -198,6 +199,13 @@ impl SchedulingService for SchedulingGrpc {
             .collect();
         Ok(Response::new(pb::ListCampaignsResponse { campaigns }))
     }
+
+    async fn list_windows(
+        &self,
+        _request: Request<pb::ListWindowsRequest>,
+    ) -> Result<Response<pb::ListWindowsResponse>, Status> {
+        Err(Status::unimplemented("ListWindows is not available yet"))
+    }
 }
 
 #[tonic::async_trait]
@@ -214,6 +222,15 @@ impl SchedulingAdminService for SchedulingGrpc {
         let campaign = Campaign::try_from(message)?;
         let stored = self.scheduling.upsert_campaign(campaign).await?;
         Ok(Response::new(pb::Campaign::from(&stored)))
+    }
+
+    async fn replace_exclusions(
+        &self,
+        _request: Request<tonic::Streaming<pb::ReplaceExclusionsRequest>>,
+    ) -> Result<Response<pb::ReplaceExclusionsResponse>, Status> {
+        Err(Status::unimplemented(
+            "ReplaceExclusions is not available yet",
+        ))
     }
 }
 
@@ -244,6 +261,7 @@ mod tests {
             proxy_deadline: None,
             modification_allowed_from: None,
             cancellation_closes_days_before: 2,
+            ..Default::default()
         }
     }
 
@@ -333,6 +351,7 @@ mod tests {
             campaign_id: String::new(),
             birth_date: "1990-05-05".to_owned(),
             person_key,
+            ..Default::default()
         };
         assert!(Applicant::try_from(&request("pk-4f1c_Z".to_owned())).is_ok());
         assert!(Applicant::try_from(&request("k".repeat(128))).is_ok());

@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::*;
 use platform::clock::SettableClock;
 use platform::dev::DevHooks;
+use platform::grpc::GrpcChannel as Channel;
 use platform::problem::{Problem, ProblemKind};
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -21,7 +22,6 @@ use scheduling_svc::{CampaignStore, Config, PgCampaignStore, StoreConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -88,6 +88,7 @@ fn check(campaign_id: &str, birth_date: &str) -> pb::CheckEligibilityRequest {
         campaign_id: campaign_id.to_owned(),
         birth_date: birth_date.to_owned(),
         person_key: "pk-4f1c".to_owned(),
+        ..Default::default()
     }
 }
 

@@ -68,6 +68,7 @@ pub async fn open_campaign_with(
                     proxy_deadline: None,
                     modification_allowed_from: None,
                     cancellation_closes_days_before: 2,
+                    ..Default::default()
                 }),
             },
             admin_key,

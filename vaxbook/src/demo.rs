@@ -44,6 +44,7 @@ fn campaigns() -> Vec<Campaign> {
             // Changes open once the general booking period is over.
             modification_allowed_from: Some(ts(kst(2021, 9, 19, 0, 0))),
             cancellation_closes_days_before: 2,
+            ..Default::default()
         },
         Campaign {
             id: CAMPAIGN_60_PLUS.to_owned(),
@@ -58,6 +59,7 @@ fn campaigns() -> Vec<Campaign> {
             proxy_deadline: Some(ts(kst(2021, 8, 9, 18, 0))),
             modification_allowed_from: None,
             cancellation_closes_days_before: 2,
+            ..Default::default()
         },
     ]
 }

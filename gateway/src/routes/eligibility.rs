@@ -81,6 +81,7 @@ pub async fn my_eligibility(
             campaign_id: String::new(),
             birth_date: caller.claims.bd.clone(),
             person_key: caller.claims.sub.clone(),
+            ..Default::default()
         })
         .await
         .map_err(|status| HttpProblem::from_grpc("scheduling-svc", &status))?

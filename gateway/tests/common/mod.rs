@@ -432,6 +432,7 @@ impl Harness {
                 vaccination_from: "2021-08-26".into(),
                 vaccination_to: "2021-09-30".into(),
                 campaign: None,
+                ..Default::default()
             }),
             gate: Mutex::new(None),
             jwks_json,

@@ -38,6 +38,7 @@ pub fn round_18_49_message() -> pb::Campaign {
         proxy_deadline: None,
         modification_allowed_from: None,
         cancellation_closes_days_before: 2,
+        ..Default::default()
     }
 }
 
@@ -60,6 +61,7 @@ pub fn round_60_plus_message() -> pb::Campaign {
         proxy_deadline: timestamp("2021-08-09T18:00:00+09:00"),
         modification_allowed_from: timestamp("2021-09-30T00:00:00+09:00"),
         cancellation_closes_days_before: 2,
+        ..Default::default()
     }
 }
 
