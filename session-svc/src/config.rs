@@ -33,6 +33,11 @@ pub struct Config {
     pub session_ttl: Duration,
     /// How long a refused device is blocked (`SESSION_BLOCK_SECS`, R3: 10 minutes).
     pub block_duration: Duration,
+    /// Where auth-svc serves its public keys (`VAXBOOK_AUTH_URL`): device proofs and access
+    /// tokens are verified against them.
+    pub auth_url: String,
+    /// Deadline of a call to auth-svc for its keys (`VAXBOOK_GRPC_TIMEOUT_MS`).
+    pub request_timeout: Duration,
     /// Set only by the dev run: allows the in-process store.
     pub dev_mode: bool,
     pub clock: SharedClock,
@@ -48,6 +53,8 @@ impl std::fmt::Debug for Config {
             .field("store", &self.store)
             .field("session_ttl", &self.session_ttl)
             .field("block_duration", &self.block_duration)
+            .field("auth_url", &self.auth_url)
+            .field("request_timeout", &self.request_timeout)
             .field("dev_mode", &self.dev_mode)
             .finish_non_exhaustive()
     }
@@ -63,6 +70,10 @@ pub const DEFAULT_KEY_PREFIX: &str = "vaxbook:";
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 1200;
 /// Default block of a refused device (R3: 10 minutes).
 pub const DEFAULT_BLOCK_SECS: u64 = 600;
+/// Default address of auth-svc.
+pub const DEFAULT_AUTH_URL: &str = "http://127.0.0.1:50051";
+/// Default deadline of a call to auth-svc, in milliseconds.
+pub const DEFAULT_GRPC_TIMEOUT_MS: u64 = 5000;
 
 impl Config {
     /// Reads the configuration from the environment. Always the Redis store, the real clock
@@ -80,6 +91,11 @@ impl Config {
             },
             session_ttl: config::seconds("SESSION_TTL_SECS", DEFAULT_SESSION_TTL_SECS)?,
             block_duration: config::seconds("SESSION_BLOCK_SECS", DEFAULT_BLOCK_SECS)?,
+            auth_url: config::string("VAXBOOK_AUTH_URL", DEFAULT_AUTH_URL),
+            request_timeout: Duration::from_millis(config::parse(
+                "VAXBOOK_GRPC_TIMEOUT_MS",
+                DEFAULT_GRPC_TIMEOUT_MS,
+            )?),
             dev_mode: false,
             clock: Arc::new(SystemClock),
         };
@@ -89,7 +105,7 @@ impl Config {
 
     /// The dev run's configuration: listens on `listen_addr`, keeps locks in process memory,
     /// reads time from the dev run's settable clock, default durations, `dev_mode: true`.
-    /// The dev run may then point `store` at Redis.
+    /// The dev run then says where auth-svc listens (`auth_url`) and may point `store` at Redis.
     pub fn local_dev(listen_addr: SocketAddr, hooks: &DevHooks) -> Config {
         Config {
             common: CommonConfig::local(),
@@ -97,6 +113,8 @@ impl Config {
             store: StoreConfig::Memory,
             session_ttl: Duration::from_secs(DEFAULT_SESSION_TTL_SECS),
             block_duration: Duration::from_secs(DEFAULT_BLOCK_SECS),
+            auth_url: DEFAULT_AUTH_URL.to_owned(),
+            request_timeout: Duration::from_millis(DEFAULT_GRPC_TIMEOUT_MS),
             dev_mode: true,
             clock: hooks.clock.clone(),
         }

@@ -9,11 +9,23 @@ use proto::session::v1 as pb;
 
 use crate::error::SessionError;
 
-/// A device asking for the person's lock.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A device asking for the person's lock, with auth-svc's device proof (empty when none was
+/// sent: [`crate::callers`] refuses it).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClaimDevice {
     pub person_key: PersonKey,
     pub device_id: DeviceId,
+    pub device_proof: String,
+}
+
+impl std::fmt::Debug for ClaimDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The proof is a credential: never printed.
+        f.debug_struct("ClaimDevice")
+            .field("person_key", &self.person_key)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TryFrom<pb::ClaimDeviceRequest> for ClaimDevice {
@@ -23,6 +35,7 @@ impl TryFrom<pb::ClaimDeviceRequest> for ClaimDevice {
         Ok(Self {
             person_key: PersonKey::parse(&request.person_key)?,
             device_id: DeviceId::parse(&request.device_id)?,
+            device_proof: request.device_proof,
         })
     }
 }
@@ -108,14 +121,17 @@ mod tests {
         let claim = ClaimDevice::try_from(pb::ClaimDeviceRequest {
             person_key: "pk1".into(),
             device_id: "pc-1".into(),
+            device_proof: "signed-proof".into(),
         })
         .expect("a well-formed claim converts");
         assert_eq!(claim.person_key.as_str(), "pk1");
         assert_eq!(claim.device_id.as_str(), "pc-1");
+        assert!(!format!("{claim:?}").contains("signed-proof"));
 
         let bad_device = ClaimDevice::try_from(pb::ClaimDeviceRequest {
             person_key: "pk1".into(),
             device_id: String::new(),
+            device_proof: String::new(),
         });
         assert!(
             matches!(bad_device, Err(SessionError::InvalidArgument(message)) if message.contains("device_id"))

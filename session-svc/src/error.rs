@@ -17,6 +17,15 @@ pub enum SessionError {
     /// Another device holds the person's lock, or this device is still blocked.
     #[error("the identity is in use on another device, retry after {retry_after:?}")]
     DeviceLocked { retry_after: Duration },
+    /// The caller presented no valid credential for the call (docs/security.md).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// The caller's credential does not allow this call (another person's session).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Something this service depends on (auth-svc's keys, the replay store) did not answer.
+    #[error("{}", .0.detail)]
+    Upstream(Problem),
     /// The lock store did not answer or answered nonsense.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -44,6 +53,11 @@ impl From<SessionError> for Problem {
                 "this identity is in use on another device",
             )
             .with_retry_after(retry_after),
+            SessionError::Unauthenticated(detail) => {
+                Problem::new(ProblemKind::Unauthenticated, detail)
+            }
+            SessionError::Forbidden(detail) => Problem::new(ProblemKind::Forbidden, detail),
+            SessionError::Upstream(problem) => problem,
             SessionError::Store(store_error) => {
                 // Logged here, where it is turned into an answer, and nowhere else.
                 tracing::error!(error = %store_error, "device lock store failed");
@@ -81,6 +95,14 @@ mod tests {
         let status = tonic::Status::from(SessionError::invalid("device_id is required"));
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert!(status.message().contains("device_id"));
+    }
+
+    #[test]
+    fn refused_credentials_become_unauthenticated_or_permission_denied() {
+        let status = tonic::Status::from(SessionError::Unauthenticated("a proof".into()));
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        let status = tonic::Status::from(SessionError::Forbidden("another session".into()));
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The tonic adapter of session-svc: turns each wire message into a validated request
 //! ([`crate::domain`], `TryFrom`), asks [`SessionRules`], and turns the answer back into a wire
 //! message, or the error into a status through the one `Problem` mapping of [`crate::error`].
+//! The credential of `ReleaseSession` is read from the `authorization` metadata here and
+//! checked by the rules ([`crate::callers`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use proto::session::v1 as pb;
 use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
 use tonic::{Request, Response, Status};
 
+use crate::callers::{Callers, presented_token};
 use crate::domain::{ClaimDevice, ReleaseSession, ValidateSession};
 use crate::error::SessionError;
 use crate::service::SessionRules;
@@ -61,21 +64,25 @@ impl SessionService for SessionGrpc {
         &self,
         request: Request<pb::ReleaseSessionRequest>,
     ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
+        let token = presented_token(request.metadata()).map(str::to_owned);
         let release = ReleaseSession::try_from(request.into_inner())?;
-        let released = self.rules.release(&release).await?;
+        let released = self.rules.release(&release, token.as_deref()).await?;
         Ok(Response::new(pb::ReleaseSessionResponse { released }))
     }
 }
 
-/// The gRPC service over `store`, for `serve`, the dev run and in-process tests.
+/// The gRPC service over `store`, accepting the credentials `callers` checks, for `serve`,
+/// the dev run and in-process tests.
 pub fn service(
     store: Arc<dyn DeviceLockStore>,
+    callers: Arc<Callers>,
     clock: SharedClock,
     session_ttl: Duration,
     block_duration: Duration,
 ) -> SessionServiceServer<SessionGrpc> {
     SessionServiceServer::new(SessionGrpc::new(SessionRules::new(
         store,
+        callers,
         clock,
         session_ttl,
         block_duration,

@@ -1,13 +1,16 @@
 //! session-svc: the one-device-per-person rule (R3). The first device that completes identity
 //! verification gets the person's lock and a session; any other device that tries while the
 //! lock is held is blocked for the configured time, and the holder is not disturbed. Other
-//! services ask here whether a session still holds the lock (one Redis round trip).
+//! services ask here whether a session still holds the lock (one Redis round trip). A lock is
+//! claimed only with auth-svc's device proof and released only with its session's token
+//! ([`callers`]).
 //!
 //! `serve` runs the gRPC service `vaxbook.session.v1.SessionService` with health, reflection
 //! and `/metrics`; [`grpc::service`] builds the same service in-process for tests and the dev
 //! run. The crate follows the services' template: [`config`], [`error`], [`domain`],
 //! [`service`] (the rules), [`grpc`] (the tonic adapter only) and [`store`].
 
+pub mod callers;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -18,17 +21,19 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::grants::{GrpcKeysSource, MemoryReplayGuard, ReplayGuard};
 use platform::grpc::{GrpcService, ReadinessProbe};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::callers::{Callers, Releaser};
 pub use crate::config::{Config, StoreConfig};
 pub use crate::error::SessionError;
 pub use crate::grpc::{SessionGrpc, service};
 pub use crate::service::{GrantedSession, SessionRules};
 pub use crate::store::{
     ClaimOutcome, CorruptData, DeviceLockStore, MemoryDeviceLockStore, RedisDeviceLockStore,
-    StoreError,
+    RedisReplayGuard, StoreError,
 };
 
 /// Name of the service in metrics and logs.
@@ -45,16 +50,37 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let store: Arc<dyn DeviceLockStore> = match &config.store {
-        StoreConfig::Memory => Arc::new(MemoryDeviceLockStore::new()),
+    let (store, replay): (Arc<dyn DeviceLockStore>, Arc<dyn ReplayGuard>) = match &config.store {
+        StoreConfig::Memory => (
+            Arc::new(MemoryDeviceLockStore::new()),
+            Arc::new(MemoryReplayGuard::new(config.clock.clone())),
+        ),
         StoreConfig::Redis { url, key_prefix } => {
             let connection = tokio::select! {
                 connection = platform::redis_conn::connect(url.expose(), REDIS_WAIT) => connection?,
                 _ = shutdown.cancelled() => return Ok(()),
             };
-            Arc::new(RedisDeviceLockStore::new(connection, key_prefix.clone()))
+            (
+                Arc::new(RedisDeviceLockStore::new(
+                    connection.clone(),
+                    key_prefix.clone(),
+                )),
+                Arc::new(RedisReplayGuard::new(
+                    connection,
+                    key_prefix.clone(),
+                    config.clock.clone(),
+                )),
+            )
         }
     };
+    // auth-svc's public keys, fetched lazily: it may start after this service.
+    let auth_channel = platform::grpc::channel(&config.auth_url, config.request_timeout)
+        .map_err(|err| anyhow::anyhow!("VAXBOOK_AUTH_URL: {err}"))?;
+    let callers = Arc::new(Callers::new(
+        Arc::new(GrpcKeysSource::new(auth_channel)),
+        replay,
+        config.clock.clone(),
+    ));
 
     let readiness: ReadinessProbe = {
         let store = store.clone();
@@ -66,6 +92,7 @@ pub async fn serve(
 
     let routes = tonic::service::Routes::new(service(
         store,
+        callers,
         config.clock.clone(),
         config.session_ttl,
         config.block_duration,

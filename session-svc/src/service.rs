@@ -1,6 +1,7 @@
 //! The session rules (R3: one device per person) on top of a [`DeviceLockStore`]. They take
 //! validated requests ([`crate::domain`]) and answer domain values or a [`SessionError`]; the
-//! tonic adapter around them lives in [`crate::grpc`].
+//! tonic adapter around them lives in [`crate::grpc`]. A lock is claimed only with auth-svc's
+//! device proof and released only by its session's token ([`crate::callers`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
 
+use crate::callers::Callers;
 use crate::domain::{ClaimDevice, ReleaseSession, SessionId, ValidateSession};
 use crate::error::SessionError;
 use crate::store::{ClaimOutcome, DeviceLockStore};
@@ -24,6 +26,7 @@ pub struct GrantedSession {
 #[derive(Clone)]
 pub struct SessionRules {
     store: Arc<dyn DeviceLockStore>,
+    callers: Arc<Callers>,
     clock: SharedClock,
     session_ttl: Duration,
     block_duration: Duration,
@@ -32,20 +35,24 @@ pub struct SessionRules {
 impl SessionRules {
     pub fn new(
         store: Arc<dyn DeviceLockStore>,
+        callers: Arc<Callers>,
         clock: SharedClock,
         session_ttl: Duration,
         block_duration: Duration,
     ) -> Self {
         Self {
             store,
+            callers,
             clock,
             session_ttl,
             block_duration,
         }
     }
 
-    /// Gives the device the person's lock, or refuses it with how long to wait.
+    /// Gives the device the person's lock, or refuses it with how long to wait. Only with a
+    /// valid, unused device proof for this person and device.
     pub async fn claim(&self, request: &ClaimDevice) -> Result<GrantedSession, SessionError> {
+        self.callers.authorize_claim(request).await?;
         let outcome = self
             .store
             .claim(
@@ -100,8 +107,14 @@ impl SessionRules {
         Ok(valid)
     }
 
-    /// Ends the session; `true` when it still held the person's lock.
-    pub async fn release(&self, request: &ReleaseSession) -> Result<bool, SessionError> {
+    /// Ends the session; `true` when it still held the person's lock. Only with the access
+    /// token of that session (`token`, from the `authorization` metadata).
+    pub async fn release(
+        &self,
+        request: &ReleaseSession,
+        token: Option<&str>,
+    ) -> Result<bool, SessionError> {
+        self.callers.authorize_release(token, request).await?;
         let released = self
             .store
             .release(&request.person_key, &request.session_id, self.clock.now())

@@ -1,7 +1,10 @@
 //! The whole service over real gRPC: `serve` on 127.0.0.1:0 with the Redis store (own key
-//! prefix) or, in dev mode, the in-process store and a settable clock; a tonic client calls it.
+//! prefix) or, in dev mode, the in-process store and a settable clock; a tonic client calls it
+//! with the credentials auth-svc would hand out (a stand-in publishing a real key).
 
 #![allow(clippy::unwrap_used)]
+
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,9 +23,13 @@ use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::support::{AuthStandIn, with_bearer};
+
 struct Running {
     client: SessionServiceClient<Channel>,
     channel: Channel,
+    auth: AuthStandIn,
+    clock: platform::clock::SharedClock,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -34,8 +41,10 @@ impl Running {
     }
 }
 
-async fn start(config: Config) -> Running {
+async fn start(mut config: Config) -> Running {
     platform::telemetry::init_for_tests();
+    let auth = AuthStandIn::start().await;
+    config.auth_url = auth.url.clone();
     // Install the process's metrics recorder before any counter is touched.
     let _ = platform::metrics::handle();
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -43,6 +52,7 @@ async fn start(config: Config) -> Running {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
+    let clock = config.clock.clone();
     let server = tokio::spawn(session_svc::serve(config, listener, shutdown.clone()));
     // The listener is already bound, so the connection waits in the backlog until serving.
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -53,6 +63,8 @@ async fn start(config: Config) -> Running {
     Running {
         client: SessionServiceClient::new(channel.clone()),
         channel,
+        auth,
+        clock,
         shutdown,
         server,
     }
@@ -89,27 +101,35 @@ fn person_key() -> String {
     format!("pk-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Claims with the device proof auth-svc would issue after a verification on that device.
 async fn claim(
-    client: &mut SessionServiceClient<Channel>,
+    running: &Running,
     person_key: &str,
     device_id: &str,
 ) -> Result<pb::ClaimDeviceResponse, tonic::Status> {
-    client
+    running
+        .client
+        .clone()
         .claim_device(pb::ClaimDeviceRequest {
             person_key: person_key.to_owned(),
             device_id: device_id.to_owned(),
+            device_proof: running
+                .auth
+                .proof(person_key, device_id, running.clock.now()),
         })
         .await
         .map(tonic::Response::into_inner)
 }
 
 async fn validate(
-    client: &mut SessionServiceClient<Channel>,
+    running: &Running,
     person_key: &str,
     session_id: &str,
     device_id: &str,
 ) -> Result<bool, tonic::Status> {
-    client
+    running
+        .client
+        .clone()
         .validate_session(pb::ValidateSessionRequest {
             person_key: person_key.to_owned(),
             session_id: session_id.to_owned(),
@@ -119,16 +139,25 @@ async fn validate(
         .map(|response| response.into_inner().valid)
 }
 
+/// Releases with the access token of that session.
 async fn release(
-    client: &mut SessionServiceClient<Channel>,
+    running: &Running,
     person_key: &str,
     session_id: &str,
 ) -> Result<bool, tonic::Status> {
-    client
-        .release_session(pb::ReleaseSessionRequest {
-            person_key: person_key.to_owned(),
-            session_id: session_id.to_owned(),
-        })
+    let token = running
+        .auth
+        .token(person_key, session_id, "pc-1", running.clock.now());
+    running
+        .client
+        .clone()
+        .release_session(with_bearer(
+            pb::ReleaseSessionRequest {
+                person_key: person_key.to_owned(),
+                session_id: session_id.to_owned(),
+            },
+            &token,
+        ))
         .await
         .map(|response| response.into_inner().released)
 }
@@ -137,7 +166,6 @@ async fn release(
 async fn one_device_per_person_over_grpc_with_redis() {
     let clock = Arc::new(SettableClock::starting_at(start_instant()));
     let running = start(redis_config(clock.clone())).await;
-    let mut client = running.client.clone();
 
     // Readiness pings Redis: the service's health name turns SERVING once Redis answered.
     // The name is registered by the first probe, so ask until it is (each ask is a round trip).
@@ -163,22 +191,22 @@ async fn one_device_per_person_over_grpc_with_redis() {
     assert!(serving.is_ok(), "session-svc never reported SERVING");
 
     let person = person_key();
-    let granted = claim(&mut client, &person, "pc-1").await.unwrap();
+    let granted = claim(&running, &person, "pc-1").await.unwrap();
     let expires_at = platform::clock::from_timestamp(&granted.expires_at.unwrap()).unwrap();
     let expected_expiry = clock.now() + chrono::Duration::seconds(1200);
     assert!((expires_at - expected_expiry).num_seconds().abs() <= 5);
     assert!(
-        validate(&mut client, &person, &granted.session_id, "pc-1")
+        validate(&running, &person, &granted.session_id, "pc-1")
             .await
             .unwrap()
     );
     assert!(
-        !validate(&mut client, &person, &granted.session_id, "phone-1")
+        !validate(&running, &person, &granted.session_id, "phone-1")
             .await
             .unwrap()
     );
 
-    let refused = claim(&mut client, &person, "phone-1").await.unwrap_err();
+    let refused = claim(&running, &person, "phone-1").await.unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     let problem = Problem::from_status(&refused);
     assert_eq!(problem.kind, ProblemKind::DeviceLocked);
@@ -193,53 +221,47 @@ async fn one_device_per_person_over_grpc_with_redis() {
     );
     // The holder is not disturbed by the refused device.
     assert!(
-        validate(&mut client, &person, &granted.session_id, "pc-1")
+        validate(&running, &person, &granted.session_id, "pc-1")
             .await
             .unwrap()
     );
 
     // Malformed input: InvalidArgument naming the field, and nothing changes.
     let other_person = person_key();
-    let bad_device = claim(&mut client, &other_person, "phone 1")
-        .await
-        .unwrap_err();
+    let bad_device = claim(&running, &other_person, "phone 1").await.unwrap_err();
     assert_eq!(bad_device.code(), Code::InvalidArgument);
     assert!(bad_device.message().contains("device_id"));
-    let bad_person = claim(&mut client, "", "pc-1").await.unwrap_err();
+    let bad_person = claim(&running, "", "pc-1").await.unwrap_err();
     assert_eq!(bad_person.code(), Code::InvalidArgument);
     assert!(bad_person.message().contains("person_key"));
     let long_session = "s".repeat(65);
-    let bad_session = validate(&mut client, &person, &long_session, "pc-1")
+    let bad_session = validate(&running, &person, &long_session, "pc-1")
         .await
         .unwrap_err();
     assert_eq!(bad_session.code(), Code::InvalidArgument);
-    let bad_release = release(&mut client, &person, "").await.unwrap_err();
+    let bad_release = release(&running, &person, "").await.unwrap_err();
     assert_eq!(bad_release.code(), Code::InvalidArgument);
     assert!(
-        validate(&mut client, &person, &granted.session_id, "pc-1")
+        validate(&running, &person, &granted.session_id, "pc-1")
             .await
             .unwrap()
     );
-    claim(&mut client, &other_person, "phone-1").await.unwrap();
+    claim(&running, &other_person, "phone-1").await.unwrap();
 
     // Only the holding session frees the lock.
+    assert!(!release(&running, &person, "not-the-session").await.unwrap());
     assert!(
-        !release(&mut client, &person, "not-the-session")
+        release(&running, &person, &granted.session_id)
             .await
             .unwrap()
     );
     assert!(
-        release(&mut client, &person, &granted.session_id)
+        !validate(&running, &person, &granted.session_id, "pc-1")
             .await
             .unwrap()
     );
     assert!(
-        !validate(&mut client, &person, &granted.session_id, "pc-1")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !release(&mut client, &person, &granted.session_id)
+        !release(&running, &person, &granted.session_id)
             .await
             .unwrap()
     );
@@ -272,18 +294,17 @@ async fn the_dev_run_follows_the_settable_clock() {
     config.block_duration = Duration::from_secs(60);
     config.session_ttl = Duration::from_secs(120);
     let running = start(config).await;
-    let mut client = running.client.clone();
 
     let person = person_key();
-    let pc = claim(&mut client, &person, "pc-1").await.unwrap();
-    let refused = claim(&mut client, &person, "phone-1").await.unwrap_err();
+    let pc = claim(&running, &person, "pc-1").await.unwrap();
+    let refused = claim(&running, &person, "phone-1").await.unwrap_err();
     assert_eq!(
         Problem::from_status(&refused).retry_after,
         Some(Duration::from_secs(60))
     );
 
     clock.set(start_instant() + chrono::Duration::seconds(30));
-    let still_blocked = claim(&mut client, &person, "phone-1").await.unwrap_err();
+    let still_blocked = claim(&running, &person, "phone-1").await.unwrap_err();
     let wait = Problem::from_status(&still_blocked).retry_after.unwrap();
     // 30 s of the 60 s block are left (plus the instant the first claim took, rounded up).
     assert!(
@@ -293,14 +314,14 @@ async fn the_dev_run_follows_the_settable_clock() {
 
     // Past the block and the holder's session: the phone gets the lock, the PC's session ends.
     clock.set(start_instant() + chrono::Duration::seconds(121));
-    let phone = claim(&mut client, &person, "phone-1").await.unwrap();
+    let phone = claim(&running, &person, "phone-1").await.unwrap();
     assert!(
-        validate(&mut client, &person, &phone.session_id, "phone-1")
+        validate(&running, &person, &phone.session_id, "phone-1")
             .await
             .unwrap()
     );
     assert!(
-        !validate(&mut client, &person, &pc.session_id, "pc-1")
+        !validate(&running, &person, &pc.session_id, "pc-1")
             .await
             .unwrap()
     );

@@ -18,7 +18,10 @@ fn start() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-async fn keys_under(connection: &mut redis::aio::ConnectionManager, prefix: &str) -> Vec<String> {
+async fn keys_under(
+    connection: &mut platform::redis_conn::RedisConnection,
+    prefix: &str,
+) -> Vec<String> {
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query_async(connection)
@@ -28,7 +31,7 @@ async fn keys_under(connection: &mut redis::aio::ConnectionManager, prefix: &str
     keys
 }
 
-async fn ttl_ms(connection: &mut redis::aio::ConnectionManager, key: &str) -> i64 {
+async fn ttl_ms(connection: &mut platform::redis_conn::RedisConnection, key: &str) -> i64 {
     redis::cmd("PTTL")
         .arg(key)
         .query_async(connection)

@@ -9,6 +9,7 @@
 
 mod memory_store;
 mod redis_store;
+mod replay;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::domain::{DeviceId, PersonKey, SessionId};
 
 pub use self::memory_store::MemoryDeviceLockStore;
 pub use self::redis_store::RedisDeviceLockStore;
+pub use self::replay::RedisReplayGuard;
 
 /// What a claim of the person's lock came to.
 #[derive(Clone, Debug, PartialEq, Eq)]

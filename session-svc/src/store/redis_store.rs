@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use platform::redis_conn::RedisConnection;
 use redis::Script;
-use redis::aio::ConnectionManager;
 
 use super::{
     ClaimOutcome, CorruptData, DeviceLockStore, StoreError, instant_from_millis,
@@ -62,7 +62,7 @@ return 0
 /// Device locks in Redis.
 #[derive(Clone)]
 pub struct RedisDeviceLockStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     key_prefix: String,
     claim_script: Script,
     release_script: Script,
@@ -78,7 +78,7 @@ impl std::fmt::Debug for RedisDeviceLockStore {
 
 impl RedisDeviceLockStore {
     /// A store whose keys all start with `key_prefix` (`vaxbook:` in production).
-    pub fn new(connection: ConnectionManager, key_prefix: impl Into<String>) -> Self {
+    pub fn new(connection: RedisConnection, key_prefix: impl Into<String>) -> Self {
         Self {
             connection,
             key_prefix: key_prefix.into(),
