@@ -8,6 +8,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "vaxbook/auth/v1/auth.proto",
     "vaxbook/auth/v1/proxy.proto",
+    "vaxbook/auth/v1/proxy.proto",
     "vaxbook/auth/v1/person_keys.proto",
     "vaxbook/session/v1/session.proto",
     "vaxbook/scheduling/v1/scheduling.proto",

@@ -1,10 +1,15 @@
-//! Eligibility as booking-svc needs it: may this person book in the slot's campaign now, and
-//! the campaign terms that shape the booking (cancellation deadline, proxy policy). The
-//! production answer comes from scheduling-svc over gRPC; booking-svc asks on every booking
-//! (and on every change, for the change policy) because call-center apps do not pass through
-//! the gateway (R1, R6, R7, R8).
+//! Eligibility as booking-svc needs it: may this person book in the slot's campaign now, on
+//! this channel, as themselves or through a proxy, and the campaign terms that shape the
+//! booking (cancellation deadline, proxy policy, the supply released so far). The production
+//! answer comes from scheduling-svc over gRPC; booking-svc asks on every booking (and on every
+//! change, for the change policy) because call-center apps do not pass through the gateway
+//! (R1, R5–R8). Why a call and not a signed eligibility grant: docs/decisions.md (measured).
+//! Slot listings need only the terms (the released share): [`EligibilityChecker::terms`]
+//! reads them from `GetCampaign`, cached for [`TERMS_CACHE_TTL`].
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,7 +21,12 @@ use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use tonic::Code;
 
+use crate::domain::{ReleaseStep, ReleasedShare, SupplyRelease};
 use crate::error::BookingError;
+
+/// How long slot listings reuse a campaign's terms: scheduling-svc's campaign changes reach
+/// every replica within seconds, and a listing is only a view (bookings get fresh terms).
+pub const TERMS_CACHE_TTL: Duration = Duration::from_secs(2);
 
 /// R8's default when scheduling-svc names no campaign terms: cancellable through D-2.
 pub const DEFAULT_CANCELLATION_CLOSES_DAYS_BEFORE: u32 = 2;
@@ -29,6 +39,17 @@ pub struct CampaignTerms {
     pub cancellation_closes_days_before: u32,
     /// From when a booking may be moved to another slot (R8); `None` means never.
     pub modification_allowed_from: Option<DateTime<Utc>>,
+    /// At most this many confirmed proxy bookings per booker; `None`: no limit.
+    pub proxy_max_per_booker: Option<u32>,
+    /// The share of every slot's capacity released as the campaign's windows open (R5).
+    pub supply_release: SupplyRelease,
+}
+
+impl CampaignTerms {
+    /// The share of slot capacity bookable at `now`.
+    pub fn released_share(&self, now: DateTime<Utc>) -> ReleasedShare {
+        self.supply_release.share_at(now)
+    }
 }
 
 impl Default for CampaignTerms {
@@ -38,8 +59,40 @@ impl Default for CampaignTerms {
             proxy_deadline: None,
             cancellation_closes_days_before: DEFAULT_CANCELLATION_CLOSES_DAYS_BEFORE,
             modification_allowed_from: None,
+            proxy_max_per_booker: None,
+            supply_release: SupplyRelease::default(),
         }
     }
+}
+
+/// How a booking reaches booking-svc (scheduling-svc allows channels per window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// The person's own browser or app, through the gateway or straight over gRPC.
+    Web,
+    /// A call-center agent (R9).
+    CallCenter,
+}
+
+impl From<Channel> for pb::Channel {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Web => Self::Web,
+            Channel::CallCenter => Self::CallCenter,
+        }
+    }
+}
+
+/// What booking-svc asks scheduling-svc about one booking.
+#[derive(Clone, Copy, Debug)]
+pub struct EligibilityQuery<'a> {
+    pub campaign_id: &'a str,
+    /// Of the person booked for (the beneficiary of a proxy booking).
+    pub birth_date: NaiveDate,
+    pub person_key: &'a PersonKey,
+    pub channel: Channel,
+    /// Someone other than the person books for them.
+    pub proxy: bool,
 }
 
 /// Campaign terms from scheduling-svc that do not validate. Booking fails closed on them: a
@@ -50,6 +103,29 @@ pub enum TermsError {
     MalformedTimestamp { field: &'static str },
     #[error("cancellation_closes_days_before is negative ({0})")]
     NegativeCancellationCutoff(i32),
+    #[error("the supply release schedule does not validate: {0}")]
+    MalformedSupplyRelease(crate::domain::supply::ReleaseError),
+}
+
+/// The cumulative release steps of the wire (`SupplyStep`s) as a schedule.
+fn supply_release_from(steps: &[pb::SupplyStep]) -> Result<SupplyRelease, TermsError> {
+    let steps = steps
+        .iter()
+        .map(|step| {
+            let at = step.at.as_ref().and_then(from_timestamp).ok_or(
+                TermsError::MalformedTimestamp {
+                    field: "supply_release.at",
+                },
+            )?;
+            let share = ReleasedShare::from_basis_points(step.released_bp).ok_or(
+                TermsError::MalformedSupplyRelease(
+                    crate::domain::supply::ReleaseError::ShareAboveFull,
+                ),
+            )?;
+            Ok(ReleaseStep { at, share })
+        })
+        .collect::<Result<Vec<_>, TermsError>>()?;
+    SupplyRelease::new(steps).map_err(TermsError::MalformedSupplyRelease)
 }
 
 impl TryFrom<&pb::Campaign> for CampaignTerms {
@@ -76,6 +152,9 @@ impl TryFrom<&pb::Campaign> for CampaignTerms {
                 "modification_allowed_from",
                 campaign.modification_allowed_from.as_ref(),
             )?,
+            proxy_max_per_booker: (campaign.proxy_max_per_booker > 0)
+                .then_some(campaign.proxy_max_per_booker),
+            supply_release: supply_release_from(&campaign.supply_release)?,
         })
     }
 }
@@ -93,42 +172,48 @@ pub struct EligibilityAnswer {
 /// Answers whether a person may book in a campaign now.
 #[async_trait]
 pub trait EligibilityChecker: Send + Sync {
-    async fn check(
-        &self,
-        campaign_id: &str,
-        birth_date: NaiveDate,
-        person_key: &PersonKey,
-    ) -> Result<EligibilityAnswer, BookingError>;
+    async fn check(&self, query: &EligibilityQuery<'_>) -> Result<EligibilityAnswer, BookingError>;
+
+    /// The campaign's terms for slot listings; `None` for a campaign scheduling-svc does not
+    /// know (nothing of it is bookable).
+    async fn terms(&self, campaign_id: &str) -> Result<Option<CampaignTerms>, BookingError>;
 }
 
 /// Asks scheduling-svc.
 pub struct GrpcEligibility {
     client: SchedulingServiceClient<TracedChannel>,
+    terms: Mutex<HashMap<String, (Instant, Option<CampaignTerms>)>>,
 }
 
 impl GrpcEligibility {
-    pub fn new(channel: tonic::transport::Channel) -> Self {
+    pub fn new(channel: platform::grpc::GrpcChannel) -> Self {
         Self {
             client: SchedulingServiceClient::with_interceptor(
                 channel,
                 platform::telemetry::TracePropagation,
             ),
+            terms: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn cached_terms(&self, campaign_id: &str) -> Option<Option<CampaignTerms>> {
+        let cache = self.terms.lock().ok()?;
+        cache
+            .get(campaign_id)
+            .filter(|(at, _)| at.elapsed() < TERMS_CACHE_TTL)
+            .map(|(_, terms)| terms.clone())
     }
 }
 
 #[async_trait]
 impl EligibilityChecker for GrpcEligibility {
-    async fn check(
-        &self,
-        campaign_id: &str,
-        birth_date: NaiveDate,
-        person_key: &PersonKey,
-    ) -> Result<EligibilityAnswer, BookingError> {
+    async fn check(&self, query: &EligibilityQuery<'_>) -> Result<EligibilityAnswer, BookingError> {
         let request = pb::CheckEligibilityRequest {
-            campaign_id: campaign_id.to_owned(),
-            birth_date: format_iso_date(birth_date),
-            person_key: person_key.to_string(),
+            campaign_id: query.campaign_id.to_owned(),
+            birth_date: format_iso_date(query.birth_date),
+            person_key: query.person_key.to_string(),
+            channel: pb::Channel::from(query.channel).into(),
+            proxy: query.proxy,
         };
         let mut client = self.client.clone();
         match client.check_eligibility(request).await {
@@ -138,10 +223,32 @@ impl EligibilityChecker for GrpcEligibility {
             Err(status) => Err(BookingError::Upstream(problem_from(&status))),
         }
     }
+
+    async fn terms(&self, campaign_id: &str) -> Result<Option<CampaignTerms>, BookingError> {
+        if let Some(terms) = self.cached_terms(campaign_id) {
+            return Ok(terms);
+        }
+        let request = pb::GetCampaignRequest {
+            id: campaign_id.to_owned(),
+        };
+        let mut client = self.client.clone();
+        let terms = match client.get_campaign(request).await {
+            Ok(campaign) => Some(
+                CampaignTerms::try_from(&campaign.into_inner())
+                    .map_err(BookingError::MalformedTerms)?,
+            ),
+            Err(status) if status.code() == Code::NotFound => None,
+            Err(status) => return Err(BookingError::Upstream(problem_from(&status))),
+        };
+        if let Ok(mut cache) = self.terms.lock() {
+            cache.insert(campaign_id.to_owned(), (Instant::now(), terms.clone()));
+        }
+        Ok(terms)
+    }
 }
 
 fn answer_from(response: pb::CheckEligibilityResponse) -> Result<EligibilityAnswer, TermsError> {
-    let terms = match &response.campaign {
+    let mut terms = match &response.campaign {
         Some(campaign) => CampaignTerms::try_from(campaign)?,
         None => {
             if response.eligible {
@@ -153,6 +260,9 @@ fn answer_from(response: pb::CheckEligibilityResponse) -> Result<EligibilityAnsw
             CampaignTerms::default()
         }
     };
+    if !response.supply_release.is_empty() {
+        terms.supply_release = supply_release_from(&response.supply_release)?;
+    }
     Ok(EligibilityAnswer {
         eligible: response.eligible,
         reason: response.reason,

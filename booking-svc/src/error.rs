@@ -20,9 +20,13 @@ pub enum BookingError {
     /// The person may not book in the campaign now; `reason` is scheduling-svc's.
     #[error("you may not book in this campaign now")]
     NotEligible { reason: String },
-    /// Proxy bookings are refused here; the detail says why.
-    #[error("{0}")]
-    ProxyNotAllowed(&'static str),
+    /// A proxy booking outside the campaign's proxy policy; the detail says why, and
+    /// `proxy_deadline` is the campaign's deadline when it has passed.
+    #[error("{detail}")]
+    ProxyNotAllowed {
+        detail: &'static str,
+        proxy_deadline: Option<DateTime<Utc>>,
+    },
     #[error("the booking can no longer be cancelled")]
     CancellationClosed { cancellable_until: NaiveDate },
     /// The campaign never allows changes (`None`) or not before `allowed_from`.
@@ -45,16 +49,25 @@ impl BookingError {
         Self::Invalid(detail.into())
     }
 
+    /// A proxy refusal without a deadline to name.
+    pub fn proxy_not_allowed(detail: &'static str) -> Self {
+        Self::ProxyNotAllowed {
+            detail,
+            proxy_deadline: None,
+        }
+    }
+
     /// The problem kind this error becomes (also the `reason` label of the metrics).
     pub fn kind(&self) -> ProblemKind {
         match self {
             Self::Invalid(_) => ProblemKind::InvalidRequest,
             Self::NotEligible { .. } => ProblemKind::NotEligible,
-            Self::ProxyNotAllowed(_) => ProblemKind::ProxyNotAllowed,
+            Self::ProxyNotAllowed { .. } => ProblemKind::ProxyNotAllowed,
             Self::CancellationClosed { .. } => ProblemKind::CancellationClosed,
             Self::ModificationNotAllowed { .. } => ProblemKind::ModificationNotAllowed,
             Self::Store(store) => match store {
                 BookingStoreError::SlotFull => ProblemKind::SlotFull,
+                BookingStoreError::ProxyLimitReached { .. } => ProblemKind::ProxyNotAllowed,
                 BookingStoreError::AlreadyBooked => ProblemKind::AlreadyBooked,
                 BookingStoreError::IdempotencyConflict => ProblemKind::IdempotencyKeyReused,
                 BookingStoreError::NotFound(_) => ProblemKind::NotFound,
@@ -107,7 +120,16 @@ impl From<BookingError> for Problem {
                 };
                 Problem::new(kind, "you may not book in this campaign now").with("reason", reason)
             }
-            BookingError::ProxyNotAllowed(detail) => Problem::new(kind, detail),
+            BookingError::ProxyNotAllowed {
+                detail,
+                proxy_deadline,
+            } => {
+                let problem = Problem::new(kind, detail);
+                match proxy_deadline {
+                    Some(deadline) => problem.with("proxy_deadline", rfc3339_kst(deadline)),
+                    None => problem,
+                }
+            }
             BookingError::CancellationClosed { cancellable_until } => {
                 Problem::new(kind, "the booking can no longer be cancelled")
                     .with("cancellable_until", format_iso_date(cancellable_until))
@@ -132,7 +154,14 @@ impl From<BookingError> for Problem {
 
 fn store_problem(kind: ProblemKind, error: BookingStoreError) -> Problem {
     match error {
-        BookingStoreError::SlotFull => Problem::new(kind, "every place in this slot is taken"),
+        BookingStoreError::SlotFull => {
+            Problem::new(kind, "every place of this slot released so far is taken")
+        }
+        BookingStoreError::ProxyLimitReached { max } => Problem::new(
+            kind,
+            "you already made as many proxy bookings in this campaign as it allows",
+        )
+        .with("max_per_booker", max.to_string()),
         BookingStoreError::AlreadyBooked => {
             Problem::new(kind, "you already have a booking in this campaign")
         }

@@ -28,7 +28,7 @@ pub struct SessionCheck {
 }
 
 impl SessionCheck {
-    pub fn new(channel: tonic::transport::Channel) -> Self {
+    pub fn new(channel: platform::grpc::GrpcChannel) -> Self {
         Self {
             client:
                 proto::session::v1::session_service_client::SessionServiceClient::with_interceptor(
@@ -148,7 +148,11 @@ impl BookingService for BookingGrpc {
         request: Request<pb::ListMyBookingsRequest>,
     ) -> Result<Response<pb::ListMyBookingsResponse>, Status> {
         let person = self.authenticate(request.metadata()).await?;
-        let bookings = self.logic.list_my_bookings(&person).await?;
+        let made_for_others = request.get_ref().made_for_others;
+        let bookings = self
+            .logic
+            .list_my_bookings(&person, made_for_others)
+            .await?;
         Ok(Response::new(pb::ListMyBookingsResponse {
             bookings: bookings.into_iter().map(Into::into).collect(),
         }))

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::auth::{GrpcJwksSource, TokenVerifier};
+use platform::grants::{GrantVerifier, GrpcKeysSource};
 use platform::grpc::{GrpcService, ReadinessProbe};
 use proto::booking::v1::booking_admin_service_server::BookingAdminServiceServer;
 use proto::booking::v1::booking_service_server::BookingServiceServer;
@@ -72,15 +73,19 @@ pub async fn serve(
         platform::grpc::channel(&config.scheduling_url, config.request_timeout)
             .context("VAXBOOK_SCHEDULING_URL")?;
     let verifier = Arc::new(TokenVerifier::new(
-        Arc::new(GrpcJwksSource::new(auth_channel)),
+        Arc::new(GrpcJwksSource::new(auth_channel.clone())),
+        config.clock.clone(),
+    ));
+    // auth-svc's proxy grants, verified against the keys it publishes (vaxbook.keys.v1).
+    let proxy_grants = Arc::new(GrantVerifier::new(
+        Arc::new(GrpcKeysSource::new(auth_channel)),
         config.clock.clone(),
     ));
     let eligibility = Arc::new(eligibility::GrpcEligibility::new(scheduling_channel));
-    let logic = Arc::new(service::BookingLogic::new(
-        store.clone(),
-        eligibility,
-        config.clock.clone(),
-    ));
+    let logic = Arc::new(
+        service::BookingLogic::new(store.clone(), eligibility, config.clock.clone())
+            .with_proxy_grants(proxy_grants),
+    );
 
     let sessions = grpc::SessionCheck::new(
         platform::grpc::channel(&config.session_url, config.request_timeout)

@@ -1,20 +1,26 @@
-//! The booking rules, independent of gRPC: who may book which slot (eligibility, proxy
-//! policy, idempotent retries), cancellation through D-N in KST and changes once the campaign
-//! allows them (R8), and the operator upserts. Every "now" and "today" comes from the injected
-//! clock. Refusals are [`BookingError`]s; the tonic adapters in `grpc.rs` authenticate the
-//! caller, call in here, and turn the error into a status.
+//! The booking rules, independent of gRPC: who may book which slot (eligibility, window,
+//! channel, proxy policy, idempotent retries), the supply released so far (R5), proxy bookings
+//! on auth-svc's proxy grant (R1), cancellation through D-N in KST and changes once the
+//! campaign allows them (R8), and the operator upserts. Every "now" and "today" comes from the
+//! injected clock. Refusals are [`BookingError`]s; the tonic adapters in `grpc.rs`
+//! authenticate the caller, call in here, and turn the error into a status.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
+use platform::grants::GrantVerifier;
+use platform::ids::{PersonKey, parse_iso_date};
+use platform::problem::{Problem, ProblemKind};
+use platform::proxy_grant::ProxyGrant;
 use uuid::Uuid;
 
 use crate::domain::{
-    Booking, BookingChange, BookingRequest, BookingStatus, Center, NewBooking, Person, Slot,
-    SlotDraft, SlotQuery, storage_precision,
+    Booking, BookingChange, BookingRequest, BookingStatus, Center, NewBooking, Person,
+    ProxyBooking, ReleasedShare, Slot, SlotDraft, SlotQuery, storage_precision,
 };
-use crate::eligibility::{CampaignTerms, EligibilityChecker};
+use crate::eligibility::{CampaignTerms, Channel, EligibilityChecker, EligibilityQuery};
 use crate::error::BookingError;
 use crate::store::{BookingStore, BookingStoreError};
 
@@ -31,11 +37,23 @@ enum Changed {
     Unchanged(Booking),
 }
 
+/// Who a booking is for: the caller, or the person a proxy grant names.
+struct Subject {
+    person: Person,
+    /// Set for a proxy booking: the booker and the masked name from the grant.
+    proxy: Option<(PersonKey, String)>,
+}
+
+/// scheduling-svc's reason when the proxy policy refuses.
+const PROXY_NOT_ALLOWED_REASON: &str = "proxy-not-allowed";
+
 /// The booking service's logic over a store and an eligibility source.
 pub struct BookingLogic {
     store: Arc<dyn BookingStore>,
     eligibility: Arc<dyn EligibilityChecker>,
     clock: SharedClock,
+    /// Verifies auth-svc's proxy grants; without one every proxy booking is refused.
+    proxy_grants: Option<Arc<GrantVerifier>>,
 }
 
 impl BookingLogic {
@@ -48,18 +66,73 @@ impl BookingLogic {
             store,
             eligibility,
             clock,
+            proxy_grants: None,
         }
+    }
+
+    /// Accepts proxy bookings on grants that `verifier` (auth-svc's published keys) accepts.
+    pub fn with_proxy_grants(mut self, verifier: Arc<GrantVerifier>) -> Self {
+        self.proxy_grants = Some(verifier);
+        self
+    }
+
+    /// Narrows every slot to the share of its campaign's supply released now. A listing is a
+    /// view: when the campaign's terms cannot be read (scheduling-svc down, malformed terms)
+    /// the slot shows its whole capacity and the failure is logged; every booking gets fresh
+    /// terms and is refused then, so nothing is ever booked on the strength of a listing.
+    async fn released(&self, slots: Vec<Slot>) -> Vec<Slot> {
+        let now = self.clock.now();
+        let mut shares: HashMap<String, ReleasedShare> = HashMap::new();
+        let mut narrowed = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let share = match shares.get(&slot.campaign_id) {
+                Some(share) => *share,
+                None => {
+                    let share = match self.eligibility.terms(&slot.campaign_id).await {
+                        Ok(Some(terms)) => terms.released_share(now),
+                        Ok(None) => ReleasedShare::NONE,
+                        Err(error) => {
+                            tracing::warn!(
+                                campaign_id = %slot.campaign_id,
+                                reason = error.kind().name(),
+                                "campaign terms unavailable, listing whole capacities"
+                            );
+                            ReleasedShare::FULL
+                        }
+                    };
+                    shares.insert(slot.campaign_id.clone(), share);
+                    share
+                }
+            };
+            narrowed.push(slot.released_at(share));
+        }
+        narrowed
+    }
+
+    async fn released_bookings(&self, bookings: Vec<Booking>) -> Vec<Booking> {
+        let slots = bookings
+            .iter()
+            .map(|booking| booking.slot.clone())
+            .collect();
+        let slots = self.released(slots).await;
+        bookings
+            .into_iter()
+            .zip(slots)
+            .map(|(booking, slot)| Booking { slot, ..booking })
+            .collect()
     }
 
     pub async fn list_centers(&self, region: Option<&str>) -> Result<Vec<Center>, BookingError> {
         Ok(self.store.list_centers(region).await?)
     }
 
+    /// Slots of a center, each with the places its campaign has released so far.
     pub async fn list_slots(&self, query: &SlotQuery) -> Result<Vec<Slot>, BookingError> {
-        Ok(self
+        let slots = self
             .store
             .list_slots(query.center_id, query.from, query.to)
-            .await?)
+            .await?;
+        Ok(self.released(slots).await)
     }
 
     /// The slot to book or move to: it must exist and its day (KST) must not have passed.
@@ -102,39 +175,69 @@ impl BookingLogic {
         person: &Person,
         request: BookingRequest,
     ) -> Result<Created, BookingError> {
-        if let Some(existing) = self.replay(person, &request).await? {
+        let subject = self.subject(person, &request).await?;
+        let booker = subject.proxy.as_ref().map(|(booker, _)| booker.clone());
+        if let Some(existing) = self
+            .replay(&subject.person, booker.as_ref(), &request)
+            .await?
+        {
             return Ok(Created::Replayed(existing));
         }
         let slot = self.bookable_slot(request.slot_id).await?;
-        let answer = self
-            .eligibility
-            .check(&slot.campaign_id, person.birth_date, &person.person_key)
-            .await?;
-        if request.proxy {
-            return Err(self.proxy_refusal(&answer.terms));
+        let query = EligibilityQuery {
+            campaign_id: &slot.campaign_id,
+            birth_date: subject.person.birth_date,
+            person_key: &subject.person.person_key,
+            channel: Channel::Web,
+            proxy: request.proxy || subject.proxy.is_some(),
+        };
+        let answer = self.eligibility.check(&query).await?;
+        let now = self.clock.now();
+        if query.proxy {
+            self.require_proxy_allowed(&answer.terms, subject.proxy.is_some(), now)?;
         }
         if !answer.eligible {
+            if answer.reason == PROXY_NOT_ALLOWED_REASON {
+                return Err(BookingError::ProxyNotAllowed {
+                    detail: "this campaign does not allow booking for another person now",
+                    proxy_deadline: answer.terms.proxy_deadline,
+                });
+            }
             return Err(BookingError::NotEligible {
                 reason: answer.reason,
             });
         }
+        let share = answer.terms.released_share(now);
+        let proxy = subject.proxy.map(|(booker, masked_name)| ProxyBooking {
+            booked_by: booker.to_string(),
+            beneficiary_masked_name: masked_name,
+            max_per_booker: answer.terms.proxy_max_per_booker.unwrap_or(u32::MAX),
+        });
         let new_booking = NewBooking {
             id: Uuid::new_v4(),
-            person_key: person.person_key.to_string(),
+            person_key: subject.person.person_key.to_string(),
             campaign_id: slot.campaign_id.clone(),
             slot_id: slot.id,
             idempotency_key: request.idempotency_key.clone(),
-            created_at: storage_precision(self.clock.now()),
+            created_at: storage_precision(now),
             cancellation_closes_days_before: answer.terms.cancellation_closes_days_before,
+            released_share: share,
+            proxy,
         };
         match self.store.create_booking(new_booking).await {
-            Ok(booking) => Ok(Created::New(booking)),
+            Ok(booking) => Ok(Created::New(Booking {
+                slot: booking.slot.clone().released_at(share),
+                ..booking
+            })),
             // A concurrent request with the same key may have won the race: whichever unique
             // index it tripped, answer as a replay would.
             Err(BookingStoreError::AlreadyBooked | BookingStoreError::IdempotencyConflict)
                 if request.idempotency_key.is_some() =>
             {
-                match self.replay(person, &request).await? {
+                match self
+                    .replay(&subject.person, booker.as_ref(), &request)
+                    .await?
+                {
                     Some(existing) => Ok(Created::Replayed(existing)),
                     None => Err(BookingStoreError::AlreadyBooked.into()),
                 }
@@ -143,11 +246,13 @@ impl BookingLogic {
         }
     }
 
-    /// The booking this request's idempotency key already made, if the key was used: same
-    /// slot → that booking; another slot → the key is being reused for a different request.
+    /// The booking this request's idempotency key already made for `subject`, if the key was
+    /// used: same slot (and, for a proxy, same booker) → that booking; otherwise the key is
+    /// being reused for a different request.
     async fn replay(
         &self,
-        person: &Person,
+        subject: &Person,
+        booker: Option<&PersonKey>,
         request: &BookingRequest,
     ) -> Result<Option<Booking>, BookingError> {
         let Some(key) = &request.idempotency_key else {
@@ -155,39 +260,132 @@ impl BookingLogic {
         };
         match self
             .store
-            .find_by_idempotency_key(person.person_key.as_str(), key)
+            .find_by_idempotency_key(subject.person_key.as_str(), key)
             .await?
         {
             None => Ok(None),
-            Some(existing) if existing.slot.id == request.slot_id => Ok(Some(existing)),
+            Some(existing)
+                if existing.slot.id == request.slot_id
+                    && existing.booked_by.as_deref() == booker.map(PersonKey::as_str) =>
+            {
+                Ok(Some(existing))
+            }
             Some(_) => Err(BookingStoreError::IdempotencyConflict.into()),
         }
     }
 
-    /// Proxy bookings are refused here in every case: where a campaign allows them they go
-    /// through the call-center channel, which is not part of this service yet.
-    fn proxy_refusal(&self, terms: &CampaignTerms) -> BookingError {
-        let open = terms.proxy_allowed
-            && terms
-                .proxy_deadline
-                .is_none_or(|deadline| self.clock.now() < deadline);
-        let detail = if !terms.proxy_allowed {
-            "this campaign does not allow booking for another person"
-        } else if !open {
-            "the proxy booking deadline of this campaign has passed"
-        } else {
-            "proxy booking goes through the call center"
+    /// The person the booking is for: the caller, or the person of a verified proxy grant
+    /// issued to the caller.
+    async fn subject(
+        &self,
+        person: &Person,
+        request: &BookingRequest,
+    ) -> Result<Subject, BookingError> {
+        let Some(token) = &request.proxy_grant else {
+            return Ok(Subject {
+                person: person.clone(),
+                proxy: None,
+            });
         };
-        BookingError::ProxyNotAllowed(detail)
+        let verifier = self.proxy_grants.as_ref().ok_or_else(|| {
+            BookingError::proxy_not_allowed("proxy bookings cannot be verified by this service")
+        })?;
+        let grant = verifier.verify::<ProxyGrant>(token).await?.claims;
+        if grant.sub != person.person_key.as_str() {
+            return Err(Problem::new(
+                ProblemKind::Forbidden,
+                "the proxy grant was issued to another person",
+            )
+            .into());
+        }
+        let malformed = || {
+            Problem::new(
+                ProblemKind::Unauthenticated,
+                "the proxy grant does not name a person",
+            )
+        };
+        let for_key = PersonKey::parse(&grant.for_key).map_err(|_| malformed())?;
+        let birth_date = parse_iso_date("for_bd", &grant.for_bd).map_err(|_| malformed())?;
+        if for_key == person.person_key {
+            return Err(BookingError::invalid(
+                "a booking for yourself needs no proxy grant",
+            ));
+        }
+        Ok(Subject {
+            person: Person {
+                person_key: for_key,
+                birth_date,
+            },
+            proxy: Some((person.person_key.clone(), grant.for_name)),
+        })
     }
 
-    pub async fn list_my_bookings(&self, person: &Person) -> Result<Vec<Booking>, BookingError> {
-        Ok(self.store.list_bookings(person.person_key.as_str()).await?)
+    /// R1: a proxy books only where the campaign allows it, before its deadline, and on
+    /// auth-svc's grant naming the person booked for.
+    fn require_proxy_allowed(
+        &self,
+        terms: &CampaignTerms,
+        has_grant: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), BookingError> {
+        if !terms.proxy_allowed {
+            return Err(BookingError::proxy_not_allowed(
+                "this campaign does not allow booking for another person",
+            ));
+        }
+        if let Some(deadline) = terms.proxy_deadline
+            && now >= deadline
+        {
+            return Err(BookingError::ProxyNotAllowed {
+                detail: "the proxy booking deadline of this campaign has passed",
+                proxy_deadline: Some(deadline),
+            });
+        }
+        if !has_grant {
+            return Err(BookingError::proxy_not_allowed(
+                "a proxy booking needs auth-svc's proxy grant naming the person booked for",
+            ));
+        }
+        Ok(())
     }
 
-    /// The caller's booking; someone else's booking is "not found", not "forbidden", so ids
-    /// of other people's bookings reveal nothing.
+    /// The person's own bookings (those a proxy made for them included), or with
+    /// `made_for_others` the bookings they made for other people.
+    pub async fn list_my_bookings(
+        &self,
+        person: &Person,
+        made_for_others: bool,
+    ) -> Result<Vec<Booking>, BookingError> {
+        let key = person.person_key.as_str();
+        let bookings = if made_for_others {
+            self.store.list_bookings_made_for_others(key).await?
+        } else {
+            self.store.list_bookings(key).await?
+        };
+        Ok(self.released_bookings(bookings).await)
+    }
+
+    /// The caller's booking, or one the caller made for someone else; any other booking is
+    /// "not found", not "forbidden", so ids of other people's bookings reveal nothing.
     pub async fn get_booking(&self, person: &Person, id: Uuid) -> Result<Booking, BookingError> {
+        let key = person.person_key.as_str();
+        let booking = self
+            .store
+            .get_booking(id)
+            .await?
+            .filter(|booking| {
+                booking.person_key == key || booking.booked_by.as_deref() == Some(key)
+            })
+            .ok_or(BookingStoreError::NotFound("booking"))?;
+        self.released_bookings(vec![booking])
+            .await
+            .into_iter()
+            .next()
+            .ok_or_else(|| BookingStoreError::NotFound("booking").into())
+    }
+
+    /// The caller's own booking (cancel and change act only for the person booked for).
+    async fn own_booking(&self, person: &Person, id: Uuid) -> Result<Booking, BookingError> {
         self.store
             .get_booking(id)
             .await?
@@ -197,7 +395,7 @@ impl BookingLogic {
 
     /// Cancels the caller's booking through D-N (KST) and frees its place at once.
     pub async fn cancel_booking(&self, person: &Person, id: Uuid) -> Result<Booking, BookingError> {
-        let booking = self.get_booking(person, id).await?;
+        let booking = self.own_booking(person, id).await?;
         if booking.status == BookingStatus::Cancelled {
             return Err(BookingStoreError::AlreadyCancelled.into());
         }
@@ -240,7 +438,7 @@ impl BookingLogic {
         person: &Person,
         change: BookingChange,
     ) -> Result<Changed, BookingError> {
-        let booking = self.get_booking(person, change.id).await?;
+        let booking = self.own_booking(person, change.id).await?;
         if booking.status == BookingStatus::Cancelled {
             return Err(BookingStoreError::AlreadyCancelled.into());
         }
@@ -256,11 +454,14 @@ impl BookingLogic {
         }
         // Only the campaign's terms matter here: the person booked already, and the booking
         // window may well be closed by the time changes open.
-        let terms = self
-            .eligibility
-            .check(&booking.campaign_id, person.birth_date, &person.person_key)
-            .await?
-            .terms;
+        let query = EligibilityQuery {
+            campaign_id: &booking.campaign_id,
+            birth_date: person.birth_date,
+            person_key: &person.person_key,
+            channel: Channel::Web,
+            proxy: false,
+        };
+        let terms = self.eligibility.check(&query).await?.terms;
         let now = self.clock.now();
         require_modification_allowed(&terms, now)?;
         // The old place is given up, so the cancellation deadline applies to a change too.
@@ -272,9 +473,13 @@ impl BookingLogic {
                 person.person_key.as_str(),
                 new_slot.id,
                 terms.cancellation_closes_days_before,
+                terms.released_share(now),
             )
             .await?;
-        Ok(Changed::Moved(moved))
+        Ok(Changed::Moved(Booking {
+            slot: moved.slot.clone().released_at(terms.released_share(now)),
+            ..moved
+        }))
     }
 
     pub async fn upsert_center(&self, center: Center) -> Result<Center, BookingError> {
@@ -336,15 +541,17 @@ mod tests {
     impl EligibilityChecker for Eligible {
         async fn check(
             &self,
-            _campaign_id: &str,
-            _birth_date: NaiveDate,
-            _person_key: &PersonKey,
+            _query: &EligibilityQuery<'_>,
         ) -> Result<EligibilityAnswer, BookingError> {
             Ok(EligibilityAnswer {
                 eligible: true,
                 reason: String::new(),
                 terms: self.0.clone(),
             })
+        }
+
+        async fn terms(&self, _campaign_id: &str) -> Result<Option<CampaignTerms>, BookingError> {
+            Ok(Some(self.0.clone()))
         }
     }
 
@@ -399,6 +606,12 @@ mod tests {
         async fn list_bookings(&self, person_key: &str) -> Result<Vec<Booking>, BookingStoreError> {
             self.inner.list_bookings(person_key).await
         }
+        async fn list_bookings_made_for_others(
+            &self,
+            booked_by: &str,
+        ) -> Result<Vec<Booking>, BookingStoreError> {
+            self.inner.list_bookings_made_for_others(booked_by).await
+        }
         async fn get_booking(&self, id: Uuid) -> Result<Option<Booking>, BookingStoreError> {
             self.inner.get_booking(id).await
         }
@@ -416,9 +629,16 @@ mod tests {
             person_key: &str,
             new_slot_id: Uuid,
             cancellation_closes_days_before: u32,
+            released_share: ReleasedShare,
         ) -> Result<Booking, BookingStoreError> {
             self.inner
-                .change_booking(id, person_key, new_slot_id, cancellation_closes_days_before)
+                .change_booking(
+                    id,
+                    person_key,
+                    new_slot_id,
+                    cancellation_closes_days_before,
+                    released_share,
+                )
                 .await
         }
         async fn ping(&self) -> Result<(), BookingStoreError> {
@@ -484,6 +704,8 @@ mod tests {
                 idempotency_key: key.clone(),
                 created_at: Utc::now(),
                 cancellation_closes_days_before: 2,
+                released_share: ReleasedShare::FULL,
+                proxy: None,
             })
             .await
             .unwrap();
@@ -497,6 +719,7 @@ mod tests {
             slot_id: slot.id,
             idempotency_key: key,
             proxy: false,
+            proxy_grant: None,
         };
         let answer = logic.create_booking(&person(), request).await.unwrap();
         assert_eq!(answer.id, winner.id);
@@ -515,6 +738,7 @@ mod tests {
                     slot_id: slot.id,
                     idempotency_key: None,
                     proxy: true,
+                    proxy_grant: None,
                 };
                 Problem::from(logic.create_booking(&person(), request).await.unwrap_err())
             }
@@ -531,11 +755,13 @@ mod tests {
             proxy_deadline: Some(kst(2, 18)),
             ..CampaignTerms::default()
         };
+        // Open for proxies, but the caller brought no proxy grant from auth-svc.
         let open = refusal(open_terms.clone()).await;
-        assert!(open.detail.contains("call center"), "{}", open.detail);
+        assert!(open.detail.contains("proxy grant"), "{}", open.detail);
         clock.set(kst(2, 18));
         let late = refusal(open_terms).await;
         assert!(late.detail.contains("deadline"), "{}", late.detail);
+        assert!(late.extra.contains_key("proxy_deadline"), "{late:?}");
         assert_eq!(store.get_slot(slot.id).await.unwrap().unwrap().booked, 0);
     }
 }

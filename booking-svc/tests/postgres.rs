@@ -62,7 +62,7 @@ async fn serves_bookings_from_a_migrated_database() {
     assert_eq!(full.unwrap_err().code(), tonic::Code::ResourceExhausted);
     let mine = client
         .list_my_bookings(authed(
-            pb::ListMyBookingsRequest {},
+            pb::ListMyBookingsRequest::default(),
             &harness.token("alice"),
         ))
         .await

@@ -31,7 +31,7 @@ async fn person_calls_without_a_valid_token_are_unauthenticated() {
     );
     let (code, _) = problem(
         client
-            .list_my_bookings(Request::new(pb::ListMyBookingsRequest {}))
+            .list_my_bookings(Request::new(pb::ListMyBookingsRequest::default()))
             .await,
     );
     assert_eq!(code, Code::Unauthenticated);
@@ -146,7 +146,7 @@ async fn a_person_not_eligible_books_nothing() {
     );
     assert_eq!(remaining(&harness, &slot).await, 5);
     let mine = client
-        .list_my_bookings(authed(pb::ListMyBookingsRequest {}, &token))
+        .list_my_bookings(authed(pb::ListMyBookingsRequest::default(), &token))
         .await
         .unwrap()
         .into_inner();
@@ -274,12 +274,12 @@ async fn booking_replay_and_one_booking_per_campaign() {
     );
     assert_eq!(code, Code::NotFound);
     let bobs = client
-        .list_my_bookings(authed(pb::ListMyBookingsRequest {}, &bob))
+        .list_my_bookings(authed(pb::ListMyBookingsRequest::default(), &bob))
         .await
         .unwrap();
     assert!(bobs.into_inner().bookings.is_empty());
     let alices = client
-        .list_my_bookings(authed(pb::ListMyBookingsRequest {}, &alice))
+        .list_my_bookings(authed(pb::ListMyBookingsRequest::default(), &alice))
         .await
         .unwrap();
     assert_eq!(alices.into_inner().bookings, vec![booking]);

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod net;
 pub mod pg;
 pub mod problem;
+pub mod proxy_grant;
 pub mod redis_conn;
 pub mod shed;
 pub mod shutdown;

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 pub use platform::ids::{CampaignId, IdempotencyKey, PersonKey};
 
+pub mod supply;
 pub mod wire;
+
+pub use supply::{ReleaseStep, ReleasedShare, SupplyRelease};
 
 /// Field length limits for operator input.
 pub const MAX_CENTER_NAME_LEN: usize = 200;
@@ -53,12 +56,23 @@ pub struct Slot {
     pub vaccine: String,
     pub capacity: i32,
     pub booked: i32,
+    /// Places bookable now: `floor(capacity × the campaign's released share)`. Stores return
+    /// the whole capacity; the service narrows it with [`Slot::released_at`].
+    pub released: i32,
 }
 
 impl Slot {
-    /// Places still free.
+    /// Released places still free.
     pub fn remaining(&self) -> i32 {
-        (self.capacity - self.booked).max(0)
+        (self.released.min(self.capacity) - self.booked).max(0)
+    }
+
+    /// The slot as bookable under `share` of its capacity.
+    pub fn released_at(self, share: ReleasedShare) -> Self {
+        Self {
+            released: share.of(self.capacity),
+            ..self
+        }
     }
 
     /// The stored slot for a draft that has no bookings yet.
@@ -73,6 +87,7 @@ impl Slot {
             vaccine: draft.vaccine,
             capacity: draft.capacity,
             booked,
+            released: draft.capacity,
         }
     }
 }
@@ -115,6 +130,29 @@ pub struct Booking {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// Last day (KST) the booking may be cancelled.
     pub cancellable_until: NaiveDate,
+    /// Person key of whoever booked for the person (a proxy, R1); `None` when they booked
+    /// themselves.
+    pub booked_by: Option<String>,
+    /// The masked name (홍*동) of the person booked for, kept for the booker's list.
+    pub beneficiary_masked_name: Option<String>,
+}
+
+impl Booking {
+    /// Whether someone else made this booking for the person.
+    pub fn made_by_proxy(&self) -> bool {
+        self.booked_by.is_some()
+    }
+}
+
+/// What a proxy booking records and obeys, from auth-svc's proxy grant and the campaign terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyBooking {
+    /// Person key of the booker.
+    pub booked_by: String,
+    /// Masked name of the person booked for.
+    pub beneficiary_masked_name: String,
+    /// The campaign's limit of confirmed proxy bookings per booker.
+    pub max_per_booker: u32,
 }
 
 /// What the store needs to create a booking. The store takes the vaccination date from the
@@ -129,6 +167,10 @@ pub struct NewBooking {
     pub idempotency_key: Option<IdempotencyKey>,
     pub created_at: DateTime<Utc>,
     pub cancellation_closes_days_before: u32,
+    /// The share of the slot's capacity released now: the guarded update books only below it.
+    pub released_share: ReleasedShare,
+    /// Set when a proxy books for the person.
+    pub proxy: Option<ProxyBooking>,
 }
 
 /// The last day a booking for a slot on `vaccination_date` may be cancelled
@@ -157,7 +199,10 @@ pub struct Person {
 pub struct BookingRequest {
     pub slot_id: Uuid,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The caller says they book for someone else.
     pub proxy: bool,
+    /// auth-svc's proxy grant naming the person booked for (required with `proxy`).
+    pub proxy_grant: Option<String>,
 }
 
 /// A validated ChangeBooking request: move booking `id` to slot `slot_id`.
@@ -219,6 +264,7 @@ mod tests {
             vaccine: "v".into(),
             capacity: 3,
             booked: 1,
+            released: 3,
         };
         assert_eq!(slot.remaining(), 2);
         assert_eq!(
@@ -229,5 +275,14 @@ mod tests {
             .remaining(),
             0
         );
+        // Only released places count: a tenth of 10 released, one booked, none left.
+        let ten = Slot {
+            capacity: 10,
+            released: 10,
+            ..slot
+        };
+        let tenth = ReleasedShare::from_basis_points(1_000).unwrap();
+        assert_eq!(ten.clone().released_at(tenth).remaining(), 0);
+        assert_eq!(ten.released_at(ReleasedShare::FULL).remaining(), 9);
     }
 }

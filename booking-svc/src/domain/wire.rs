@@ -67,6 +67,22 @@ fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, Bookin
     Ok(trimmed.to_owned())
 }
 
+/// Longest proxy grant accepted (a compact JWT of a few hundred bytes).
+pub const MAX_PROXY_GRANT_LEN: usize = 4096;
+
+/// The optional proxy grant: empty means none; a bounded printable token otherwise.
+fn proxy_grant(raw: &str) -> Result<Option<String>, BookingError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.len() > MAX_PROXY_GRANT_LEN || !raw.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(BookingError::invalid(
+            "proxy_grant must be the compact grant auth-svc issued",
+        ));
+    }
+    Ok(Some(raw.to_owned()))
+}
+
 /// The region filter of ListCenters: empty means every region.
 pub fn region_filter(request: &pb::ListCentersRequest) -> Option<String> {
     let region = request.region.trim();
@@ -99,6 +115,7 @@ impl TryFrom<pb::CreateBookingRequest> for BookingRequest {
             slot_id: parse_uuid("slot_id", &request.slot_id)?,
             idempotency_key: IdempotencyKey::parse_optional(&request.idempotency_key)?,
             proxy: request.proxy,
+            proxy_grant: proxy_grant(&request.proxy_grant)?,
         })
     }
 }
@@ -194,6 +211,7 @@ impl From<Slot> for pb::Slot {
             vaccine: slot.vaccine,
             capacity: slot.capacity,
             remaining,
+            released: slot.released.min(slot.capacity),
         }
     }
 }
@@ -217,6 +235,8 @@ impl From<Booking> for pb::Booking {
             created_at: Some(to_timestamp(booking.created_at)),
             cancelled_at: booking.cancelled_at.map(to_timestamp),
             cancellable_until: format_iso_date(booking.cancellable_until),
+            made_by_proxy: booking.booked_by.is_some(),
+            booked_for_masked_name: booking.beneficiary_masked_name.unwrap_or_default(),
         }
     }
 }
@@ -245,6 +265,7 @@ mod tests {
             vaccine: "mRNA".into(),
             capacity: 10,
             remaining: 0,
+            released: 0,
         };
         mutate(&mut slot);
         pb::UpsertSlotRequest { slot: Some(slot) }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::{BookingStore, BookingStoreError};
 use crate::domain::{
-    Booking, BookingStatus, Center, IdempotencyKey, NewBooking, Slot, SlotDraft, cancellable_until,
-    storage_precision,
+    Booking, BookingStatus, Center, IdempotencyKey, NewBooking, ReleasedShare, Slot, SlotDraft,
+    cancellable_until, storage_precision,
 };
 
 /// A booking as kept here: it names its slot, which is joined in when read, like in SQL.
@@ -27,6 +27,8 @@ struct StoredBooking {
     created_at: DateTime<Utc>,
     cancelled_at: Option<DateTime<Utc>>,
     cancellable_until: NaiveDate,
+    booked_by: Option<String>,
+    beneficiary_masked_name: Option<String>,
 }
 
 #[derive(Default)]
@@ -51,8 +53,28 @@ impl State {
             created_at: stored.created_at,
             cancelled_at: stored.cancelled_at,
             cancellable_until: stored.cancellable_until,
+            booked_by: stored.booked_by.clone(),
+            beneficiary_masked_name: stored.beneficiary_masked_name.clone(),
         })
     }
+
+    /// Newest first, like the SQL store's `ORDER BY created_at DESC, id DESC`.
+    fn newest_first<'a>(
+        &self,
+        bookings: impl Iterator<Item = &'a StoredBooking>,
+    ) -> Result<Vec<Booking>, BookingStoreError> {
+        let mut chosen: Vec<&StoredBooking> = bookings.collect();
+        chosen.sort_by_key(|booking| std::cmp::Reverse((booking.created_at, booking.id)));
+        chosen
+            .into_iter()
+            .map(|stored| self.materialize(stored))
+            .collect()
+    }
+}
+
+/// A place below `floor(capacity × share)` is free: the memory twin of the guarded update.
+fn has_released_place(slot: &Slot, share: ReleasedShare) -> bool {
+    slot.booked < slot.capacity && slot.booked < share.of(slot.capacity)
 }
 
 /// In-process [`BookingStore`].
@@ -173,14 +195,30 @@ impl BookingStore for MemoryBookingStore {
 
     async fn create_booking(&self, booking: NewBooking) -> Result<Booking, BookingStoreError> {
         let mut state = self.state()?;
-        // Same order of checks as the SQL store: reserve the place first, then the uniqueness
-        // rules of the bookings table.
+        // Same order of checks as the SQL store: the proxy quota, the place, then the
+        // uniqueness rules of the bookings table.
+        if let Some(proxy) = &booking.proxy {
+            let made = state
+                .bookings
+                .values()
+                .filter(|existing| {
+                    existing.booked_by.as_deref() == Some(proxy.booked_by.as_str())
+                        && existing.campaign_id == booking.campaign_id
+                        && existing.status == BookingStatus::Confirmed
+                })
+                .count();
+            if made >= usize::try_from(proxy.max_per_booker).unwrap_or(usize::MAX) {
+                return Err(BookingStoreError::ProxyLimitReached {
+                    max: proxy.max_per_booker,
+                });
+            }
+        }
         let slot = state
             .slots
             .get(&booking.slot_id)
             .filter(|slot| slot.campaign_id == booking.campaign_id)
             .ok_or(BookingStoreError::NotFound("slot"))?;
-        if slot.booked >= slot.capacity {
+        if !has_released_place(slot, booking.released_share) {
             return Err(BookingStoreError::SlotFull);
         }
         let vaccination_date = slot.date;
@@ -219,6 +257,8 @@ impl BookingStore for MemoryBookingStore {
                 vaccination_date,
                 booking.cancellation_closes_days_before,
             ),
+            booked_by: booking.proxy.as_ref().map(|proxy| proxy.booked_by.clone()),
+            beneficiary_masked_name: booking.proxy.map(|proxy| proxy.beneficiary_masked_name),
         };
         if let Some(slot) = state.slots.get_mut(&booking.slot_id) {
             slot.booked += 1;
@@ -230,15 +270,25 @@ impl BookingStore for MemoryBookingStore {
 
     async fn list_bookings(&self, person_key: &str) -> Result<Vec<Booking>, BookingStoreError> {
         let state = self.state()?;
-        let mut mine: Vec<&StoredBooking> = state
-            .bookings
-            .values()
-            .filter(|booking| booking.person_key == person_key)
-            .collect();
-        mine.sort_by_key(|booking| std::cmp::Reverse((booking.created_at, booking.id)));
-        mine.into_iter()
-            .map(|stored| state.materialize(stored))
-            .collect()
+        state.newest_first(
+            state
+                .bookings
+                .values()
+                .filter(|booking| booking.person_key == person_key),
+        )
+    }
+
+    async fn list_bookings_made_for_others(
+        &self,
+        booked_by: &str,
+    ) -> Result<Vec<Booking>, BookingStoreError> {
+        let state = self.state()?;
+        state.newest_first(
+            state
+                .bookings
+                .values()
+                .filter(|booking| booking.booked_by.as_deref() == Some(booked_by)),
+        )
     }
 
     async fn get_booking(&self, id: Uuid) -> Result<Option<Booking>, BookingStoreError> {
@@ -281,6 +331,7 @@ impl BookingStore for MemoryBookingStore {
         person_key: &str,
         new_slot_id: Uuid,
         cancellation_closes_days_before: u32,
+        released_share: ReleasedShare,
     ) -> Result<Booking, BookingStoreError> {
         let mut state = self.state()?;
         // Same order of checks as the SQL store; nothing is written until all have passed.
@@ -302,7 +353,7 @@ impl BookingStore for MemoryBookingStore {
             .get(&new_slot_id)
             .filter(|slot| slot.campaign_id == stored.campaign_id)
             .ok_or(BookingStoreError::NotFound("slot"))?;
-        if new_slot.booked >= new_slot.capacity {
+        if !has_released_place(new_slot, released_share) {
             return Err(BookingStoreError::SlotFull);
         }
         let new_until = cancellable_until(new_slot.date, cancellation_closes_days_before);

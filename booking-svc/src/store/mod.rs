@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Booking, Center, IdempotencyKey, NewBooking, Slot, SlotDraft};
+use crate::domain::{Booking, Center, IdempotencyKey, NewBooking, ReleasedShare, Slot, SlotDraft};
 
 #[cfg(test)]
 mod conformance;
@@ -22,8 +22,13 @@ pub use pg::{PgBookingStore, migrate};
 /// own variants; infrastructure failures keep their cause as the error's source.
 #[derive(Debug, thiserror::Error)]
 pub enum BookingStoreError {
+    /// Every released place of the slot is taken (the whole capacity, or the share released
+    /// so far).
     #[error("the slot is fully booked")]
     SlotFull,
+    /// The booker already holds the campaign's limit of confirmed proxy bookings.
+    #[error("the booker already made {max} proxy bookings in this campaign")]
+    ProxyLimitReached { max: u32 },
     #[error("the person already holds a booking in this campaign")]
     AlreadyBooked,
     #[error("this person already used the idempotency key")]
@@ -95,12 +100,20 @@ pub trait BookingStore: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Option<Booking>, BookingStoreError>;
     /// Reserves a place in the slot and records a confirmed booking, atomically:
-    /// `NotFound("slot")` when the slot does not exist or is in another campaign, `SlotFull`,
-    /// `AlreadyBooked` (a confirmed booking in the campaign exists), `IdempotencyConflict`
-    /// (the person used the key before). On any failure nothing changes.
+    /// `NotFound("slot")` when the slot does not exist or is in another campaign, `SlotFull`
+    /// (no place below `floor(capacity × released_share)` is free), `AlreadyBooked` (a
+    /// confirmed booking in the campaign exists), `IdempotencyConflict` (the person used the
+    /// key before), `ProxyLimitReached` (a proxy booking when the booker already holds
+    /// `max_per_booker` confirmed proxy bookings in the campaign, counted atomically with the
+    /// insert). On any failure nothing changes.
     async fn create_booking(&self, booking: NewBooking) -> Result<Booking, BookingStoreError>;
-    /// The person's bookings, newest first.
+    /// The person's bookings (those made for them by a proxy included), newest first.
     async fn list_bookings(&self, person_key: &str) -> Result<Vec<Booking>, BookingStoreError>;
+    /// The bookings `booked_by` made for other people, newest first.
+    async fn list_bookings_made_for_others(
+        &self,
+        booked_by: &str,
+    ) -> Result<Vec<Booking>, BookingStoreError>;
     async fn get_booking(&self, id: Uuid) -> Result<Option<Booking>, BookingStoreError>;
     /// Cancels the person's confirmed booking and frees its place, atomically; a booking of
     /// someone else is `NotFound("booking")`. Of two concurrent cancels one wins, the other
@@ -115,14 +128,16 @@ pub trait BookingStore: Send + Sync {
     /// new slot, gives the old one back, and recomputes `cancellable_until` from the new slot's
     /// date and `cancellation_closes_days_before`. `NotFound("booking")` for a booking of
     /// someone else, `AlreadyCancelled`, `NotFound("slot")` when the new slot does not exist or
-    /// is in another campaign, `SlotFull`; on any failure nothing changes. Moving to the slot
-    /// the booking already holds returns it unchanged.
+    /// is in another campaign, `SlotFull` (no released place free in the new slot); on any
+    /// failure nothing changes. Moving to the slot the booking already holds returns it
+    /// unchanged.
     async fn change_booking(
         &self,
         id: Uuid,
         person_key: &str,
         new_slot_id: Uuid,
         cancellation_closes_days_before: u32,
+        released_share: ReleasedShare,
     ) -> Result<Booking, BookingStoreError>;
     /// One round trip to the backing store (readiness).
     async fn ping(&self) -> Result<(), BookingStoreError>;

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::{BookingStore, BookingStoreError};
 use crate::domain::{
-    Booking, BookingStatus, Center, IdempotencyKey, NewBooking, Slot, SlotDraft, cancellable_until,
-    storage_precision,
+    Booking, BookingStatus, Center, IdempotencyKey, NewBooking, ProxyBooking, ReleasedShare, Slot,
+    SlotDraft, cancellable_until, storage_precision,
 };
 
 mod moves;
@@ -43,10 +43,13 @@ const SLOT_COLUMNS: &str =
 const BOOKING_SELECT: &str = "SELECT b.id, b.person_key, b.campaign_id, b.status, \
      b.idempotency_key, b.created_at, b.cancelled_at, b.cancellable_until, \
      s.id, s.campaign_id, s.center_id, s.date, s.starts_at, s.ends_at, s.vaccine, s.capacity, \
-     s.booked FROM bookings b JOIN slots s ON s.id = b.slot_id";
+     s.booked, b.booked_by, b.beneficiary_masked_name \
+     FROM bookings b JOIN slots s ON s.id = b.slot_id";
 
 /// Column of the slot in a [`BOOKING_SELECT`] row.
 const BOOKING_SLOT_AT: usize = 8;
+/// Column of `booked_by` in a [`BOOKING_SELECT`] row (after the slot's nine).
+const BOOKING_PROXY_AT: usize = BOOKING_SLOT_AT + 9;
 
 /// Creates the database when missing and applies the pending migrations of `migrations/`.
 pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
@@ -90,6 +93,7 @@ fn slot_from_row(row: &Row, at: usize) -> Result<Slot, BookingStoreError> {
         vaccine: row.try_get(at + 6)?,
         capacity: row.try_get(at + 7)?,
         booked: row.try_get(at + 8)?,
+        released: row.try_get(at + 7)?,
     })
 }
 
@@ -115,6 +119,8 @@ fn booking_from_row(row: &Row) -> Result<Booking, BookingStoreError> {
         cancelled_at: row.try_get(6)?,
         cancellable_until: row.try_get(7)?,
         slot: slot_from_row(row, BOOKING_SLOT_AT)?,
+        booked_by: row.try_get(BOOKING_PROXY_AT)?,
+        beneficiary_masked_name: row.try_get(BOOKING_PROXY_AT + 1)?,
     })
 }
 
@@ -129,6 +135,37 @@ fn insert_failure(err: tokio_postgres::Error) -> BookingStoreError {
         Some(PERSON_IDEMPOTENCY_KEY) => BookingStoreError::IdempotencyConflict,
         _ => err.into(),
     }
+}
+
+/// Refuses a proxy booking past the campaign's limit per booker. A transaction-scoped advisory
+/// lock on the booker serialises their concurrent proxy bookings, so the count cannot be raced.
+async fn proxy_quota(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    proxy: &ProxyBooking,
+    campaign_id: &str,
+) -> Result<(), BookingStoreError> {
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('booking-proxy:' || $1, 0))",
+            &[&proxy.booked_by],
+        )
+        .await?;
+    let count = transaction
+        .prepare_cached(
+            "SELECT count(*) FROM bookings WHERE booked_by = $1 AND campaign_id = $2 \
+             AND status = 'confirmed'",
+        )
+        .await?;
+    let made: i64 = transaction
+        .query_one(&count, &[&proxy.booked_by, &campaign_id])
+        .await?
+        .try_get(0)?;
+    if made >= i64::from(proxy.max_per_booker) {
+        return Err(BookingStoreError::ProxyLimitReached {
+            max: proxy.max_per_booker,
+        });
+    }
+    Ok(())
 }
 
 /// [`BookingStore`] on PostgreSQL.
@@ -315,15 +352,24 @@ impl BookingStore for PgBookingStore {
     async fn create_booking(&self, booking: NewBooking) -> Result<Booking, BookingStoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await?;
+        if let Some(proxy) = &booking.proxy {
+            // Before any slot row: only proxy bookings take this lock, so no cycle with the
+            // slot-first order of the others.
+            proxy_quota(&transaction, proxy, &booking.campaign_id).await?;
+        }
+        // Only released places are booked: `floor(capacity × share)` with the share in basis
+        // points, compared in the same guarded update that takes the place.
         let reserve = transaction
             .prepare_cached(&format!(
                 "UPDATE slots SET booked = booked + 1 \
                  WHERE id = $1 AND campaign_id = $2 AND booked < capacity \
+                 AND booked < (capacity::bigint * $3::bigint) / 10000 \
                  RETURNING {SLOT_COLUMNS}"
             ))
             .await?;
+        let share = i64::from(booking.released_share.basis_points());
         let reserved = transaction
-            .query_opt(&reserve, &[&booking.slot_id, &booking.campaign_id])
+            .query_opt(&reserve, &[&booking.slot_id, &booking.campaign_id, &share])
             .await?;
         let Some(reserved) = reserved else {
             let exists = transaction
@@ -341,11 +387,17 @@ impl BookingStore for PgBookingStore {
         let until = cancellable_until(slot.date, booking.cancellation_closes_days_before);
         let created_at = storage_precision(booking.created_at);
         let idempotency_key = booking.idempotency_key.as_ref().map(IdempotencyKey::as_str);
+        let booked_by = booking.proxy.as_ref().map(|proxy| proxy.booked_by.as_str());
+        let masked_name = booking
+            .proxy
+            .as_ref()
+            .map(|proxy| proxy.beneficiary_masked_name.as_str());
         let insert = transaction
             .prepare_cached(
                 "INSERT INTO bookings (id, person_key, campaign_id, slot_id, status, \
-                 idempotency_key, created_at, cancellable_until) \
-                 VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7)",
+                 idempotency_key, created_at, cancellable_until, booked_by, \
+                 beneficiary_masked_name) \
+                 VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7, $8, $9)",
             )
             .await?;
         // On a unique violation the transaction is dropped, which rolls the reservation back.
@@ -360,11 +412,17 @@ impl BookingStore for PgBookingStore {
                     &idempotency_key,
                     &created_at,
                     &until,
+                    &booked_by,
+                    &masked_name,
                 ],
             )
             .await
             .map_err(insert_failure)?;
         transaction.commit().await?;
+        let (booked_by, beneficiary_masked_name) = booking
+            .proxy
+            .map(|proxy| (proxy.booked_by, proxy.beneficiary_masked_name))
+            .unzip();
         Ok(Booking {
             id: booking.id,
             person_key: booking.person_key,
@@ -375,7 +433,23 @@ impl BookingStore for PgBookingStore {
             created_at,
             cancelled_at: None,
             cancellable_until: until,
+            booked_by,
+            beneficiary_masked_name,
         })
+    }
+
+    async fn list_bookings_made_for_others(
+        &self,
+        booked_by: &str,
+    ) -> Result<Vec<Booking>, BookingStoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "{BOOKING_SELECT} WHERE b.booked_by = $1 ORDER BY b.created_at DESC, b.id DESC"
+            ))
+            .await?;
+        let rows = client.query(&statement, &[&booked_by]).await?;
+        rows.iter().map(booking_from_row).collect()
     }
 
     async fn list_bookings(&self, person_key: &str) -> Result<Vec<Booking>, BookingStoreError> {
@@ -414,6 +488,7 @@ impl BookingStore for PgBookingStore {
         person_key: &str,
         new_slot_id: Uuid,
         cancellation_closes_days_before: u32,
+        released_share: ReleasedShare,
     ) -> Result<Booking, BookingStoreError> {
         let mut client = self.client().await?;
         moves::change(
@@ -422,6 +497,7 @@ impl BookingStore for PgBookingStore {
             person_key,
             new_slot_id,
             cancellation_closes_days_before,
+            released_share,
         )
         .await
     }
@@ -456,13 +532,13 @@ pub(crate) mod tests {
         let client = pool.get().await.expect("connection");
         let row = client
             .query_one(
-                "SELECT count(*) FROM booking_schema_history WHERE version = 1",
+                "SELECT count(*) FROM booking_schema_history WHERE version IN (1, 2)",
                 &[],
             )
             .await
             .expect("reading the history table");
         let applied: i64 = row.get(0);
-        assert_eq!(applied, 1);
+        assert_eq!(applied, 2);
         let other = client
             .query_opt(
                 "SELECT 1 FROM information_schema.tables WHERE table_name = 'refinery_schema_history'",

@@ -17,7 +17,9 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use platform::auth::{AUDIENCE, AccessClaims, ISSUER, Role};
 use platform::clock::{Clock, SettableClock, to_timestamp};
+use platform::grants::{GrantIssuer, KeysServer, SigningKeys};
 use platform::problem::Problem;
+use platform::proxy_grant::{PROXY_GRANT_TTL, ProxyGrant};
 use proto::auth::v1 as auth_pb;
 use proto::auth::v1::auth_service_server::{AuthService, AuthServiceServer};
 use proto::booking::v1 as pb;
@@ -54,14 +56,16 @@ impl TestKeys {
         }
     }
 
-    pub fn jwks_json(&self) -> String {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP", "crv": "Ed25519", "x": self.public_x,
-                "kid": KEY_ID, "alg": "EdDSA", "use": "sig"
-            }]
-        })
-        .to_string()
+    /// The public key as auth-svc's `GetJwks` answers it.
+    pub fn public_keys(&self) -> Vec<proto::keys::v1::PublicKey> {
+        vec![proto::keys::v1::PublicKey {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            x: self.public_x.clone(),
+            kid: KEY_ID.to_owned(),
+            alg: "EdDSA".to_owned(),
+            key_use: "sig".to_owned(),
+        }]
     }
 
     /// Claims of a citizen token valid for 30 minutes from `now`.
@@ -88,7 +92,7 @@ impl TestKeys {
 }
 
 struct FakeAuth {
-    jwks_json: String,
+    keys: Vec<proto::keys::v1::PublicKey>,
 }
 
 #[tonic::async_trait]
@@ -112,8 +116,15 @@ impl AuthService for FakeAuth {
         _: Request<auth_pb::GetJwksRequest>,
     ) -> Result<Response<auth_pb::GetJwksResponse>, Status> {
         Ok(Response::new(auth_pb::GetJwksResponse {
-            jwks_json: self.jwks_json.clone(),
+            keys: self.keys.clone(),
         }))
+    }
+
+    async fn list_providers(
+        &self,
+        _: Request<auth_pb::ListProvidersRequest>,
+    ) -> Result<Response<auth_pb::ListProvidersResponse>, Status> {
+        Err(Status::unimplemented("fake"))
     }
 }
 
@@ -126,6 +137,33 @@ pub struct SchedulingAnswer {
     pub proxy_allowed: bool,
     /// The campaign's change policy (R8); `None` means changes are never allowed.
     pub modification_allowed_from: Option<DateTime<Utc>>,
+    pub proxy_deadline: Option<DateTime<Utc>>,
+    /// 0: no limit.
+    pub proxy_max_per_booker: u32,
+    /// Cumulative release steps `(from, basis points)`; empty: everything released.
+    pub supply_release: Vec<(DateTime<Utc>, u32)>,
+}
+
+impl SchedulingAnswer {
+    fn campaign(&self, id: String) -> sched_pb::Campaign {
+        sched_pb::Campaign {
+            id,
+            proxy_allowed: self.proxy_allowed,
+            proxy_deadline: self.proxy_deadline.map(to_timestamp),
+            proxy_max_per_booker: self.proxy_max_per_booker,
+            cancellation_closes_days_before: self.cancellation_closes_days_before,
+            modification_allowed_from: self.modification_allowed_from.map(to_timestamp),
+            supply_release: self
+                .supply_release
+                .iter()
+                .map(|(at, released_bp)| sched_pb::SupplyStep {
+                    at: Some(to_timestamp(*at)),
+                    released_bp: *released_bp,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for SchedulingAnswer {
@@ -136,6 +174,9 @@ impl Default for SchedulingAnswer {
             cancellation_closes_days_before: 2,
             proxy_allowed: false,
             modification_allowed_from: None,
+            proxy_deadline: None,
+            proxy_max_per_booker: 0,
+            supply_release: Vec::new(),
         }
     }
 }
@@ -162,22 +203,24 @@ impl SchedulingService for SchedulingHandle {
         Ok(Response::new(sched_pb::CheckEligibilityResponse {
             eligible: answer.eligible,
             campaign_id: question.campaign_id.clone(),
-            reason: answer.reason,
-            campaign: Some(sched_pb::Campaign {
-                id: question.campaign_id,
-                proxy_allowed: answer.proxy_allowed,
-                cancellation_closes_days_before: answer.cancellation_closes_days_before,
-                modification_allowed_from: answer.modification_allowed_from.map(to_timestamp),
-                ..Default::default()
-            }),
+            reason: answer.reason.clone(),
+            campaign: Some(answer.campaign(question.campaign_id)),
             ..Default::default()
         }))
     }
 
     async fn get_campaign(
         &self,
-        _: Request<sched_pb::GetCampaignRequest>,
+        request: Request<sched_pb::GetCampaignRequest>,
     ) -> Result<Response<sched_pb::Campaign>, Status> {
+        let answer = self.0.answer.lock().unwrap().clone();
+        Ok(Response::new(answer.campaign(request.into_inner().id)))
+    }
+
+    async fn list_windows(
+        &self,
+        _: Request<sched_pb::ListWindowsRequest>,
+    ) -> Result<Response<sched_pb::ListWindowsResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
 
@@ -252,6 +295,8 @@ pub struct Harness {
     pub scheduling: Arc<FakeScheduling>,
     pub sessions: Arc<FakeSessions>,
     pub keys: TestKeys,
+    /// Signs proxy grants with the keys the fake auth-svc publishes over vaxbook.keys.v1.
+    pub proxy_grants: GrantIssuer,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub addr: SocketAddr,
@@ -271,11 +316,15 @@ impl Harness {
 
         let (auth_listener, auth_url) = loopback().await;
         let auth = AuthServiceServer::new(FakeAuth {
-            jwks_json: keys.jwks_json(),
+            keys: keys.public_keys(),
         });
+        // auth-svc's grant keys, for proxy grants.
+        let grant_keys = Arc::new(SigningKeys::generate().unwrap());
+        let proxy_grants = GrantIssuer::new(grant_keys.clone());
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(auth)
+                .add_service(KeysServer::new(platform::auth::ISSUER, grant_keys).into_service())
                 .serve_with_incoming_shutdown(
                     TcpListenerStream::new(auth_listener),
                     shutdown.clone().cancelled_owned(),
@@ -326,10 +375,26 @@ impl Harness {
             scheduling,
             sessions,
             keys,
+            proxy_grants,
             shutdown,
             server,
             addr,
         }
+    }
+
+    /// A proxy grant as auth-svc would issue it: `booker` books for `person_key`, born on
+    /// `birth_date`.
+    pub fn proxy_grant(&self, booker: &str, person_key: &str, birth_date: &str) -> String {
+        let claims = ProxyGrant {
+            sub: booker.to_owned(),
+            for_key: person_key.to_owned(),
+            for_bd: birth_date.to_owned(),
+            for_name: "홍*동".to_owned(),
+        };
+        self.proxy_grants
+            .issue(&claims, self.clock.now(), PROXY_GRANT_TTL)
+            .unwrap()
+            .token
     }
 
     pub fn answer(&self, change: impl FnOnce(&mut SchedulingAnswer)) {
@@ -397,6 +462,7 @@ pub fn slot_request(
             vaccine: "mRNA".to_owned(),
             capacity,
             remaining: 0,
+            released: 0,
         }),
     }
 }
@@ -432,6 +498,7 @@ pub fn book(slot_id: &str, key: &str) -> pb::CreateBookingRequest {
         slot_id: slot_id.to_owned(),
         idempotency_key: key.to_owned(),
         proxy: false,
+        proxy_grant: String::new(),
     }
 }
 

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use uuid::Uuid;
 
 use super::{CAMPAIGN, OTHER_CAMPAIGN, booked, booking, center, date, draft, slot};
-use crate::domain::{Booking, BookingStatus, Slot};
+use crate::domain::{Booking, BookingStatus, ReleasedShare, Slot};
 use crate::store::{BookingStore, BookingStoreError};
 
 /// Slots on 2021-09-`day` at one new center.
@@ -83,7 +83,7 @@ pub async fn a_change_moves_the_place(store: &dyn BookingStore) {
     assert_eq!(created.cancellable_until, date(8));
 
     let moved = store
-        .change_booking(created.id, "alice", new.id, 3)
+        .change_booking(created.id, "alice", new.id, 3, ReleasedShare::FULL)
         .await
         .unwrap();
     assert_eq!(moved.id, created.id);
@@ -104,7 +104,7 @@ pub async fn a_change_moves_the_place(store: &dyn BookingStore) {
 
     // Moving to the slot it holds changes nothing, not even the deadline.
     let again = store
-        .change_booking(created.id, "alice", new.id, 2)
+        .change_booking(created.id, "alice", new.id, 2, ReleasedShare::FULL)
         .await
         .unwrap();
     assert_eq!(again, moved);
@@ -120,7 +120,9 @@ pub async fn a_change_moves_the_place(store: &dyn BookingStore) {
     // A slot of another campaign, or none at all, is not a slot this booking can move to.
     let elsewhere = slot(store, OTHER_CAMPAIGN, 5).await;
     for target in [elsewhere.id, Uuid::new_v4()] {
-        let refused = store.change_booking(created.id, "alice", target, 2).await;
+        let refused = store
+            .change_booking(created.id, "alice", target, 2, ReleasedShare::FULL)
+            .await;
         assert!(
             matches!(refused, Err(BookingStoreError::NotFound("slot"))),
             "{refused:?}"
@@ -141,7 +143,9 @@ pub async fn a_change_into_a_full_slot_changes_nothing(store: &dyn BookingStore)
         .create_booking(booking("carol", old, None))
         .await
         .unwrap();
-    let refused = store.change_booking(mine.id, "carol", full.id, 2).await;
+    let refused = store
+        .change_booking(mine.id, "carol", full.id, 2, ReleasedShare::FULL)
+        .await;
     assert!(
         matches!(refused, Err(BookingStoreError::SlotFull)),
         "{refused:?}"
@@ -162,7 +166,9 @@ pub async fn only_a_confirmed_booking_of_ones_own_changes(store: &dyn BookingSto
         .cancel_booking(dropped.id, "dave", Utc::now())
         .await
         .unwrap();
-    let cancelled = store.change_booking(dropped.id, "dave", new.id, 2).await;
+    let cancelled = store
+        .change_booking(dropped.id, "dave", new.id, 2, ReleasedShare::FULL)
+        .await;
     assert!(
         matches!(cancelled, Err(BookingStoreError::AlreadyCancelled)),
         "{cancelled:?}"
@@ -172,13 +178,15 @@ pub async fn only_a_confirmed_booking_of_ones_own_changes(store: &dyn BookingSto
         .create_booking(booking("erin", old, None))
         .await
         .unwrap();
-    let stolen = store.change_booking(theirs.id, "mallory", new.id, 2).await;
+    let stolen = store
+        .change_booking(theirs.id, "mallory", new.id, 2, ReleasedShare::FULL)
+        .await;
     assert!(
         matches!(stolen, Err(BookingStoreError::NotFound("booking"))),
         "{stolen:?}"
     );
     let unknown = store
-        .change_booking(Uuid::new_v4(), "erin", new.id, 2)
+        .change_booking(Uuid::new_v4(), "erin", new.id, 2, ReleasedShare::FULL)
         .await;
     assert!(
         matches!(unknown, Err(BookingStoreError::NotFound("booking"))),
@@ -196,11 +204,9 @@ pub async fn concurrent_changes_never_overfill_the_new_slot(store: &dyn BookingS
     let mut bookings = book_all(store, first, &everyone[..5]).await;
     bookings.extend(book_all(store, second, &everyone[5..]).await);
 
-    let outcomes = join_all(
-        bookings
-            .iter()
-            .map(|held| store.change_booking(held.id, &held.person_key, target.id, 2)),
-    )
+    let outcomes = join_all(bookings.iter().map(|held| {
+        store.change_booking(held.id, &held.person_key, target.id, 2, ReleasedShare::FULL)
+    }))
     .await;
     let moved = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     let full = outcomes
@@ -223,12 +229,12 @@ pub async fn crossing_changes_do_not_deadlock(store: &dyn BookingStore) {
 
     // Half move east → west while the other half move west → east: the two slot rows are
     // locked in opposite "old, new" orders, so only a fixed lock order avoids deadlocks.
-    let to_west = eastern
-        .iter()
-        .map(|held| store.change_booking(held.id, &held.person_key, west.id, 2));
-    let to_east = western
-        .iter()
-        .map(|held| store.change_booking(held.id, &held.person_key, east.id, 2));
+    let to_west = eastern.iter().map(|held| {
+        store.change_booking(held.id, &held.person_key, west.id, 2, ReleasedShare::FULL)
+    });
+    let to_east = western.iter().map(|held| {
+        store.change_booking(held.id, &held.person_key, east.id, 2, ReleasedShare::FULL)
+    });
     let (to_west, to_east) = futures::join!(join_all(to_west), join_all(to_east));
     for outcome in to_west.iter().chain(&to_east) {
         assert!(outcome.is_ok(), "{outcome:?}");
@@ -260,9 +266,9 @@ pub async fn a_change_racing_a_cancel_frees_one_place(store: &dyn BookingStore) 
 
     // Whichever wins, each booking ends cancelled and its one place is free again, in the
     // slot it held last.
-    let changes = bookings
-        .iter()
-        .map(|held| store.change_booking(held.id, &held.person_key, new.id, 2));
+    let changes = bookings.iter().map(|held| {
+        store.change_booking(held.id, &held.person_key, new.id, 2, ReleasedShare::FULL)
+    });
     let cancels = bookings
         .iter()
         .map(|held| store.cancel_booking(held.id, &held.person_key, Utc::now()));

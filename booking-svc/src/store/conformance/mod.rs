@@ -6,11 +6,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod change;
+mod supply;
 
 use change::{
     a_change_into_a_full_slot_changes_nothing, a_change_moves_the_place,
     a_change_racing_a_cancel_frees_one_place, concurrent_changes_never_overfill_the_new_slot,
     crossing_changes_do_not_deadlock, only_a_confirmed_booking_of_ones_own_changes,
+};
+use supply::{
+    a_change_takes_only_a_released_place, a_proxy_booking_records_its_booker_within_the_limit,
+    supply_released_in_steps_is_never_booked_past_the_share,
 };
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -19,7 +24,9 @@ use futures::future::join_all;
 use uuid::Uuid;
 
 use super::{BookingStore, BookingStoreError};
-use crate::domain::{Booking, BookingStatus, Center, IdempotencyKey, NewBooking, Slot, SlotDraft};
+use crate::domain::{
+    Booking, BookingStatus, Center, IdempotencyKey, NewBooking, ReleasedShare, Slot, SlotDraft,
+};
 
 const CAMPAIGN: &str = "r18-49";
 const OTHER_CAMPAIGN: &str = "r60-plus";
@@ -78,6 +85,8 @@ fn booking(person: &str, slot: &Slot, key: Option<&str>) -> NewBooking {
         idempotency_key: key.map(|key| IdempotencyKey::parse_optional(key).unwrap().unwrap()),
         created_at: Utc::now(),
         cancellation_closes_days_before: 2,
+        released_share: ReleasedShare::FULL,
+        proxy: None,
     }
 }
 
@@ -509,4 +518,7 @@ conformance_suite!(
     concurrent_changes_never_overfill_the_new_slot,
     crossing_changes_do_not_deadlock,
     a_change_racing_a_cancel_frees_one_place,
+    supply_released_in_steps_is_never_booked_past_the_share,
+    a_change_takes_only_a_released_place,
+    a_proxy_booking_records_its_booker_within_the_limit,
 );

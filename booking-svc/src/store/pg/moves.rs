@@ -13,7 +13,7 @@ use deadpool_postgres::{Object, Transaction};
 use uuid::Uuid;
 
 use super::{BOOKING_SELECT, booking_from_row};
-use crate::domain::{Booking, BookingStatus, cancellable_until, storage_precision};
+use crate::domain::{Booking, BookingStatus, ReleasedShare, cancellable_until, storage_precision};
 use crate::store::BookingStoreError;
 
 /// How often a cancel or change starts over because the booking moved meanwhile.
@@ -147,6 +147,7 @@ pub(super) async fn change(
     person_key: &str,
     new_slot_id: Uuid,
     cancellation_closes_days_before: u32,
+    released_share: ReleasedShare,
 ) -> Result<Booking, BookingStoreError> {
     for _ in 0..MOVED_BOOKING_ATTEMPTS {
         let attempt = try_change(
@@ -155,6 +156,7 @@ pub(super) async fn change(
             person_key,
             new_slot_id,
             cancellation_closes_days_before,
+            released_share,
         )
         .await?;
         if let Attempt::Done(booking) = attempt {
@@ -170,6 +172,7 @@ async fn try_change(
     person_key: &str,
     new_slot_id: Uuid,
     cancellation_closes_days_before: u32,
+    released_share: ReleasedShare,
 ) -> Result<Attempt, BookingStoreError> {
     let transaction = client.transaction().await?;
     let seen = whereabouts(&transaction, id, person_key).await?;
@@ -214,10 +217,15 @@ async fn try_change(
     let take = transaction
         .prepare_cached(
             "UPDATE slots SET booked = booked + 1 \
-             WHERE id = $1 AND booked < capacity RETURNING date",
+             WHERE id = $1 AND booked < capacity \
+             AND booked < (capacity::bigint * $2::bigint) / 10000 RETURNING date",
         )
         .await?;
-    let Some(taken) = transaction.query_opt(&take, &[&new_slot_id]).await? else {
+    let share = i64::from(released_share.basis_points());
+    let Some(taken) = transaction
+        .query_opt(&take, &[&new_slot_id, &share])
+        .await?
+    else {
         // Dropping the transaction rolls back: nothing changed.
         return Err(BookingStoreError::SlotFull);
     };
