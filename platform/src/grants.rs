@@ -417,10 +417,10 @@ pub struct GrpcKeysSource {
 }
 
 impl GrpcKeysSource {
-    pub fn new(channel: tonic::transport::Channel) -> Self {
+    pub fn new(channel: impl Into<crate::grpc::GrpcChannel>) -> Self {
         Self {
             client: proto::keys::v1::keys_service_client::KeysServiceClient::with_interceptor(
-                channel,
+                channel.into(),
                 crate::telemetry::TracePropagation,
             ),
         }

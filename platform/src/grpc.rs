@@ -11,7 +11,6 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
-use tonic::transport::{Channel, Endpoint};
 use tonic_health::ServingStatus;
 
 use crate::problem::{Problem, ProblemKind};
@@ -157,19 +156,20 @@ pub async fn run(
     result.map_err(Into::into)
 }
 
-/// A lazily-connecting channel to another service, with sane timeouts.
-pub fn channel(url: &str, request_timeout: Duration) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(request_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
+/// The channel every vaxbook client uses: calls spread over the service's replicas
+/// ([`crate::balance`]).
+pub type GrpcChannel = crate::balance::BalancedChannel;
+
+/// A lazily-connecting channel to another service with sane timeouts: `url` is one URL, a
+/// comma-separated list of replicas, or `dns:///host:port` re-resolved periodically; every call
+/// (retries included) ends within `request_timeout`.
+pub fn channel(url: &str, request_timeout: Duration) -> anyhow::Result<GrpcChannel> {
+    crate::balance::BalancedChannel::new(url, request_timeout)
 }
 
 /// The client-side stack every vaxbook client uses: trace context propagation.
-pub type TracedChannel = tonic::service::interceptor::InterceptedService<Channel, TracePropagation>;
+pub type TracedChannel =
+    tonic::service::interceptor::InterceptedService<GrpcChannel, TracePropagation>;
 
 /// Checks the `x-admin-key` metadata of an operator call against the configured key.
 pub fn require_admin(
