@@ -32,6 +32,10 @@ impl Environment {
                 format!("person-key-{}", uuid::Uuid::new_v4().simple()),
             ),
             ("AUTH_SIGNING_KEY_FILE", key_file.display().to_string()),
+            (
+                "AUTH_CARRIER_CHECK_URL",
+                "http://127.0.0.1:1/v1/subscriber-check".to_owned(),
+            ),
             ("AUTH_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
             ("AUTH_METRICS_ADDR", "127.0.0.1:0".to_owned()),
             // Nothing listens here: a start that got past the configuration waits for Redis.
@@ -118,6 +122,14 @@ fn a_missing_signing_key_file_is_refused() {
     environment.without("AUTH_SIGNING_KEY_FILE");
     let printed = environment.refused();
     assert!(printed.contains("AUTH_SIGNING_KEY_FILE"), "{printed}");
+}
+
+#[test]
+fn no_carrier_agency_is_refused_rather_than_skipped() {
+    let mut environment = Environment::valid();
+    environment.without("AUTH_CARRIER_CHECK_URL");
+    let printed = environment.refused();
+    assert!(printed.contains("AUTH_CARRIER_CHECK_URL"), "{printed}");
 }
 
 #[test]

@@ -11,10 +11,12 @@
 //! time counts as the agency being unavailable.
 //!
 //! The directory is what `vaxbook dev` seeds, what `POST /dev/carrier/subscribers` adds to and
-//! what the test harness's stand-in agency server answers from. Its `Debug` prints no entry.
+//! what the stand-in agency server ([`StandInAgency`], for tests and the load generator)
+//! answers from. Its `Debug` prints no entry.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,6 +185,111 @@ impl CarrierDirectory {
     }
 }
 
+/// How the stand-in agency server behaves, for tests of the adapter's failure handling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgencyBehaviour {
+    /// Answers from the directory.
+    Up,
+    /// Answers `500` at once.
+    Failing,
+    /// Accepts the request and never answers (the adapter's deadline must end the call).
+    Hanging,
+}
+
+/// A stand-in agency HTTP server on `127.0.0.1:0` that answers the contract above from a
+/// [`CarrierDirectory`]: what the multi-process tests, the load generator and auth-svc's own
+/// end-to-end tests put behind the production HTTP adapter. Stops when dropped.
+pub struct StandInAgency {
+    pub directory: Arc<CarrierDirectory>,
+    url: String,
+    state: Arc<AgencyState>,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+struct AgencyState {
+    directory: Arc<CarrierDirectory>,
+    behaviour: Mutex<AgencyBehaviour>,
+    calls: AtomicU64,
+}
+
+/// The path the stand-in serves the check on.
+pub const STAND_IN_PATH: &str = "/v1/subscriber-check";
+
+impl StandInAgency {
+    /// Binds a loopback port and serves until dropped.
+    pub async fn start(directory: Arc<CarrierDirectory>) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let url = format!("http://{}{STAND_IN_PATH}", listener.local_addr()?);
+        let state = Arc::new(AgencyState {
+            directory: directory.clone(),
+            behaviour: Mutex::new(AgencyBehaviour::Up),
+            calls: AtomicU64::new(0),
+        });
+        let app = axum::Router::new()
+            .route(STAND_IN_PATH, axum::routing::post(answer))
+            .with_state(state.clone());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "the stand-in agency stopped");
+            }
+        });
+        Ok(Self {
+            directory,
+            url,
+            state,
+            shutdown,
+        })
+    }
+
+    /// The endpoint, for `AUTH_CARRIER_CHECK_URL`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn set_behaviour(&self, behaviour: AgencyBehaviour) {
+        if let Ok(mut current) = self.state.behaviour.lock() {
+            *current = behaviour;
+        }
+    }
+
+    /// How many checks reached the server.
+    pub fn calls(&self) -> u64 {
+        self.state.calls.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for StandInAgency {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn answer(
+    axum::extract::State(state): axum::extract::State<Arc<AgencyState>>,
+    axum::Json(request): axum::Json<AgencyRequest>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    state.calls.fetch_add(1, Ordering::Relaxed);
+    let behaviour = state
+        .behaviour
+        .lock()
+        .map(|behaviour| *behaviour)
+        .unwrap_or(AgencyBehaviour::Up);
+    match behaviour {
+        AgencyBehaviour::Up => axum::Json(state.directory.check(&request)).into_response(),
+        AgencyBehaviour::Failing => http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        AgencyBehaviour::Hanging => {
+            std::future::pending::<()>().await;
+            http::StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -248,6 +355,39 @@ mod tests {
         bad.phone = "12345".to_owned();
         assert_eq!(directory.register(&bad), Err(SubscriberError::Phone));
         assert!(format!("{directory:?}").contains("CarrierDirectory"));
+    }
+
+    #[tokio::test]
+    async fn the_stand_in_server_answers_the_contract_and_can_fail() {
+        let directory = Arc::new(CarrierDirectory::new());
+        directory.register(&hong()).unwrap();
+        let agency = StandInAgency::start(directory).await.unwrap();
+        let client = reqwest_free_post(agency.url(), &asked()).await;
+        assert_eq!(client.0, 200);
+        let answer: AgencyResponse = serde_json::from_str(&client.1).unwrap();
+        assert!(answer.matched);
+        agency.set_behaviour(AgencyBehaviour::Failing);
+        assert_eq!(reqwest_free_post(agency.url(), &asked()).await.0, 500);
+        assert_eq!(agency.calls(), 2);
+    }
+
+    /// A minimal HTTP/1.1 POST over a TCP stream (platform has no HTTP client).
+    async fn reqwest_free_post(url: &str, body: &AgencyRequest) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        let json = serde_json::to_string(body).unwrap();
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        let request = format!(
+            "POST /{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+            json.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.unwrap();
+        let status = raw[9..12].parse().unwrap();
+        let body = raw.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! Mobile-phone verification: a six-digit one-time code sent by SMS to the person's phone.
-//! The code itself is never stored: the challenge keeps a keyed hash bound to the
-//! verification id, compared in constant time, and a challenge allows a bounded number of
-//! wrong answers before it is thrown away.
+//! Mobile-phone verification: a six-digit one-time code sent by SMS to the person's phone,
+//! after the carriers' identity-verification agency has confirmed that the phone is registered
+//! at the named carrier to this name, birth date and sex digit (a mismatch sends nothing).
+//! Before the agency is asked, the phone's start limit and wrong-code lockout are checked
+//! ([`crate::limits`]). The code itself is never stored: the challenge keeps a keyed hash bound
+//! to the verification id, compared in constant time; a challenge allows a bounded number of
+//! wrong answers before it is thrown away, and every wrong code also counts against the person
+//! and the phone across verifications.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +18,10 @@ use super::{
     ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge, count_wrong_answer,
     refuse_if_exhausted, use_up,
 };
-use crate::domain::{ProviderKind, VerificationId};
+use crate::carrier::{CarrierCheck, SubscriberQuery, SubscriberVerdict};
+use crate::domain::{ProviderId, ProviderKind, VerificationId};
 use crate::error::AuthError;
+use crate::limits::{AbuseLimits, Subject};
 use crate::sms::SmsSender;
 use crate::store::{Challenge, ChallengeSecret, ChallengeStore};
 
@@ -33,6 +39,14 @@ pub struct PhoneProvider {
     clock: SharedClock,
     digester: BoundDigester,
     settings: PhoneProviderSettings,
+    guards: PhoneGuards,
+}
+
+/// What stands between a start and an SMS: the agency and the abuse limits.
+#[derive(Clone)]
+pub struct PhoneGuards {
+    pub carrier: Arc<dyn CarrierCheck>,
+    pub limits: Arc<AbuseLimits>,
 }
 
 impl PhoneProvider {
@@ -42,6 +56,7 @@ impl PhoneProvider {
         clock: SharedClock,
         digester: BoundDigester,
         settings: PhoneProviderSettings,
+        guards: PhoneGuards,
     ) -> Self {
         Self {
             store,
@@ -49,6 +64,7 @@ impl PhoneProvider {
             clock,
             digester,
             settings,
+            guards,
         }
     }
 
@@ -66,24 +82,50 @@ fn generate_otp() -> String {
 
 #[async_trait::async_trait]
 impl IdentityProvider for PhoneProvider {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Phone
+    fn id(&self) -> ProviderId {
+        ProviderKind::Phone.id()
     }
 
     async fn start(&self, request: StartRequest) -> Result<StartedChallenge, AuthError> {
         let phone = request.phone.ok_or(AuthError::InvalidPhone)?;
+        let carrier = request.carrier.ok_or_else(|| {
+            AuthError::InvalidRequest(
+                "carrier must be one of skt, kt, lgu, mvno for the phone provider".to_owned(),
+            )
+        })?;
+        let limits = &self.guards.limits;
+        let phone_subject = limits.phone(&phone);
+        limits.refuse_if_locked_out(&[&phone_subject]).await?;
+        limits.count_start(&phone_subject).await?;
+        // The same single question whichever field is wrong, so the answer and its timing say
+        // nothing about which one it was.
+        let verdict = self
+            .guards
+            .carrier
+            .check(&SubscriberQuery {
+                name: &request.name,
+                birth_date: request.birth_date,
+                sex_digit: request.sex_digit,
+                phone: &phone,
+                carrier,
+            })
+            .await?;
+        if verdict == SubscriberVerdict::Mismatch {
+            return Err(AuthError::IdentityMismatch);
+        }
         let otp = generate_otp();
         let expires_at = self.clock.now()
             + chrono::Duration::from_std(self.settings.otp_ttl)
                 .unwrap_or(chrono::Duration::minutes(3));
         let challenge = Challenge {
-            provider: ProviderKind::Phone,
+            provider: ProviderKind::Phone.id(),
             person_key: request.person_key,
             birth_date: request.birth_date,
             masked_name: request.name.masked(),
             device_id: request.device_id,
             secret: ChallengeSecret::OtpDigest {
                 digest: self.digester.digest(&request.verification_id, &otp),
+                phone_subject: Some(phone_subject.as_str().to_owned()),
             },
             expires_at,
             attempts: 0,
@@ -116,10 +158,19 @@ impl IdentityProvider for PhoneProvider {
                 "otp is required for the phone provider".to_owned(),
             ));
         };
-        let ChallengeSecret::OtpDigest { digest } = &challenge.secret else {
+        let ChallengeSecret::OtpDigest {
+            digest,
+            phone_subject,
+        } = &challenge.secret
+        else {
             tracing::warn!(%verification_id, "a phone challenge holds no code digest");
             return Err(AuthError::VerificationExpired);
         };
+        // Counted across verifications: a new one does not reset them.
+        let person = AbuseLimits::person(&challenge.person_key);
+        let phone = phone_subject.as_deref().and_then(Subject::from_stored);
+        let subjects: Vec<&Subject> = std::iter::once(&person).chain(phone.as_ref()).collect();
+        self.guards.limits.refuse_if_locked_out(&subjects).await?;
         refuse_if_exhausted(
             self.store.as_ref(),
             verification_id,
@@ -130,6 +181,7 @@ impl IdentityProvider for PhoneProvider {
         if self.digester.matches(verification_id, otp.as_str(), digest) {
             return use_up(self.store.as_ref(), verification_id).await;
         }
+        self.guards.limits.count_wrong_code(&subjects).await?;
         let attempts_left = count_wrong_answer(
             self.store.as_ref(),
             verification_id,

@@ -16,13 +16,14 @@ use crate::domain::{DeviceId, ProviderKind, Rrn, VerificationId, derive_person_k
 fn challenge(label: &str) -> Challenge {
     let rrn = Rrn::parse("900101-1234567").unwrap();
     Challenge {
-        provider: ProviderKind::Phone,
+        provider: ProviderKind::Phone.id(),
         person_key: derive_person_key(label.as_bytes(), &rrn),
         birth_date: NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
         masked_name: "홍*동".to_owned(),
         device_id: DeviceId::parse(&format!("device-{label}")).unwrap(),
         secret: ChallengeSecret::OtpDigest {
             digest: format!("digest-{label}"),
+            phone_subject: Some(format!("phone:{label}")),
         },
         expires_at: Utc.with_ymd_and_hms(2021, 8, 9, 11, 3, 0).unwrap(),
         attempts: 0,
@@ -67,7 +68,7 @@ async fn failed_attempts_count_up_and_keep_the_rest(store: &dyn ChallengeStore) 
 async fn an_assertion_challenge_keeps_its_binding_through_attempts(store: &dyn ChallengeStore) {
     let id = VerificationId::new_random();
     let stored = Challenge {
-        provider: ProviderKind::Kakao,
+        provider: ProviderKind::Kakao.id(),
         secret: ChallengeSecret::AssertionBinding {
             nonce: "nonce-h".to_owned(),
             name_digest: "name-digest-h".to_owned(),
@@ -138,6 +139,56 @@ async fn concurrent_failed_attempts_are_all_counted(store: Arc<dyn ChallengeStor
     assert_eq!(store.get(&id).await.unwrap().unwrap().attempts, 10);
 }
 
+async fn abuse_counters_count_per_key_and_tell_the_time_left(store: &dyn ChallengeStore) {
+    let window = Duration::from_secs(900);
+    let key = format!("{{phone:{}}}:wrong", uuid::Uuid::new_v4().simple());
+    assert_eq!(store.read_counter(&key).await.unwrap(), None);
+    for expected in 1..=3 {
+        let hit = store.hit_counter(&key, window).await.unwrap();
+        assert_eq!(hit.count, expected);
+        assert!(
+            hit.resets_in > Duration::from_secs(890) && hit.resets_in <= window,
+            "{hit:?}"
+        );
+    }
+    // Reading does not count; a later, longer window does not restart the running one.
+    let read = store.read_counter(&key).await.unwrap().unwrap();
+    assert_eq!(read.count, 3);
+    assert!(read.resets_in <= window, "{read:?}");
+    let longer = store
+        .hit_counter(&key, Duration::from_secs(7200))
+        .await
+        .unwrap();
+    assert_eq!(longer.count, 4);
+    assert!(longer.resets_in <= window, "{longer:?}");
+    // Another subject has its own count, and the start-rate counters are apart.
+    let other = format!("{{person:{}}}:wrong", uuid::Uuid::new_v4().simple());
+    assert_eq!(store.hit_counter(&other, window).await.unwrap().count, 1);
+    assert_eq!(store.hit_rate_limit(&key, window).await.unwrap(), 1);
+}
+
+async fn concurrent_counter_hits_are_all_counted(store: Arc<dyn ChallengeStore>) {
+    let key = format!("{{client:{}}}:starts", uuid::Uuid::new_v4().simple());
+    let hits = (0..12).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store
+                .hit_counter(&key, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .count
+        })
+    });
+    let mut counts: Vec<u64> = futures::future::join_all(hits)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=12).collect::<Vec<_>>());
+}
+
 async fn run_suite(store: Arc<dyn ChallengeStore>) {
     store.ping().await.unwrap();
     a_stored_challenge_reads_back_unchanged(store.as_ref()).await;
@@ -146,7 +197,37 @@ async fn run_suite(store: Arc<dyn ChallengeStore>) {
     delete_succeeds_once(store.as_ref()).await;
     rate_limit_counts_per_key(store.as_ref()).await;
     concurrent_deletes_have_one_winner(store.clone()).await;
+    abuse_counters_count_per_key_and_tell_the_time_left(store.as_ref()).await;
+    concurrent_counter_hits_are_all_counted(store.clone()).await;
     concurrent_failed_attempts_are_all_counted(store).await;
+}
+
+#[tokio::test]
+async fn memory_counters_end_with_the_injected_clock() {
+    let (clock, store) = memory_store();
+    let window = Duration::from_secs(900);
+    assert_eq!(
+        store
+            .hit_counter("{p:1}:wrong", window)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    let start = clock.now();
+    clock.set(start + chrono::Duration::seconds(600));
+    let read = store.read_counter("{p:1}:wrong").await.unwrap().unwrap();
+    assert_eq!(read.resets_in, Duration::from_secs(300));
+    clock.set(start + chrono::Duration::seconds(901));
+    assert_eq!(store.read_counter("{p:1}:wrong").await.unwrap(), None);
+    assert_eq!(
+        store
+            .hit_counter("{p:1}:wrong", window)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
 }
 
 fn memory_store() -> (Arc<SettableClock>, Arc<dyn ChallengeStore>) {
@@ -159,7 +240,11 @@ fn memory_store() -> (Arc<SettableClock>, Arc<dyn ChallengeStore>) {
 
 async fn redis_store(
     label: &str,
-) -> (::redis::aio::ConnectionManager, String, RedisChallengeStore) {
+) -> (
+    platform::redis_conn::RedisConnection,
+    String,
+    RedisChallengeStore,
+) {
     let connection = platform::redis_conn::connect_for_tests().await.unwrap();
     let prefix = platform::redis_conn::test_prefix(label);
     let store = RedisChallengeStore::new(connection.clone(), prefix.clone());
@@ -206,7 +291,7 @@ async fn redis_store_gives_keys_their_ttl_and_keeps_it() {
     let id = VerificationId::new_random();
     store.put(&id, &challenge("g"), TTL).await.unwrap();
     let key = format!("{prefix}auth:challenge:{id}");
-    let pttl = |connection: &mut ::redis::aio::ConnectionManager, key: String| {
+    let pttl = |connection: &mut platform::redis_conn::RedisConnection, key: String| {
         let mut connection = connection.clone();
         async move {
             ::redis::cmd("PTTL")

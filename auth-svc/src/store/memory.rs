@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
 
-use super::{Challenge, ChallengeStore, StoreError};
+use super::{Challenge, ChallengeStore, CounterWindow, StoreError};
 use crate::domain::VerificationId;
 
 #[derive(Default)]
@@ -49,6 +49,13 @@ impl MemoryChallengeStore {
 
 fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn counter_window((count, ends_at): (u64, DateTime<Utc>), now: DateTime<Utc>) -> CounterWindow {
+    CounterWindow {
+        count,
+        resets_in: (ends_at - now).to_std().unwrap_or_default(),
+    }
 }
 
 #[async_trait::async_trait]
@@ -98,6 +105,26 @@ impl ChallengeStore for MemoryChallengeStore {
                 .or_insert((0, now + chrono_duration(window)));
             entry.0 += 1;
             entry.0
+        }))
+    }
+
+    async fn hit_counter(&self, key: &str, window: Duration) -> Result<CounterWindow, StoreError> {
+        Ok(self.with_state(|state, now| {
+            let entry = state
+                .rate_windows
+                .entry(format!("limit:{key}"))
+                .or_insert((0, now + chrono_duration(window)));
+            entry.0 += 1;
+            counter_window(*entry, now)
+        }))
+    }
+
+    async fn read_counter(&self, key: &str) -> Result<Option<CounterWindow>, StoreError> {
+        Ok(self.with_state(|state, now| {
+            state
+                .rate_windows
+                .get(&format!("limit:{key}"))
+                .map(|entry| counter_window(*entry, now))
         }))
     }
 

@@ -1,5 +1,5 @@
-//! Where pending verifications (challenges) and start-rate counters live between the two
-//! calls of a verification. A challenge is short-lived (minutes) and single use, so Redis with
+//! Where pending verifications (challenges), start-rate counters and the abuse-limit counters
+//! (`crate::limits`) live between the calls of a verification. A challenge is short-lived (minutes) and single use, so Redis with
 //! key expiry is the production home; the in-process store serves the dev run and unit tests.
 //! One conformance suite (`conformance`) runs against both so they cannot drift.
 
@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PersonKey;
-use crate::domain::{DeviceId, ProviderKind, VerificationId};
+use crate::domain::{DeviceId, ProviderId, VerificationId};
 
 pub use self::memory::MemoryChallengeStore;
 pub use self::redis::RedisChallengeStore;
@@ -24,7 +24,7 @@ pub use self::redis::RedisChallengeStore;
 /// to issue a token, and never the RRN, the phone number, the name or the one-time code in clear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
-    pub provider: ProviderKind,
+    pub provider: ProviderId,
     pub person_key: PersonKey,
     pub birth_date: NaiveDate,
     pub masked_name: String,
@@ -39,7 +39,13 @@ pub struct Challenge {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChallengeSecret {
     /// Keyed hash (base64url) of the one-time code, bound to the verification id.
-    OtpDigest { digest: String },
+    /// `phone_subject` is the phone's abuse-limit subject (a keyed hash, see `crate::limits`),
+    /// so wrong codes count against the phone too; absent in challenges stored before it.
+    OtpDigest {
+        digest: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone_subject: Option<String>,
+    },
     /// Simple-certificate providers: the nonce the assertion must carry (it was handed to the
     /// person anyway) and a keyed hash (base64url) of the started name, bound to the
     /// verification id, so the name is never stored in clear.
@@ -80,6 +86,23 @@ pub trait ChallengeStore: Send + Sync {
     /// count within the current window.
     async fn hit_rate_limit(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
 
+    /// Counts one hit on the abuse-limit counter `key` in a fixed window that starts at its
+    /// first hit; the count within the window and how long until it ends. Atomic: concurrent
+    /// hits on any replica are all counted. `key` names its subject in braces
+    /// (`{phone:…}:starts`), which Redis Cluster uses as the hash tag.
+    async fn hit_counter(&self, key: &str, window: Duration) -> Result<CounterWindow, StoreError>;
+
+    /// The abuse-limit counter `key` without counting: `None` when no window runs.
+    async fn read_counter(&self, key: &str) -> Result<Option<CounterWindow>, StoreError>;
+
     /// One round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// An abuse-limit counter's running window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterWindow {
+    pub count: u64,
+    /// How long until the window ends (and the count starts again from zero).
+    pub resets_in: Duration,
 }

@@ -1,12 +1,14 @@
 //! The Redis challenge store. A challenge is one JSON string under
 //! `{prefix}auth:challenge:{id}` with the challenge's TTL; a start-rate counter is
-//! `{prefix}auth:rate:{key}`, counted with INCR and given its window once with EXPIRE NX.
+//! `{prefix}auth:rate:{key}`, counted with INCR and given its window once with EXPIRE NX; an
+//! abuse-limit counter is `{prefix}auth:limit:{subject}:what`, hash-tagged by its subject and
+//! counted by one script.
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use platform::redis_conn::RedisConnection;
 
-use super::{Challenge, ChallengeStore, StoreError};
+use super::{Challenge, ChallengeStore, CounterWindow, StoreError};
 use crate::domain::VerificationId;
 
 /// Increments `attempts` inside the stored JSON without a read-modify-write race, keeping the
@@ -20,20 +22,30 @@ redis.call('SET', KEYS[1], cjson.encode(challenge), 'KEEPTTL')
 return challenge.attempts
 "#;
 
+/// Counts one hit in a window that starts at the first hit, in one step: INCR, the window's
+/// expiry set only when none runs, and the time left. Returns {count, pttl}.
+const HIT_COUNTER: &str = r#"
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+return {count, redis.call('PTTL', KEYS[1])}
+"#;
+
 /// Challenges and counters in Redis, shared by every replica.
 #[derive(Clone)]
 pub struct RedisChallengeStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     record_failed_attempt: redis::Script,
+    hit_counter: redis::Script,
 }
 
 impl RedisChallengeStore {
-    pub fn new(connection: ConnectionManager, prefix: impl Into<String>) -> Self {
+    pub fn new(connection: RedisConnection, prefix: impl Into<String>) -> Self {
         Self {
             connection,
             prefix: prefix.into(),
             record_failed_attempt: redis::Script::new(RECORD_FAILED_ATTEMPT),
+            hit_counter: redis::Script::new(HIT_COUNTER),
         }
     }
 
@@ -44,6 +56,11 @@ impl RedisChallengeStore {
     fn rate_key(&self, key: &str) -> String {
         format!("{}auth:rate:{key}", self.prefix)
     }
+
+    /// `{prefix}auth:limit:{subject}:…`: the braces in `key` are the Redis Cluster hash tag.
+    fn limit_key(&self, key: &str) -> String {
+        format!("{}auth:limit:{key}", self.prefix)
+    }
 }
 
 /// Redis TTLs in milliseconds, at least 1 (a zero TTL is an error in Redis).
@@ -51,6 +68,11 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+/// A PTTL reply as a duration (negative replies, no key or no expiry, count as none left).
+fn remaining(pttl: i64) -> Duration {
+    Duration::from_millis(u64::try_from(pttl).unwrap_or(0))
 }
 
 #[async_trait::async_trait]
@@ -120,6 +142,37 @@ impl ChallengeStore for RedisChallengeStore {
             .query_async(&mut connection)
             .await?;
         Ok(count)
+    }
+
+    async fn hit_counter(&self, key: &str, window: Duration) -> Result<CounterWindow, StoreError> {
+        let mut connection = self.connection.clone();
+        let (count, pttl): (u64, i64) = self
+            .hit_counter
+            .key(self.limit_key(key))
+            .arg(millis(window))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(CounterWindow {
+            count,
+            resets_in: remaining(pttl),
+        })
+    }
+
+    async fn read_counter(&self, key: &str) -> Result<Option<CounterWindow>, StoreError> {
+        let key = self.limit_key(key);
+        let mut connection = self.connection.clone();
+        let (count, pttl): (Option<u64>, i64) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(&key)
+            .cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await?;
+        Ok(count.map(|count| CounterWindow {
+            count,
+            resets_in: remaining(pttl),
+        }))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
