@@ -3,11 +3,17 @@
 //! refused for want of a credential, so an SRE sees an attack on the internal network as it
 //! happens. docs/security.md says who may call what.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
-use crate::grants::GrantKind;
+use crate::auth::{AccessClaims, Role};
+use crate::grants::{GrantIssuer, GrantKind, KeysServer, SigningKeys};
 
 /// auth-svc's proof that the person `sub` has just completed an identity verification on the
 /// device `dev`: the only thing session-svc accepts as the reason to give a device the
@@ -51,14 +57,109 @@ pub fn refused_call(service: &'static str, rpc: &'static str, reason: &'static s
     );
 }
 
+/// Signs access-token claims with `keys` (auth-svc's `TokenSigner`, and test stand-ins).
+pub fn sign_access_token(
+    keys: &SigningKeys,
+    claims: &AccessClaims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(keys.kid().to_owned());
+    jsonwebtoken::encode(&header, claims, keys.encoding_key())
+}
+
+/// auth-svc as the services that trust it see it, for their tests: a key published over
+/// `vaxbook.keys.v1.KeysService` on 127.0.0.1 (the real [`KeysServer`]), and the device
+/// proofs and citizen access tokens auth-svc would sign with it. Stops when dropped.
+pub struct AuthStandIn {
+    /// Where the keys are published (`VAXBOOK_AUTH_URL`).
+    pub url: String,
+    pub keys: Arc<SigningKeys>,
+    stop: CancellationToken,
+}
+
+impl Drop for AuthStandIn {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl AuthStandIn {
+    /// Publishes a fresh key on a free loopback port.
+    pub async fn start() -> anyhow::Result<Self> {
+        let keys = Arc::new(SigningKeys::generate()?);
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let stop = CancellationToken::new();
+        let server = tonic::transport::Server::builder()
+            .add_service(KeysServer::new(crate::auth::ISSUER, keys.clone()).into_service())
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                stop.clone().cancelled_owned(),
+            );
+        tokio::spawn(server);
+        Ok(Self { url, keys, stop })
+    }
+
+    /// A device proof for `person` on `device`, issued at `now`.
+    pub fn proof(&self, person: &str, device: &str, now: DateTime<Utc>) -> anyhow::Result<String> {
+        let proof = DeviceProof {
+            sub: person.to_owned(),
+            dev: device.to_owned(),
+        };
+        Ok(GrantIssuer::new(self.keys.clone())
+            .issue(&proof, now, DEVICE_PROOF_TTL)?
+            .token)
+    }
+
+    /// An access token of `role` for `person` (born `birth_date`), session `session` on
+    /// `device`, valid for 20 minutes from `now`.
+    pub fn token(
+        &self,
+        role: Role,
+        person: &str,
+        birth_date: &str,
+        session: &str,
+        device: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        let claims = AccessClaims {
+            iss: crate::auth::ISSUER.to_owned(),
+            aud: crate::auth::AUDIENCE.to_owned(),
+            sub: person.to_owned(),
+            sid: session.to_owned(),
+            dev: device.to_owned(),
+            bd: birth_date.to_owned(),
+            role,
+            iat: now.timestamp(),
+            exp: now.timestamp() + 1200,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        Ok(sign_access_token(&self.keys, &claims)?)
+    }
+}
+
+/// `message` as a request carrying `authorization: Bearer <token>`.
+pub fn with_bearer<T>(
+    message: T,
+    token: &str,
+) -> Result<tonic::Request<T>, crate::problem::Problem> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}").parse().map_err(|_| {
+        crate::problem::Problem::new(
+            crate::problem::ProblemKind::Unauthenticated,
+            "the token is malformed",
+        )
+    })?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::clock::{Clock, SettableClock};
-    use crate::grants::{GrantIssuer, GrantVerifier, SigningKeys, StaticKeysSource};
+    use crate::grants::{GrantVerifier, StaticKeysSource};
 
     #[tokio::test]
     async fn a_device_proof_is_never_an_access_token() {

@@ -4,13 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use platform::auth::Role;
 use platform::clock::{Clock, SettableClock};
 use platform::problem::{Problem, ProblemKind};
 use proto::session::v1 as pb;
@@ -23,7 +22,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::support::{AuthStandIn, with_bearer};
+use platform::trust::{AuthStandIn, with_bearer};
 
 struct Running {
     client: SessionServiceClient<Channel>,
@@ -43,7 +42,7 @@ impl Running {
 
 async fn start(mut config: Config) -> Running {
     platform::telemetry::init_for_tests();
-    let auth = AuthStandIn::start().await;
+    let auth = AuthStandIn::start().await.unwrap();
     config.auth_url = auth.url.clone();
     // Install the process's metrics recorder before any counter is touched.
     let _ = platform::metrics::handle();
@@ -115,7 +114,8 @@ async fn claim(
             device_id: device_id.to_owned(),
             device_proof: running
                 .auth
-                .proof(person_key, device_id, running.clock.now()),
+                .proof(person_key, device_id, running.clock.now())
+                .unwrap(),
         })
         .await
         .map(tonic::Response::into_inner)
@@ -147,17 +147,28 @@ async fn release(
 ) -> Result<bool, tonic::Status> {
     let token = running
         .auth
-        .token(person_key, session_id, "pc-1", running.clock.now());
+        .token(
+            Role::Citizen,
+            person_key,
+            "1990-01-01",
+            session_id,
+            "pc-1",
+            running.clock.now(),
+        )
+        .unwrap();
     running
         .client
         .clone()
-        .release_session(with_bearer(
-            pb::ReleaseSessionRequest {
-                person_key: person_key.to_owned(),
-                session_id: session_id.to_owned(),
-            },
-            &token,
-        ))
+        .release_session(
+            with_bearer(
+                pb::ReleaseSessionRequest {
+                    person_key: person_key.to_owned(),
+                    session_id: session_id.to_owned(),
+                },
+                &token,
+            )
+            .unwrap(),
+        )
         .await
         .map(|response| response.into_inner().released)
 }

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -21,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::support::{AuthStandIn, with_bearer};
+use platform::trust::{AuthStandIn, with_bearer};
 
 struct Running {
     client: SessionServiceClient<Channel>,
@@ -40,7 +38,7 @@ fn start_instant() -> DateTime<Utc> {
 async fn start() -> Running {
     platform::telemetry::init_for_tests();
     let _ = platform::metrics::handle();
-    let auth = AuthStandIn::start().await;
+    let auth = AuthStandIn::start().await.unwrap();
     let clock = Arc::new(SettableClock::starting_at(start_instant()));
     let hooks = platform::dev::DevHooks::new(Utc::now());
     let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
@@ -103,7 +101,7 @@ impl Running {
             session_id: session.to_owned(),
         };
         let request = match token {
-            Some(token) => with_bearer(message, token),
+            Some(token) => with_bearer(message, token).unwrap(),
             None => tonic::Request::new(message),
         };
         self.client
@@ -161,41 +159,44 @@ async fn claim_device_needs_a_fresh_proof_for_this_person_and_device() {
         .unwrap_err();
     assert_unauthenticated(&refused, "device-proof");
     // Another person's proof, and a proof for another device.
-    let mallorys = running.auth.proof(&mallory, "pc-1", now);
+    let mallorys = running.auth.proof(&mallory, "pc-1", now).unwrap();
     let refused = running
         .claim_with(&alice, "pc-1", &mallorys)
         .await
         .unwrap_err();
     assert_unauthenticated(&refused, "another person or device");
-    let other_device = running.auth.proof(&alice, "phone-9", now);
+    let other_device = running.auth.proof(&alice, "phone-9", now).unwrap();
     let refused = running
         .claim_with(&alice, "pc-1", &other_device)
         .await
         .unwrap_err();
     assert_unauthenticated(&refused, "another person or device");
     // A proof signed by a key auth-svc does not publish.
-    let stranger = AuthStandIn::start().await;
-    let forged = stranger.proof(&alice, "pc-1", now);
+    let stranger = AuthStandIn::start().await.unwrap();
+    let forged = stranger.proof(&alice, "pc-1", now).unwrap();
     let refused = running
         .claim_with(&alice, "pc-1", &forged)
         .await
         .unwrap_err();
     assert_unauthenticated(&refused, "unknown key");
     // An access token is not a device proof.
-    let token = running.auth.token(&alice, "s-1", "pc-1", now);
+    let token = running
+        .auth
+        .token(Role::Citizen, &alice, "1990-01-01", "s-1", "pc-1", now)
+        .unwrap();
     let refused = running
         .claim_with(&alice, "pc-1", &token)
         .await
         .unwrap_err();
     assert_unauthenticated(&refused, "not a vaxbook grant");
     // An expired proof.
-    let old = running.auth.proof(&alice, "pc-1", now);
+    let old = running.auth.proof(&alice, "pc-1", now).unwrap();
     running.clock.set(now + chrono::Duration::seconds(31));
     let refused = running.claim_with(&alice, "pc-1", &old).await.unwrap_err();
     assert_unauthenticated(&refused, "expired");
     // None of the refusals touched the lock: a valid proof is granted, once.
     let now = running.clock.now();
-    let fresh = running.auth.proof(&alice, "pc-1", now);
+    let fresh = running.auth.proof(&alice, "pc-1", now).unwrap();
     let granted = running.claim_with(&alice, "pc-1", &fresh).await.unwrap();
     assert!(running.holds(&alice, &granted.session_id, "pc-1").await);
     let replayed = running
@@ -227,13 +228,13 @@ async fn release_session_needs_that_sessions_token() {
     let now = running.clock.now();
     let alice = person();
     let bob = person();
-    let proof = running.auth.proof(&alice, "pc-1", now);
+    let proof = running.auth.proof(&alice, "pc-1", now).unwrap();
     let session = running
         .claim_with(&alice, "pc-1", &proof)
         .await
         .unwrap()
         .session_id;
-    let bobs_proof = running.auth.proof(&bob, "pc-2", now);
+    let bobs_proof = running.auth.proof(&bob, "pc-2", now).unwrap();
     let bobs_session = running
         .claim_with(&bob, "pc-2", &bobs_proof)
         .await
@@ -252,7 +253,17 @@ async fn release_session_needs_that_sessions_token() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
     // Another session's token (bob's), and alice's token of an earlier session.
-    let bobs_token = running.auth.token(&bob, &bobs_session, "pc-2", now);
+    let bobs_token = running
+        .auth
+        .token(
+            Role::Citizen,
+            &bob,
+            "1990-01-01",
+            &bobs_session,
+            "pc-2",
+            now,
+        )
+        .unwrap();
     let refused = running
         .release_with(&alice, &session, Some(&bobs_token))
         .await
@@ -261,7 +272,15 @@ async fn release_session_needs_that_sessions_token() {
     assert_eq!(Problem::from_status(&refused).kind, ProblemKind::Forbidden);
     let earlier = running
         .auth
-        .token(&alice, "an-earlier-session", "pc-1", now);
+        .token(
+            Role::Citizen,
+            &alice,
+            "1990-01-01",
+            "an-earlier-session",
+            "pc-1",
+            now,
+        )
+        .unwrap();
     let refused = running
         .release_with(&alice, &session, Some(&earlier))
         .await
@@ -270,7 +289,8 @@ async fn release_session_needs_that_sessions_token() {
     // Agents cannot release citizens' sessions (yet).
     let agent = running
         .auth
-        .token_with_role(&alice, &session, "pc-1", now, Role::Agent);
+        .token(Role::Agent, &alice, "1990-01-01", &session, "pc-1", now)
+        .unwrap();
     let refused = running
         .release_with(&alice, &session, Some(&agent))
         .await
@@ -287,7 +307,10 @@ async fn release_session_needs_that_sessions_token() {
     assert!(running.holds(&bob, &bobs_session, "pc-2").await);
 
     // The session's own token releases it.
-    let token = running.auth.token(&alice, &session, "pc-1", now);
+    let token = running
+        .auth
+        .token(Role::Citizen, &alice, "1990-01-01", &session, "pc-1", now)
+        .unwrap();
     assert!(
         running
             .release_with(&alice, &session, Some(&token))
