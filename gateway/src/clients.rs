@@ -9,6 +9,7 @@ use platform::auth::{GrpcJwksSource, TokenVerifier};
 use platform::grpc::TracedChannel;
 use platform::telemetry::TracePropagation;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use proto::auth::v1::proxy_service_client::ProxyServiceClient;
 use proto::booking::v1::booking_service_client::BookingServiceClient;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use proto::session::v1::session_service_client::SessionServiceClient;
@@ -24,6 +25,8 @@ pub const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct Clients {
     pub auth: AuthServiceClient<TracedChannel>,
+    /// auth-svc's ProxyService: the proxy grant for a booking made for someone else.
+    pub proxy: ProxyServiceClient<TracedChannel>,
     pub session: SessionServiceClient<TracedChannel>,
     pub scheduling: SchedulingServiceClient<TracedChannel>,
     pub booking: BookingServiceClient<TracedChannel>,
@@ -54,6 +57,7 @@ impl Clients {
                 ),
                 ("booking-svc", HealthClient::new(booking_channel.clone())),
             ],
+            proxy: ProxyServiceClient::with_interceptor(auth_channel.clone(), TracePropagation),
             auth: AuthServiceClient::with_interceptor(auth_channel, TracePropagation),
             session: SessionServiceClient::with_interceptor(session_channel, TracePropagation),
             scheduling: SchedulingServiceClient::with_interceptor(

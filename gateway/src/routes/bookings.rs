@@ -197,9 +197,9 @@ fn booking_response(status: StatusCode, answer: booking::Booking) -> Result<Resp
     security(("bearer" = [])),
     responses((status = 201, description = "Booked.", body = BookingView,
         headers(("Location" = String, description = "`/v1/bookings/{id}`")))),
-    extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
-        "forbidden", "not-eligible", "proxy-not-allowed", "not-found", "slot-full", "already-booked",
-        "idempotency-key-reused", "internal", "overloaded", "unavailable"])))
+    extensions(("x-problem-types" = json!(["invalid-request", "invalid-identity", "unauthenticated",
+        "session-expired", "forbidden", "not-eligible", "proxy-not-allowed", "not-found", "slot-full",
+        "already-booked", "idempotency-key-reused", "internal", "overloaded", "unavailable"])))
 )]
 pub async fn create_booking(
     State(state): State<AppState>,
@@ -216,10 +216,31 @@ pub async fn create_booking(
             "`for` needs the `name` and `rrn` of the person booked for",
         ));
     }
+    // A proxy booking: auth-svc resolves the person booked for into a signed grant, so the
+    // RRN goes no further than auth-svc; booking-svc checks the grant and the campaign.
+    let proxy_grant = match body.for_person {
+        Some(person) => {
+            let request = caller.grpc_request(proto::auth::v1::ResolveProxyRequest {
+                name: person.name,
+                rrn: person.rrn,
+            })?;
+            state
+                .clients
+                .proxy
+                .clone()
+                .resolve_proxy(request)
+                .await
+                .map_err(|status| HttpProblem::from_grpc("auth-svc", &status))?
+                .into_inner()
+                .grant
+        }
+        None => String::new(),
+    };
     let request = caller.grpc_request(booking::CreateBookingRequest {
         slot_id,
         idempotency_key,
-        proxy: body.for_person.is_some(),
+        proxy: !proxy_grant.is_empty(),
+        proxy_grant,
     })?;
     let created = state
         .clients
@@ -232,23 +253,34 @@ pub async fn create_booking(
     booking_response(StatusCode::CREATED, created)
 }
 
-/// `GET /v1/bookings`
+/// `GET /v1/bookings?made_for_others=`
 #[utoipa::path(
     get,
     path = "/v1/bookings",
     operation_id = "listBookings",
-    summary = "My bookings",
+    summary = "My bookings, or the bookings I made for others",
     tag = "booking",
-    params(DeviceIdHeader),
+    params(DeviceIdHeader, ("made_for_others" = Option<bool>, Query,
+        description = "`true`: the bookings the caller made for other people (names masked) instead of their own.")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The caller's bookings.", body = Vec<BookingView>)),
+    responses((status = 200, description = "The caller's bookings (those a proxy made for them included), or those they made for others.", body = Vec<BookingView>)),
     extensions(("x-problem-types" = json!(AUTHENTICATED_PROBLEMS)))
 )]
 pub async fn list_bookings(
     State(state): State<AppState>,
     caller: Authenticated,
+    params: QueryParams,
 ) -> Result<Json<Vec<BookingView>>, HttpProblem> {
-    let request = caller.grpc_request(booking::ListMyBookingsRequest {})?;
+    let made_for_others = match params.get("made_for_others") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(HttpProblem::invalid(
+                "`made_for_others` must be `true` or `false`",
+            ));
+        }
+    };
+    let request = caller.grpc_request(booking::ListMyBookingsRequest { made_for_others })?;
     let bookings = state
         .clients
         .booking

@@ -76,7 +76,11 @@ pub struct SlotView {
     pub ends_at: String,
     pub vaccine: String,
     pub capacity: i32,
+    /// Released places still free (what may be booked now).
     pub remaining: i32,
+    /// Places bookable now: the share of the capacity the campaign's windows opened so far
+    /// have released (R5), floored.
+    pub released: i32,
 }
 
 impl TryFrom<booking::Slot> for SlotView {
@@ -93,6 +97,7 @@ impl TryFrom<booking::Slot> for SlotView {
             vaccine: slot.vaccine,
             capacity: slot.capacity,
             remaining: slot.remaining,
+            released: slot.released,
         })
     }
 }
@@ -118,6 +123,12 @@ pub struct BookingView {
     /// Last day the booking may be cancelled, YYYY-MM-DD (KST).
     #[schema(format = Date)]
     pub cancellable_until: String,
+    /// Someone else booked this for the person (a proxy booking, where the campaign allows it).
+    pub made_by_proxy: bool,
+    /// For a proxy booking: the masked name (홍*동) of the person booked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "홍*동")]
+    pub booked_for: Option<String>,
 }
 
 /// The state of a booking.
@@ -153,6 +164,9 @@ impl TryFrom<booking::Booking> for BookingView {
             id: value.id,
             campaign_id: value.campaign_id,
             cancellable_until: value.cancellable_until,
+            made_by_proxy: value.made_by_proxy,
+            booked_for: (!value.booked_for_masked_name.is_empty())
+                .then_some(value.booked_for_masked_name),
         })
     }
 }
@@ -179,6 +193,7 @@ mod tests {
             vaccine: "mRNA".into(),
             capacity: 10,
             remaining: 3,
+            released: 10,
         }
     }
 
@@ -198,6 +213,7 @@ mod tests {
                 nanos: 0,
             }),
             cancellable_until: "2021-08-24".into(),
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(view.status, "cancelled");
