@@ -18,6 +18,10 @@ use platform::config::{self, ConnectionUrl, Secret};
 use crate::domain::ProviderKind;
 use crate::providers;
 
+mod guards;
+
+pub use self::guards::{CarrierConfig, GuardConfig};
+
 /// The person-key secret of the dev run; production must set `AUTH_PERSON_KEY_SECRET` to a
 /// secret of its own and refuses this one.
 pub const DEV_PERSON_KEY_SECRET: &str = "vaxbook-local-person-key-secret";
@@ -94,6 +98,57 @@ pub enum ConfigError {
     ZeroDuration,
     #[error("simple_cert_issuers names {0:?}, which is not kakao, naver or pass")]
     UnknownIssuer(String),
+    #[error(
+        "AUTH_CARRIER_CHECK_URL is required outside the dev run (`vaxbook dev`): the phone provider sends no code before the carriers' identity-verification agency has confirmed the phone"
+    )]
+    CarrierCheckUrlRequired,
+    #[error("AUTH_CARRIER_CHECK_URL must be an http(s) URL")]
+    CarrierCheckUrl,
+    #[error(
+        "AUTH_CARRIER_TIMEOUT_MS, AUTH_CARRIER_BREAKER_FAILURES and AUTH_CARRIER_BREAKER_OPEN_SECS must be positive"
+    )]
+    CarrierLimits,
+    #[error(
+        "AUTH_PHONE_START_LIMIT, AUTH_CLIENT_START_LIMIT, AUTH_WRONG_CODE_LIMIT and AUTH_LOCKOUT_SECS must be positive"
+    )]
+    ZeroAbuseLimit,
+}
+
+/// The root CA files of `AUTH_FINANCIAL_CERT_ROOTS` (comma-separated PEM files); unset leaves
+/// `financial_cert` off.
+fn financial_cert_roots_from_env() -> anyhow::Result<Option<providers::TrustedRoots>> {
+    let Some(list) = config::var("AUTH_FINANCIAL_CERT_ROOTS") else {
+        return Ok(None);
+    };
+    let paths: Vec<PathBuf> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    providers::TrustedRoots::read_files("AUTH_FINANCIAL_CERT_ROOTS", &paths).map(Some)
+}
+
+/// The health thresholds of `AUTH_PROVIDER_HEALTH_*`.
+fn provider_health_from_env() -> Result<providers::HealthThresholds, config::ConfigError> {
+    let defaults = providers::HealthThresholds::default();
+    let percent = |name: &str, default: f64| -> Result<f64, config::ConfigError> {
+        let value: u32 = config::parse(name, (default * 100.0).round() as u32)?;
+        Ok(f64::from(value.min(100)) / 100.0)
+    };
+    Ok(providers::HealthThresholds {
+        window: config::seconds(
+            "AUTH_PROVIDER_HEALTH_WINDOW_SECS",
+            defaults.window.as_secs(),
+        )?,
+        slow_p95: Duration::from_millis(config::parse(
+            "AUTH_PROVIDER_SLOW_P95_MS",
+            u64::try_from(defaults.slow_p95.as_millis()).unwrap_or(u64::MAX),
+        )?),
+        down_below: percent("AUTH_PROVIDER_DOWN_BELOW_PERCENT", defaults.down_below)?,
+        degraded_below: percent("AUTH_PROVIDER_SLOW_BELOW_PERCENT", defaults.degraded_below)?,
+        min_samples: config::parse("AUTH_PROVIDER_HEALTH_MIN_SAMPLES", defaults.min_samples)?,
+    })
 }
 
 /// Everything auth-svc needs to run.
@@ -123,6 +178,13 @@ pub struct Config {
     pub start_limit: u64,
     pub start_window: Duration,
     pub request_timeout: Duration,
+    /// The carriers' agency and the abuse limits.
+    pub guards: GuardConfig,
+    /// The root CAs financial certificates must chain to (`AUTH_FINANCIAL_CERT_ROOTS`); the
+    /// `financial_cert` provider is enabled only with roots.
+    pub financial_cert_roots: Option<providers::TrustedRoots>,
+    /// When a provider's measured health is `slow` or `down`.
+    pub provider_health: providers::HealthThresholds,
     pub dev_mode: bool,
     pub clock: SharedClock,
 }
@@ -146,6 +208,9 @@ impl fmt::Debug for Config {
             .field("start_limit", &self.start_limit)
             .field("start_window", &self.start_window)
             .field("request_timeout", &self.request_timeout)
+            .field("guards", &self.guards)
+            .field("financial_cert_roots", &self.financial_cert_roots)
+            .field("provider_health", &self.provider_health)
             .field("dev_mode", &self.dev_mode)
             .finish_non_exhaustive()
     }
@@ -159,6 +224,8 @@ impl Config {
         let signing_key_file = config::var("AUTH_SIGNING_KEY_FILE")
             .map(|path| PathBuf::from(path.trim()))
             .ok_or(ConfigError::SigningKeyFileRequired)?;
+        let start_window =
+            config::seconds("AUTH_START_WINDOW_SECS", DEFAULT_START_WINDOW.as_secs())?;
         Ok(Self {
             common: config::CommonConfig::from_env("AUTH", DEFAULT_METRICS_ADDR)?,
             listen_addr: config::addr("AUTH_LISTEN_ADDR", DEFAULT_LISTEN_ADDR)?,
@@ -194,11 +261,11 @@ impl Config {
                 DEFAULT_ASSERTION_TTL.as_secs(),
             )?,
             start_limit: config::parse("AUTH_START_LIMIT", DEFAULT_START_LIMIT)?,
-            start_window: config::seconds(
-                "AUTH_START_WINDOW_SECS",
-                DEFAULT_START_WINDOW.as_secs(),
-            )?,
+            start_window,
             request_timeout: Duration::from_millis(config::parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000)?),
+            guards: GuardConfig::from_env(start_window)?,
+            financial_cert_roots: financial_cert_roots_from_env()?,
+            provider_health: provider_health_from_env()?,
             dev_mode: false,
             clock: Arc::new(SystemClock),
         })
@@ -226,9 +293,29 @@ impl Config {
             start_limit: DEFAULT_START_LIMIT,
             start_window: DEFAULT_START_WINDOW,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            guards: GuardConfig::local_dev(hooks, DEFAULT_START_WINDOW),
+            financial_cert_roots: Self::dev_financial_cert_roots(&hooks.financial_ca),
+            provider_health: providers::HealthThresholds::default(),
             dev_mode: true,
             clock: hooks.clock.clone(),
         }
+    }
+
+    /// The dev run's stand-in CA as the one trusted root; it learns here how auth-svc names
+    /// people in certificates (the development person-key secret).
+    pub fn dev_financial_cert_roots(
+        ca: &platform::dev_ca::DevFinancialCa,
+    ) -> Option<providers::TrustedRoots> {
+        ca.set_subject_identifier(Arc::new(|rrn: &str| {
+            let rrn = crate::domain::Rrn::parse(rrn).ok()?;
+            let key = crate::domain::derive_person_key(DEV_PERSON_KEY_SECRET.as_bytes(), &rrn);
+            providers::financial_cert::subject_identifier(&key)
+        }));
+        let root = ca
+            .root_der()
+            .inspect_err(|error| tracing::warn!(%error, "the dev financial CA is unavailable"))
+            .ok()?;
+        providers::TrustedRoots::from_der(&[root]).ok()
     }
 
     /// The keys of the dev run's stand-in providers, for [`Config::simple_cert_issuers`].
@@ -258,6 +345,7 @@ impl Config {
 
     /// Refuses what production must not run with, and nonsensical limits.
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.guards.check(self.dev_mode)?;
         if !self.dev_mode {
             if self.store == StoreConfig::Memory {
                 return Err(ConfigError::MemoryStoreOutsideDev);
@@ -373,6 +461,7 @@ mod tests {
                 .env("VAXBOOK_ADMIN_KEY", "operator-key-for-the-config-test")
                 .env("AUTH_PERSON_KEY_SECRET", "person-key-secret-for-the-test")
                 .env("AUTH_SIGNING_KEY_FILE", &key_file)
+                .env("AUTH_CARRIER_CHECK_URL", "http://127.0.0.1:9/check")
                 .output()
                 .unwrap();
             let shown = format!(
@@ -466,6 +555,7 @@ mod tests {
             config.sms = SmsConfig::RedisStream;
             config.person_key_secret = Secret::new("a-production-person-key-secret");
             config.signing_key_file = Some(PathBuf::from("/run/secrets/auth-signing-key.pem"));
+            config.guards = GuardConfig::http("http://agency:8080/check", config.start_window);
             config
         };
         assert!(production().check().is_ok());
@@ -481,6 +571,14 @@ mod tests {
         let error = config.check().unwrap_err();
         assert!(
             error.to_string().contains("AUTH_SIGNING_KEY_FILE"),
+            "{error}"
+        );
+        // No silent skip of the carrier check: the dev directory is the dev run's only.
+        let mut config = production();
+        config.guards = GuardConfig::local_dev(&dev_hooks(), config.start_window);
+        let error = config.check().unwrap_err();
+        assert!(
+            error.to_string().contains("AUTH_CARRIER_CHECK_URL"),
             "{error}"
         );
         // The dev run keeps both development defaults.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use platform::ids::IdError;
 use platform::problem::{Problem, ProblemKind};
 
+use crate::carrier::CarrierError;
 use crate::sms::SmsError;
 use crate::store::StoreError;
 
@@ -23,9 +24,22 @@ pub enum AuthError {
     #[error("phone must be a mobile number 01X-XXXX-XXXX")]
     InvalidPhone,
     #[error("provider {0} is not enabled yet")]
-    ProviderNotEnabled(&'static str),
+    ProviderNotEnabled(String),
     #[error("too many verifications started for this person; retry later")]
     RateLimited { retry_after: Duration },
+    #[error("too many verifications started for this {scope}; retry later")]
+    TooManyStarts {
+        scope: &'static str,
+        retry_after: Duration,
+    },
+    #[error("too many wrong codes for this person or phone number; retry later")]
+    LockedOut { retry_after: Duration },
+    /// The carriers' agency does not confirm the phone for this person. One answer whichever
+    /// of phone, name or RRN was wrong.
+    #[error("the carrier does not confirm this phone number for this person")]
+    IdentityMismatch,
+    #[error("{0}")]
+    ProviderUnavailable(#[from] CarrierError),
     #[error("the verification is unknown or has expired")]
     VerificationExpired,
     #[error("the verification was started on another device")]
@@ -68,6 +82,15 @@ impl From<AuthError> for Problem {
             AuthError::RateLimited { retry_after } => {
                 Problem::new(ProblemKind::RateLimited, detail).with_retry_after(retry_after)
             }
+            AuthError::TooManyStarts { retry_after, .. } | AuthError::LockedOut { retry_after } => {
+                Problem::new(ProblemKind::RateLimited, detail).with_retry_after(retry_after)
+            }
+            AuthError::IdentityMismatch => Problem::new(ProblemKind::IdentityMismatch, detail),
+            AuthError::ProviderUnavailable(error) => Problem::new(
+                ProblemKind::ProviderUnavailable,
+                "the identity provider is unavailable; retry later or choose another provider",
+            )
+            .with_retry_after(error.retry_after()),
             AuthError::VerificationExpired => {
                 Problem::new(ProblemKind::VerificationExpired, detail)
             }

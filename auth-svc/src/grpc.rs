@@ -8,7 +8,8 @@ use platform::clock::to_timestamp;
 use proto::auth::v1::auth_service_server::AuthService;
 use proto::auth::v1::{
     CompleteVerificationRequest, CompleteVerificationResponse, GetJwksRequest, GetJwksResponse,
-    SessionInfo, StartVerificationRequest, StartVerificationResponse,
+    ListProvidersRequest, ListProvidersResponse, SessionInfo, StartVerificationRequest,
+    StartVerificationResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -37,7 +38,14 @@ impl AuthService for AuthGrpc {
         let started = self.verifications.start(input).await?;
         Ok(Response::new(StartVerificationResponse {
             verification_id: started.verification_id.to_string(),
-            provider: started.provider.to_wire().into(),
+            provider: started
+                .provider
+                .builtin()
+                .map_or(
+                    proto::auth::v1::Provider::Unspecified,
+                    ProviderKind::to_wire,
+                )
+                .into(),
             expires_at: Some(to_timestamp(started.expires_at)),
             masked_phone: started.masked_phone,
             // Only the phone provider sends a code; 0 tells clients there is none to type.
@@ -47,6 +55,7 @@ impl AuthService for AuthGrpc {
                 0
             },
             nonce: started.nonce,
+            provider_id: started.provider.to_string(),
         }))
     }
 
@@ -73,10 +82,24 @@ impl AuthService for AuthGrpc {
         &self,
         _request: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
-        let jwks_json = serde_json::to_string(&self.verifications.jwks()).map_err(|err| {
-            tracing::error!(error = %err, "cannot encode the JWKS");
-            platform::problem::Problem::internal().to_status()
-        })?;
-        Ok(Response::new(GetJwksResponse { jwks_json }))
+        Ok(Response::new(GetJwksResponse {
+            keys: platform::auth::jwks_to_wire(&self.verifications.jwks()),
+        }))
+    }
+
+    async fn list_providers(
+        &self,
+        _request: Request<ListProvidersRequest>,
+    ) -> Result<Response<ListProvidersResponse>, Status> {
+        let registry = &self.verifications.providers;
+        Ok(Response::new(ListProvidersResponse {
+            providers: registry
+                .offered()
+                .into_iter()
+                .map(crate::providers::OfferedProvider::into_wire)
+                .collect(),
+            window_seconds: u32::try_from(registry.thresholds().window.as_secs())
+                .unwrap_or(u32::MAX),
+        }))
     }
 }

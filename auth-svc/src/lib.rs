@@ -6,11 +6,14 @@
 //! resident registration number never leaves this service in clear and is never stored or
 //! logged: other services know the person by a keyed hash (the person key) and the birth date.
 
+pub mod carrier;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod limits;
 pub mod providers;
+pub mod proxy;
 pub mod service;
 pub mod session;
 pub mod sms;
@@ -25,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::config::{Config, ConfigError, DEV_PERSON_KEY_SECRET, SmsConfig, StoreConfig};
 use crate::providers::{
-    BoundDigester, PhoneProvider, PhoneProviderSettings, ProviderRegistry, SimpleCertProvider,
-    SimpleCertSettings,
+    BoundDigester, FinancialCertProvider, PhoneGuards, PhoneProvider, PhoneProviderSettings,
+    ProviderRegistry, SimpleCertProvider, SimpleCertSettings,
 };
 use crate::service::{StartRateLimit, Verifications};
 use crate::session::GrpcSessionGateway;
@@ -50,11 +53,30 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.check()?;
     // The key first: a missing or malformed key file stops the start before Redis is waited for.
-    let signer = TokenSigner::load(config.signing_key_file.as_deref())
-        .await?
-        .with_retired(&config.retired_signing_key_files)
-        .await?;
-    tracing::info!(kid = signer.kid(), "access tokens signed with key");
+    let signer = TokenSigner::load(
+        config.signing_key_file.as_deref(),
+        &config.retired_signing_key_files,
+    )
+    .await?;
+    tracing::info!(
+        kid = signer.kid(),
+        "access tokens and grants signed with key"
+    );
+    // The one key, published over vaxbook.keys.v1 for the services that verify auth's grants.
+    let keys_server =
+        platform::grants::KeysServer::new(platform::auth::ISSUER, signer.keys().clone());
+    // Proxy grants (R1): same key; the booker's token is verified against auth's own keys.
+    let proxy_service = proxy::ProxyGrpc::new(
+        Arc::new(proxy::ProxyResolver::new(
+            signer.grant_issuer(),
+            config.clock.clone(),
+            config.person_key_secret.expose().as_bytes().to_vec(),
+        )),
+        Arc::new(platform::auth::TokenVerifier::new(
+            Arc::new(platform::grants::StaticKeysSource(signer.jwks())),
+            config.clock.clone(),
+        )),
+    );
     let (store, redis): (Arc<dyn ChallengeStore>, _) = match &config.store {
         StoreConfig::Redis { url, key_prefix } => {
             let connection =
@@ -79,7 +101,8 @@ pub async fn serve(
         }
     };
 
-    let mut providers = ProviderRegistry::new();
+    let limits = Arc::new(config.abuse_limits(store.clone()));
+    let mut providers = ProviderRegistry::with_thresholds(config.provider_health);
     providers.register(Arc::new(PhoneProvider::new(
         store.clone(),
         sms,
@@ -88,6 +111,10 @@ pub async fn serve(
         PhoneProviderSettings {
             otp_ttl: config.otp_ttl,
             max_attempts: config.otp_max_attempts,
+        },
+        PhoneGuards {
+            carrier: config.guards.carrier_check()?,
+            limits: limits.clone(),
         },
     )));
     for (kind, jwks) in config.enabled_simple_cert_providers() {
@@ -108,11 +135,19 @@ pub async fn serve(
         );
     }
 
+    if let Some(provider) = FinancialCertProvider::from_config(&config, store.clone()) {
+        providers.register(Arc::new(provider));
+    }
+
     let session_channel = platform::grpc::channel(&config.session_url, config.request_timeout)?;
     let verifications = Arc::new(Verifications {
         providers,
         store: store.clone(),
-        sessions: Arc::new(GrpcSessionGateway::new(session_channel)),
+        sessions: Arc::new(GrpcSessionGateway::new(
+            session_channel,
+            signer.grant_issuer(),
+            config.clock.clone(),
+        )),
         tokens: TokenIssuer::new(signer, config.clock.clone(), config.token_ttl),
         clock: config.clock.clone(),
         person_key_secret: config.person_key_secret.expose().as_bytes().to_vec(),
@@ -120,13 +155,16 @@ pub async fn serve(
             limit: config.start_limit,
             window: config.start_window,
         },
+        limits,
     });
 
     let routes = tonic::service::Routes::new(
         proto::auth::v1::auth_service_server::AuthServiceServer::new(grpc::AuthGrpc::new(
             verifications,
         )),
-    );
+    )
+    .add_service(keys_server.into_service())
+    .add_service(proxy_service.into_service());
     let readiness: platform::grpc::ReadinessProbe = Arc::new(move || {
         let store = store.clone();
         Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })

@@ -11,9 +11,10 @@ use platform::auth::Jwks;
 use platform::clock::SharedClock;
 
 use crate::domain::{
-    CompleteInput, DeviceId, ProviderKind, StartInput, VerificationId, derive_person_key,
+    CompleteInput, DeviceId, ProviderId, StartInput, VerificationId, derive_person_key,
 };
 use crate::error::AuthError;
+use crate::limits::AbuseLimits;
 use crate::providers::{ProviderRegistry, StartRequest};
 use crate::session::{ClaimedSession, SessionGateway};
 use crate::store::ChallengeStore;
@@ -23,7 +24,7 @@ use crate::tokens::{IssuedToken, TokenIssuer, TokenSubject};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartOutput {
     pub verification_id: VerificationId,
-    pub provider: ProviderKind,
+    pub provider: ProviderId,
     pub expires_at: DateTime<Utc>,
     pub masked_phone: String,
     /// What the provider's assertion must carry (simple certificates); empty for phone.
@@ -55,18 +56,21 @@ pub struct Verifications {
     pub clock: SharedClock,
     pub person_key_secret: Vec<u8>,
     pub start_rate: StartRateLimit,
+    /// The per-phone, per-address and wrong-code limits (`crate::limits`).
+    pub limits: Arc<AbuseLimits>,
 }
 
 impl Verifications {
     pub async fn start(&self, input: StartInput) -> Result<StartOutput, AuthError> {
+        let provider = input.provider.to_string();
         let outcome = self.start_inner(input).await;
-        record_outcome("start", &outcome);
+        record_outcome("start", &provider, &outcome);
         outcome
     }
 
     async fn start_inner(&self, input: StartInput) -> Result<StartOutput, AuthError> {
         // Refused providers cost nothing: checked before any counter moves.
-        let provider = self.providers.get(input.provider)?;
+        let provider = self.providers.get(&input.provider)?;
         let person_key = derive_person_key(&self.person_key_secret, &input.rrn);
         let rate_key = format!("start:{person_key}");
         let starts = self
@@ -78,18 +82,27 @@ impl Verifications {
                 retry_after: self.start_rate.window,
             });
         }
+        if let Some(client) = &input.client {
+            self.limits.count_start(&self.limits.client(client)).await?;
+        }
+        // Wrong codes lock the person out of every provider, not only the one they came from.
+        self.limits
+            .refuse_if_locked_out(&[&AbuseLimits::person(&person_key)])
+            .await?;
         let verification_id = VerificationId::new_random();
         let started = provider
             .start(StartRequest {
                 verification_id,
                 person_key,
                 birth_date: input.rrn.birth_date(),
+                sex_digit: input.rrn.sex_digit(),
                 name: input.name,
                 phone: input.phone,
+                carrier: input.carrier,
                 device_id: input.device_id,
             })
             .await?;
-        tracing::info!(%verification_id, provider = input.provider.name(), "verification started");
+        tracing::info!(%verification_id, provider = %input.provider, "verification started");
         Ok(StartOutput {
             verification_id,
             provider: input.provider,
@@ -101,7 +114,7 @@ impl Verifications {
 
     pub async fn complete(&self, input: CompleteInput) -> Result<CompleteOutput, AuthError> {
         let outcome = self.complete_inner(input).await;
-        record_outcome("complete", &outcome);
+        record_outcome("complete", "", &outcome);
         outcome
     }
 
@@ -120,7 +133,7 @@ impl Verifications {
         if challenge.device_id != input.device_id {
             return Err(AuthError::WrongDevice);
         }
-        let provider = self.providers.get(challenge.provider)?;
+        let provider = self.providers.get(&challenge.provider)?;
         provider.complete(&id, &challenge, &input.answer).await?;
         // The challenge is used up from here on: a refused device lock means verifying again
         // later, which is R3's "one identity check per 10 minutes".
@@ -149,7 +162,14 @@ impl Verifications {
     }
 }
 
-fn record_outcome<T>(step: &'static str, outcome: &Result<T, AuthError>) {
+/// Counts the outcome in `auth_verifications_total{step, result}` and, for a refusal, the
+/// security event (`auth_security_events_total{kind}`, logged once).
+fn record_outcome<T>(step: &'static str, provider: &str, outcome: &Result<T, AuthError>) {
+    if let Err(error) = outcome
+        && let Some(kind) = security_kind(error)
+    {
+        crate::limits::security_event(kind, step, provider);
+    }
     let result = match outcome {
         Ok(_) => "ok",
         Err(AuthError::Session(problem)) => problem.kind.name(),
@@ -158,7 +178,13 @@ fn record_outcome<T>(step: &'static str, outcome: &Result<T, AuthError>) {
             "invalid-identity"
         }
         Err(AuthError::ProviderNotEnabled(_)) => "unsupported-provider",
-        Err(AuthError::RateLimited { .. }) => "rate-limited",
+        Err(
+            AuthError::RateLimited { .. }
+            | AuthError::TooManyStarts { .. }
+            | AuthError::LockedOut { .. },
+        ) => "rate-limited",
+        Err(AuthError::IdentityMismatch) => "identity-mismatch",
+        Err(AuthError::ProviderUnavailable(_)) => "provider-unavailable",
         Err(AuthError::VerificationExpired) => "verification-expired",
         Err(
             AuthError::WrongDevice
@@ -170,6 +196,25 @@ fn record_outcome<T>(step: &'static str, outcome: &Result<T, AuthError>) {
         Err(AuthError::Signing(_)) => "internal",
     };
     metrics::counter!("auth_verifications_total", "step" => step, "result" => result).increment(1);
+}
+
+/// The security event a refusal is, if it is one.
+fn security_kind(error: &AuthError) -> Option<&'static str> {
+    use platform::problem::ProblemKind;
+    Some(match error {
+        AuthError::WrongAnswer { .. } | AuthError::AttemptsExhausted => "wrong-code",
+        AuthError::AssertionRejected { .. } => "rejected-assertion",
+        AuthError::WrongDevice => "wrong-device",
+        AuthError::IdentityMismatch => "identity-mismatch",
+        AuthError::RateLimited { .. } | AuthError::TooManyStarts { .. } => "rate-limited",
+        AuthError::LockedOut { .. } => "locked-out",
+        AuthError::Session(problem) => match problem.kind {
+            ProblemKind::DeviceLocked => "device-locked",
+            ProblemKind::Unauthenticated | ProblemKind::Forbidden => "refused-internal-call",
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -12,17 +12,31 @@ use platform::dev::{DevIdentityProviders, SmsOutbox};
 use platform::problem::{Problem, ProblemKind};
 
 use super::*;
+use crate::carrier::{Carrier, DirectoryCarrierCheck};
 use crate::domain::{
-    ChallengeAnswer, Name, Otp, PersonKey, Phone, Rrn, SessionId, derive_person_key,
+    ChallengeAnswer, Name, Otp, PersonKey, Phone, ProviderKind, Rrn, SessionId, derive_person_key,
 };
+use crate::limits::{AbuseLimits, LimitSettings};
 use crate::providers::{
-    BoundDigester, PhoneProvider, PhoneProviderSettings, SimpleCertProvider, SimpleCertSettings,
+    BoundDigester, PhoneGuards, PhoneProvider, PhoneProviderSettings, SimpleCertProvider,
+    SimpleCertSettings,
 };
 use crate::sms::DevSmsSender;
 use crate::store::MemoryChallengeStore;
 use crate::tokens::TokenSigner;
+use platform::carrier::{CarrierDirectory, Subscriber};
 
 pub(super) const PHONE: &str = "010-1234-5678";
+/// The harness person's RRN (registered with the stand-in agency at [`PHONE`], carrier skt).
+pub(super) const HARNESS_RRN: &str = "850919-1234567";
+/// The harness's abuse limits: the production defaults.
+pub(super) const HARNESS_LIMITS: LimitSettings = LimitSettings {
+    phone_starts: 5,
+    client_starts: 100,
+    start_window: Duration::from_secs(600),
+    wrong_codes: 10,
+    lockout: Duration::from_secs(1800),
+};
 /// The kid under which the harness's kakao also trusts [`Harness::rotated_kakao_key`].
 pub(super) const ROTATED_KAKAO_KID: &str = "kakao-rotated";
 /// How long a simple-certificate nonce lives in the harness: longer than an assertion's five
@@ -73,6 +87,8 @@ impl JwksSource for StaticJwks {
 /// trusts its dev key and a second, rotated key the tests sign with directly.
 pub(super) struct Harness {
     pub(super) clock: Arc<SettableClock>,
+    /// The stand-in agency's subscribers: the harness person is registered at [`PHONE`].
+    pub(super) carriers: Arc<CarrierDirectory>,
     pub(super) outbox: Arc<SmsOutbox>,
     pub(super) sessions: Arc<ScriptedSessions>,
     pub(super) idp: DevIdentityProviders,
@@ -88,6 +104,20 @@ pub(super) fn harness() -> Harness {
     let store: Arc<dyn ChallengeStore> = Arc::new(MemoryChallengeStore::new(clock.clone()));
     let sessions = Arc::new(ScriptedSessions::default());
     *sessions.clock.lock().unwrap() = Some(clock.clone());
+    let carriers = Arc::new(CarrierDirectory::new());
+    carriers
+        .register(&Subscriber {
+            name: "홍길동".to_owned(),
+            rrn: HARNESS_RRN.to_owned(),
+            phone: PHONE.to_owned(),
+            carrier: "skt".to_owned(),
+        })
+        .unwrap();
+    let limits = Arc::new(AbuseLimits::new(
+        store.clone(),
+        HARNESS_LIMITS,
+        b"test-secret",
+    ));
     let mut providers = ProviderRegistry::new();
     providers.register(Arc::new(PhoneProvider::new(
         store.clone(),
@@ -97,6 +127,10 @@ pub(super) fn harness() -> Harness {
         PhoneProviderSettings {
             otp_ttl: Duration::from_secs(180),
             max_attempts: 5,
+        },
+        PhoneGuards {
+            carrier: Arc::new(DirectoryCarrierCheck::new(carriers.clone())),
+            limits: limits.clone(),
         },
     )));
     let idp = DevIdentityProviders::generate();
@@ -145,9 +179,11 @@ pub(super) fn harness() -> Harness {
             limit: 5,
             window: Duration::from_secs(600),
         },
+        limits,
     };
     Harness {
         clock,
+        carriers,
         outbox,
         sessions,
         idp,
@@ -158,11 +194,13 @@ pub(super) fn harness() -> Harness {
 
 pub(super) fn start_input(provider: ProviderKind, device: &str) -> StartInput {
     StartInput {
-        provider,
+        provider: provider.id(),
         name: Name::parse("홍길동").unwrap(),
-        rrn: Rrn::parse("850919-1234567").unwrap(),
+        rrn: Rrn::parse(HARNESS_RRN).unwrap(),
         phone: Some(Phone::parse(PHONE).unwrap()),
+        carrier: Some(Carrier::Skt),
         device_id: DeviceId::parse(device).unwrap(),
+        client: None,
     }
 }
 

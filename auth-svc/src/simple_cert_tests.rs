@@ -21,7 +21,7 @@ use super::tests::{
     start_input,
 };
 use super::*;
-use crate::domain::{ChallengeAnswer, Otp, Rrn, SignedAssertion, derive_person_key};
+use crate::domain::{ChallengeAnswer, Otp, ProviderKind, Rrn, SignedAssertion, derive_person_key};
 use crate::store::ChallengeSecret;
 
 const NAME: &str = "홍길동";

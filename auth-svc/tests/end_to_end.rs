@@ -86,17 +86,16 @@ async fn a_person_verifies_by_phone_and_gets_a_token_other_services_accept() {
     assert_eq!(claims.bd, "1985-09-19");
     assert_eq!(claims.role, Role::Citizen);
 
-    let jwks: platform::auth::Jwks = serde_json::from_str(
-        &running
+    let jwks = platform::auth::jwks_from_wire(
+        running
             .client
             .clone()
             .get_jwks(GetJwksRequest {})
             .await
             .unwrap()
             .into_inner()
-            .jwks_json,
-    )
-    .unwrap();
+            .keys,
+    );
     assert_eq!(jwks.keys.len(), 1);
     assert_eq!(jwks.keys[0].kty, "OKP");
     assert_eq!(jwks.keys[0].crv, "Ed25519");

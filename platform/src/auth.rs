@@ -74,16 +74,48 @@ pub trait JwksSource: Send + Sync {
     async fn fetch(&self) -> Result<Jwks, String>;
 }
 
-/// Fetches the JWKS from auth-svc over gRPC.
+/// The keys of a `vaxbook.keys.v1.PublicKey` list as a [`Jwks`].
+pub fn jwks_from_wire(keys: Vec<proto::keys::v1::PublicKey>) -> Jwks {
+    Jwks {
+        keys: keys
+            .into_iter()
+            .map(|key| Jwk {
+                kty: key.kty,
+                crv: key.crv,
+                x: key.x,
+                kid: key.kid,
+                alg: key.alg,
+                use_: key.key_use,
+            })
+            .collect(),
+    }
+}
+
+/// A [`Jwks`] as the `vaxbook.keys.v1.PublicKey` list `GetJwks` answers with.
+pub fn jwks_to_wire(jwks: &Jwks) -> Vec<proto::keys::v1::PublicKey> {
+    jwks.keys
+        .iter()
+        .map(|key| proto::keys::v1::PublicKey {
+            kid: key.kid.clone(),
+            kty: key.kty.clone(),
+            crv: key.crv.clone(),
+            x: key.x.clone(),
+            alg: key.alg.clone(),
+            key_use: key.use_.clone(),
+        })
+        .collect()
+}
+
+/// Fetches the access-token keys from auth-svc over gRPC (`GetJwks`, structured keys).
 pub struct GrpcJwksSource {
     client: proto::auth::v1::auth_service_client::AuthServiceClient<crate::grpc::TracedChannel>,
 }
 
 impl GrpcJwksSource {
-    pub fn new(channel: tonic::transport::Channel) -> Self {
+    pub fn new(channel: impl Into<crate::grpc::GrpcChannel>) -> Self {
         Self {
             client: proto::auth::v1::auth_service_client::AuthServiceClient::with_interceptor(
-                channel,
+                channel.into(),
                 crate::telemetry::TracePropagation,
             ),
         }
@@ -98,8 +130,7 @@ impl JwksSource for GrpcJwksSource {
             .get_jwks(proto::auth::v1::GetJwksRequest {})
             .await
             .map_err(|status| format!("fetching the JWKS from auth-svc: {}", status.message()))?;
-        serde_json::from_str(&response.into_inner().jwks_json)
-            .map_err(|err| format!("parsing the JWKS: {err}"))
+        Ok(jwks_from_wire(response.into_inner().keys))
     }
 }
 

@@ -160,6 +160,8 @@ pub struct DevHooks {
     pub idp: Arc<DevIdentityProviders>,
     /// The stand-in identity-verification agency's subscribers (phone provider).
     pub carriers: Arc<CarrierDirectory>,
+    /// The stand-in financial-certificate authority.
+    pub financial_ca: Arc<crate::dev_ca::DevFinancialCa>,
 }
 
 impl DevHooks {
@@ -169,6 +171,7 @@ impl DevHooks {
             sms: Arc::new(SmsOutbox::default()),
             idp: Arc::new(DevIdentityProviders::generate()),
             carriers: Arc::new(CarrierDirectory::new()),
+            financial_ca: Arc::new(crate::dev_ca::DevFinancialCa::new()),
         }
     }
 }

@@ -5,11 +5,13 @@
 //! PostgreSQL/Redis connection helpers, and the identifiers every service shares (`ids`).
 
 pub mod auth;
+pub mod balance;
 pub mod carrier;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod dev_ca;
 pub mod grants;
 pub mod grpc;
 pub mod idp;
@@ -17,9 +19,11 @@ pub mod ids;
 pub mod metrics;
 pub mod net;
 pub mod pg;
+pub mod probe;
 pub mod problem;
 pub mod proxy_grant;
 pub mod redis_conn;
 pub mod shed;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trust;

@@ -12,7 +12,10 @@ pub use platform::ids::{DeviceId, PersonKey, SessionId};
 
 pub use self::identity::{Name, Phone, Rrn, derive_person_key};
 pub use self::requests::{CompleteInput, StartInput};
-pub use self::verification::{ChallengeAnswer, Otp, ProviderKind, SignedAssertion, VerificationId};
+pub use self::verification::{
+    CertificateSignature, ChallengeAnswer, Otp, ProviderId, ProviderKind, SignedAssertion,
+    VerificationId,
+};
 
 #[cfg(test)]
 mod tests {

@@ -5,18 +5,25 @@
 use proto::auth::v1::{CompleteVerificationRequest, StartVerificationRequest};
 
 use super::{
-    ChallengeAnswer, DeviceId, Name, Otp, Phone, ProviderKind, Rrn, SignedAssertion, VerificationId,
+    CertificateSignature, ChallengeAnswer, DeviceId, Name, Otp, Phone, ProviderId, ProviderKind,
+    Rrn, SignedAssertion, VerificationId,
 };
+use crate::carrier::Carrier;
 use crate::error::AuthError;
+use crate::limits::ClientAddress;
 
 /// A validated request to start a verification.
 #[derive(Debug)]
 pub struct StartInput {
-    pub provider: ProviderKind,
+    pub provider: ProviderId,
     pub name: Name,
     pub rrn: Rrn,
     pub phone: Option<Phone>,
+    /// The phone's carrier: required by the phone provider, ignored by the others.
+    pub carrier: Option<Carrier>,
     pub device_id: DeviceId,
+    /// Where the request came from, for the per-address start limit; `None` when unknown.
+    pub client: Option<ClientAddress>,
 }
 
 /// A validated answer to a challenge.
@@ -31,7 +38,12 @@ impl TryFrom<StartVerificationRequest> for StartInput {
     type Error = AuthError;
 
     fn try_from(request: StartVerificationRequest) -> Result<Self, Self::Error> {
-        let provider = ProviderKind::from_wire(request.provider)?;
+        // The id wins; the enum stays for clients that predate it.
+        let provider = if request.provider_id.trim().is_empty() {
+            ProviderKind::from_wire(request.provider)?.id()
+        } else {
+            ProviderId::parse(&request.provider_id)?
+        };
         let name = Name::parse(&request.name)?;
         let rrn = Rrn::parse(&request.rrn)?;
         // The phone provider needs the number; others take it only when given.
@@ -40,13 +52,21 @@ impl TryFrom<StartVerificationRequest> for StartInput {
         } else {
             None
         };
+        let carrier = if provider == ProviderKind::Phone || !request.carrier.trim().is_empty() {
+            Some(Carrier::parse(&request.carrier)?)
+        } else {
+            None
+        };
         let device_id = DeviceId::parse(&request.device_id)?;
+        let client = ClientAddress::parse_optional(&request.client_address)?;
         Ok(Self {
             provider,
             name,
             rrn,
             phone,
+            carrier,
             device_id,
+            client,
         })
     }
 }
@@ -60,19 +80,26 @@ impl TryFrom<CompleteVerificationRequest> for CompleteInput {
         // uses, and the provider refuses an answer of the other kind.
         let has_otp = !request.otp.trim().is_empty();
         let has_assertion = !request.assertion.trim().is_empty();
-        let answer = match (has_otp, has_assertion) {
-            (true, false) => ChallengeAnswer::Otp(Otp::parse(&request.otp)?),
-            (false, true) => {
+        let has_certificate =
+            !request.signature.trim().is_empty() || !request.certificate.trim().is_empty();
+        let answer = match (has_otp, has_assertion, has_certificate) {
+            (true, false, false) => ChallengeAnswer::Otp(Otp::parse(&request.otp)?),
+            (false, true, false) => {
                 ChallengeAnswer::Assertion(SignedAssertion::parse(&request.assertion)?)
             }
-            (true, true) => {
+            (false, false, true) => ChallengeAnswer::CertificateSignature(
+                CertificateSignature::parse(&request.certificate, &request.signature)?,
+            ),
+            (false, false, false) => {
                 return Err(AuthError::InvalidRequest(
-                    "give either otp or assertion, not both".to_owned(),
+                    "otp (phone), assertion (kakao, naver, pass) or signature and certificate \
+                     (financial_cert) is required"
+                        .to_owned(),
                 ));
             }
-            (false, false) => {
+            _ => {
                 return Err(AuthError::InvalidRequest(
-                    "otp (phone) or assertion (kakao, naver, pass) is required".to_owned(),
+                    "give one answer: otp, assertion, or signature and certificate".to_owned(),
                 ));
             }
         };
@@ -91,6 +118,40 @@ mod tests {
     use platform::problem::{Problem, ProblemKind};
 
     use super::*;
+
+    #[test]
+    fn the_provider_id_wins_over_the_enum_and_either_names_the_provider() {
+        let start = |provider: i32, provider_id: &str| StartVerificationRequest {
+            provider,
+            provider_id: provider_id.to_owned(),
+            name: "홍길동".to_owned(),
+            rrn: "900101-1234567".to_owned(),
+            device_id: "phone-a".to_owned(),
+            ..Default::default()
+        };
+        let kakao = proto::auth::v1::Provider::Kakao as i32;
+        let by_enum = StartInput::try_from(start(kakao, "")).unwrap();
+        assert_eq!(by_enum.provider, ProviderKind::Kakao);
+        let by_id = StartInput::try_from(start(kakao, "toss_cert")).unwrap();
+        assert_eq!(by_id.provider.as_str(), "toss_cert");
+        assert!(StartInput::try_from(start(0, "")).is_err());
+        assert!(StartInput::try_from(start(0, "Not An Id")).is_err());
+    }
+
+    #[test]
+    fn a_certificate_answer_needs_both_parts_and_nothing_else() {
+        let mut both = request("", "");
+        both.certificate = "-----BEGIN CERTIFICATE-----".to_owned();
+        both.signature = "c2ln".to_owned();
+        let answer = CompleteInput::try_from(both.clone()).unwrap().answer;
+        assert!(matches!(answer, ChallengeAnswer::CertificateSignature(_)));
+        let mut half = both.clone();
+        half.signature = String::new();
+        assert!(CompleteInput::try_from(half).is_err());
+        let mut mixed = both;
+        mixed.otp = "123456".to_owned();
+        assert!(CompleteInput::try_from(mixed).is_err());
+    }
 
     fn request(otp: &str, assertion: &str) -> CompleteVerificationRequest {
         CompleteVerificationRequest {

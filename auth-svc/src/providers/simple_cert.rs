@@ -29,7 +29,9 @@ use super::{
     ChallengeAnswer, IdentityProvider, StartRequest, StartedChallenge, TrustedKeys,
     count_wrong_answer, refuse_if_exhausted, use_up,
 };
-use crate::domain::{Name, ProviderKind, Rrn, SignedAssertion, VerificationId, derive_person_key};
+use crate::domain::{
+    Name, ProviderId, ProviderKind, Rrn, SignedAssertion, VerificationId, derive_person_key,
+};
 use crate::error::AuthError;
 use crate::store::{Challenge, ChallengeSecret, ChallengeStore};
 
@@ -197,8 +199,8 @@ fn generate_nonce() -> String {
 
 #[async_trait::async_trait]
 impl IdentityProvider for SimpleCertProvider {
-    fn kind(&self) -> ProviderKind {
-        self.kind
+    fn id(&self) -> ProviderId {
+        self.kind.id()
     }
 
     async fn start(&self, request: StartRequest) -> Result<StartedChallenge, AuthError> {
@@ -207,7 +209,7 @@ impl IdentityProvider for SimpleCertProvider {
             + chrono::Duration::from_std(self.settings.assertion_ttl)
                 .unwrap_or(chrono::Duration::minutes(5));
         let challenge = Challenge {
-            provider: self.kind,
+            provider: self.kind.id(),
             person_key: request.person_key,
             birth_date: request.birth_date,
             masked_name: request.name.masked(),

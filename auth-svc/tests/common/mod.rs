@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_svc::{Config, SmsConfig, StoreConfig};
+use platform::carrier::{CarrierDirectory, StandInAgency, Subscriber};
 use platform::clock::{SharedClock, SystemClock};
 use platform::dev::DevIdentityProviders;
 use platform::problem::{Problem, ProblemKind};
+use platform::redis_conn::RedisConnection;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::auth::v1::{
     CompleteVerificationRequest, CompleteVerificationResponse, Provider, StartVerificationRequest,
@@ -23,7 +25,6 @@ use proto::session::v1::{
     ClaimDeviceRequest, ClaimDeviceResponse, ReleaseSessionRequest, ReleaseSessionResponse,
     ValidateSessionRequest, ValidateSessionResponse,
 };
-use redis::aio::ConnectionManager;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
@@ -31,6 +32,7 @@ use tonic::{Request, Response, Status};
 
 pub const RRN: &str = "850919-1234567";
 pub const PHONE: &str = "010-1234-5678";
+pub const CARRIER: &str = "skt";
 
 /// A stand-in session-svc: grants every claim, or refuses with device-locked when told to.
 #[derive(Clone, Default)]
@@ -80,11 +82,13 @@ impl SessionService for FakeSessions {
 pub struct Running {
     pub client: AuthServiceClient<Channel>,
     pub channel: Channel,
-    pub redis: ConnectionManager,
+    pub redis: RedisConnection,
     pub prefix: String,
     pub sessions: FakeSessions,
     /// The stand-in provider apps; auth-svc trusts their kakao key only.
     pub idp: Arc<DevIdentityProviders>,
+    /// The stand-in carriers' agency behind the HTTP adapter; the test person is registered.
+    pub agency: StandInAgency,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -112,6 +116,16 @@ pub fn signing_key_file() -> std::path::PathBuf {
 }
 
 pub fn config(prefix: &str, session_url: String, idp: &DevIdentityProviders) -> Config {
+    config_with_agency(prefix, session_url, idp, "http://127.0.0.1:9/unused")
+}
+
+/// [`config`] with the carriers' agency at `agency_url` (the production HTTP adapter).
+pub fn config_with_agency(
+    prefix: &str,
+    session_url: String,
+    idp: &DevIdentityProviders,
+    agency_url: &str,
+) -> Config {
     let redis_url = platform::config::string(
         "VAXBOOK_TEST_REDIS_URL",
         platform::redis_conn::DEFAULT_REDIS_URL,
@@ -136,12 +150,30 @@ pub fn config(prefix: &str, session_url: String, idp: &DevIdentityProviders) -> 
         start_limit: 5,
         start_window: Duration::from_secs(600),
         request_timeout: Duration::from_secs(5),
+        guards: auth_svc::config::GuardConfig::http(agency_url, Duration::from_secs(600)),
+        financial_cert_roots: None,
+        provider_health: Default::default(),
         dev_mode: false,
         clock: Arc::new(SystemClock) as SharedClock,
     }
 }
 
 pub async fn start_everything(label: &str) -> Running {
+    start_with(label, |_| {}).await
+}
+
+/// The test person as the stand-in agency knows them.
+pub fn registered_person() -> Subscriber {
+    Subscriber {
+        name: "홍길동".to_owned(),
+        rrn: RRN.to_owned(),
+        phone: PHONE.to_owned(),
+        carrier: CARRIER.to_owned(),
+    }
+}
+
+/// [`start_everything`] with the configuration changed by `adjust` first.
+pub async fn start_with(label: &str, adjust: impl FnOnce(&mut Config)) -> Running {
     platform::telemetry::init_for_tests();
     let sessions = FakeSessions::default();
     let session_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -158,11 +190,18 @@ pub async fn start_everything(label: &str) -> Running {
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let idp = Arc::new(DevIdentityProviders::generate());
-    let server = tokio::spawn(auth_svc::serve(
-        config(&prefix, format!("http://{session_addr}"), &idp),
-        listener,
-        shutdown.clone(),
-    ));
+    let agency = StandInAgency::start(Arc::new(CarrierDirectory::new()))
+        .await
+        .unwrap();
+    agency.directory.register(&registered_person()).unwrap();
+    let mut config = config_with_agency(
+        &prefix,
+        format!("http://{session_addr}"),
+        &idp,
+        agency.url(),
+    );
+    adjust(&mut config);
+    let server = tokio::spawn(auth_svc::serve(config, listener, shutdown.clone()));
     let channel = lazy_channel(addr);
     Running {
         client: AuthServiceClient::new(channel.clone()),
@@ -171,6 +210,7 @@ pub async fn start_everything(label: &str) -> Running {
         prefix,
         sessions,
         idp,
+        agency,
         shutdown,
         server,
     }
@@ -183,6 +223,8 @@ pub fn start_request(device: &str) -> StartVerificationRequest {
         rrn: RRN.to_owned(),
         phone: PHONE.to_owned(),
         device_id: device.to_owned(),
+        carrier: CARRIER.to_owned(),
+        ..Default::default()
     }
 }
 

@@ -1,5 +1,5 @@
-//! The dev run's helpers: the SMS sink, the settable clock and the stand-in Kakao/Naver/PASS
-//! apps that sign assertions. Registered only when the
+//! The dev run's helpers: the SMS sink, the settable clock, the stand-in Kakao/Naver/PASS
+//! apps that sign assertions and the stand-in carriers' agency's subscriber directory. Registered only when the
 //! configuration carries [`platform::dev::DevHooks`]; without them these paths are unknown.
 
 use axum::Json;
@@ -201,6 +201,152 @@ pub async fn issue_assertion(
         Json(AssertionView {
             provider,
             assertion,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DevCertificateSignatureRequest)]
+pub struct CertificateSignatureBody {
+    #[schema(max_length = 256, pattern = r"\S")]
+    pub name: String,
+    #[schema(max_length = 256, pattern = r"\S")]
+    pub rrn: String,
+    /// The `nonce` of the verification being answered.
+    #[schema(max_length = 256, pattern = r"\S")]
+    pub nonce: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DevCertificateSignature)]
+pub struct CertificateSignatureView {
+    /// The person's certificate under the dev CA, PEM: `certificate` of `…/complete`.
+    pub certificate: String,
+    /// ECDSA P-256 / SHA-256 over the nonce, DER, base64: `signature` of `…/complete`.
+    pub signature: String,
+}
+
+/// `POST /dev/idp/financial_cert/signatures {name, rrn, nonce}` — what the person's
+/// certificate app hands back: their certificate under the dev CA and its key's signature over
+/// the nonce, for `…/complete`.
+#[utoipa::path(
+    post,
+    path = "/dev/idp/financial_cert/signatures",
+    operation_id = "devSignWithFinancialCertificate",
+    summary = "Stand-in financial-certificate app: a certificate under the dev CA and a signature over a verification's nonce",
+    tag = "dev",
+    request_body = CertificateSignatureBody,
+    responses((status = 201, description = "The certificate and signature, for `…/complete`.", body = CertificateSignatureView)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "internal", "overloaded", "unavailable"])))
+)]
+pub async fn issue_certificate_signature(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CertificateSignatureBody>,
+) -> Result<Response, HttpProblem> {
+    let dev = hooks(&state)?;
+    for (field, value) in [
+        ("name", &body.name),
+        ("rrn", &body.rrn),
+        ("nonce", &body.nonce),
+    ] {
+        if value.trim().is_empty() || value.chars().count() > 256 {
+            return Err(HttpProblem::invalid(format!("`{field}` is required")));
+        }
+    }
+    let issued = dev
+        .financial_ca
+        .issue(
+            body.name.trim(),
+            body.rrn.trim(),
+            body.nonce.trim(),
+            dev.clock.now(),
+        )
+        .map_err(|error| match error {
+            platform::dev_ca::DevCaError::InvalidRrn => {
+                HttpProblem::invalid("`rrn` must be YYMMDD-GNNNNNN with a valid birth date")
+            }
+            _ => HttpProblem::new(ProblemKind::Internal, "internal error"),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CertificateSignatureView {
+            certificate: issued.certificate,
+            signature: issued.signature,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DevCarrierSubscriber)]
+pub struct SubscriberBody {
+    /// The name as registered with the carrier.
+    #[schema(max_length = 64, pattern = r"\S")]
+    pub name: String,
+    /// YYMMDD-GNNNNNN.
+    #[schema(max_length = 32, pattern = r"\S", example = "900101-1234567")]
+    pub rrn: String,
+    #[schema(max_length = 32, pattern = r"\S", example = "010-1234-5678")]
+    pub phone: String,
+    #[schema(value_type = crate::routes::auth::Carrier, example = "skt")]
+    pub carrier: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DevCarrierSubscriberAdded)]
+pub struct SubscriberAdded {
+    /// The number, masked.
+    #[schema(example = "010-****-5678")]
+    pub phone: String,
+    pub carrier: String,
+}
+
+/// `POST /dev/carrier/subscribers {name, rrn, phone, carrier}` — registers a phone with the
+/// dev run's stand-in carriers' agency, so the phone provider can verify that person.
+#[utoipa::path(
+    post,
+    path = "/dev/carrier/subscribers",
+    operation_id = "devAddCarrierSubscriber",
+    summary = "Stand-in carriers' agency: register a phone to a person",
+    tag = "dev",
+    request_body = SubscriberBody,
+    responses((status = 201, description = "The phone is registered to the person at the carrier.", body = SubscriberAdded)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "overloaded", "unavailable"])))
+)]
+pub async fn add_carrier_subscriber(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SubscriberBody>,
+) -> Result<Response, HttpProblem> {
+    let dev = hooks(&state)?;
+    let subscriber = platform::carrier::Subscriber {
+        name: body.name,
+        rrn: body.rrn,
+        phone: body.phone,
+        carrier: body.carrier,
+    };
+    dev.carriers
+        .register(&subscriber)
+        .map_err(|error| HttpProblem::invalid(error.to_string()))?;
+    let digits: String = subscriber
+        .phone
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let masked = match digits.len() {
+        10 | 11 => format!(
+            "{}-{}-{}",
+            &digits[..3],
+            "*".repeat(digits.len() - 7),
+            &digits[digits.len() - 4..]
+        ),
+        _ => "***".to_owned(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(SubscriberAdded {
+            phone: masked,
+            carrier: subscriber.carrier.trim().to_ascii_lowercase(),
         }),
     )
         .into_response())

@@ -7,6 +7,7 @@ pub mod bookings;
 pub mod dev;
 pub mod eligibility;
 pub mod ops;
+pub mod providers;
 pub mod views;
 
 use axum::Router;
@@ -77,6 +78,8 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .add(routes!(ops::docs))
         .add(routes!(ops::docs_script))
         .add(routes!(ops::problem_explanation))
+        .add(routes!(providers::list_providers))
+        .add(routes!(providers::jwks))
         .add(routes!(auth::start_verification))
         .add(routes!(auth::complete_verification))
         .add(routes!(auth::logout))
@@ -96,6 +99,8 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .add(routes!(dev::sent_sms))
         .add(routes!(dev::set_clock, dev::reset_clock))
         .add(routes!(dev::issue_assertion))
+        .add(routes!(dev::add_carrier_subscriber))
+        .add(routes!(dev::issue_certificate_signature))
 }
 
 async fn unknown_route() -> HttpProblem {

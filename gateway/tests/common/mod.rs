@@ -123,6 +123,7 @@ impl Fakes {
             vaccine: "mRNA".into(),
             capacity: 100,
             remaining: 42,
+            released: 100,
         }
     }
 
@@ -136,6 +137,7 @@ impl Fakes {
             cancelled_at: (status == booking::BookingStatus::Cancelled)
                 .then(|| to_timestamp(self.now())),
             cancellable_until: "2021-08-24".into(),
+            ..Default::default()
         }
     }
 }
@@ -183,8 +185,50 @@ impl auth::auth_service_server::AuthService for Fake {
         request: Request<auth::GetJwksRequest>,
     ) -> Result<Response<auth::GetJwksResponse>, Status> {
         self.0.record("auth.GetJwks", &request)?;
+        let jwks: platform::auth::Jwks = serde_json::from_str(&self.0.jwks_json)
+            .map_err(|_| Status::internal("the fake's JWKS is malformed"))?;
         Ok(Response::new(auth::GetJwksResponse {
-            jwks_json: self.0.jwks_json.clone(),
+            keys: platform::auth::jwks_to_wire(&jwks),
+        }))
+    }
+
+    async fn list_providers(
+        &self,
+        request: Request<auth::ListProvidersRequest>,
+    ) -> Result<Response<auth::ListProvidersResponse>, Status> {
+        self.0.record("auth.ListProviders", &request)?;
+        let provider = |id: &str, start: &[&str], answer: &[&str], health: auth::ProviderHealth| {
+            auth::ProviderInfo {
+                id: id.into(),
+                display_name: id.into(),
+                start_fields: start.iter().map(|field| (*field).into()).collect(),
+                answer_fields: answer.iter().map(|field| (*field).into()).collect(),
+                health: health.into(),
+                success_rate: if health == auth::ProviderHealth::Down {
+                    0.0
+                } else {
+                    1.0
+                },
+                p95_latency_ms: 40,
+                samples: 12,
+            }
+        };
+        Ok(Response::new(auth::ListProvidersResponse {
+            providers: vec![
+                provider(
+                    "phone",
+                    &["name", "rrn", "phone"],
+                    &["otp"],
+                    auth::ProviderHealth::Ok,
+                ),
+                provider(
+                    "kakao",
+                    &["name", "rrn"],
+                    &["assertion"],
+                    auth::ProviderHealth::Down,
+                ),
+            ],
+            window_seconds: 300,
         }))
     }
 }
