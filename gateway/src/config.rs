@@ -42,6 +42,9 @@ pub struct Config {
     pub dev: Option<DevHooks>,
     /// Origins whose browser pages may call the API (CORS); empty: none, `*`: any.
     pub cors_allowed_origins: Vec<String>,
+    /// `GATEWAY_TRUSTED_PROXIES`: the proxies (addresses or CIDR blocks) whose
+    /// `X-Forwarded-For` names the client; empty trusts none.
+    pub trusted_proxies: crate::client_address::TrustedProxies,
     /// The clock token expiry and campaign dates are judged against.
     pub clock: SharedClock,
 }
@@ -72,6 +75,10 @@ impl Config {
             edge: EdgeTimeouts::from_env()?,
             dev: None,
             cors_allowed_origins: cors_origins(&string("GATEWAY_CORS_ORIGINS", ""))?,
+            trusted_proxies: crate::client_address::TrustedProxies::parse(&string(
+                "GATEWAY_TRUSTED_PROXIES",
+                "",
+            ))?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -97,6 +104,7 @@ impl Config {
             edge: EdgeTimeouts::default(),
             dev: None,
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Default::default(),
             clock: Arc::new(SystemClock),
         }
     }

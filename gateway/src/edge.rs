@@ -292,7 +292,12 @@ async fn serve_connection(
             app,
             move |request: http::Request<hyper::body::Incoming>| {
                 activity.request_arrived();
-                request.map(Body::new)
+                let mut request = request.map(Body::new);
+                // The peer, for the client address (`crate::client_address`).
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
             },
         ))
     };

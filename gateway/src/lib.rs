@@ -3,6 +3,7 @@
 //! device's session, maps gRPC problems to `application/problem+json`, sheds load beyond a
 //! fixed number of in-flight requests, and carries each request's trace into the services.
 
+pub mod client_address;
 pub mod clients;
 pub mod config;
 pub mod edge;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// The served OpenAPI document, with `servers` set to the public base URL.
     pub openapi: Arc<str>,
     pub cors_allowed_origins: Arc<[String]>,
+    /// Whose `X-Forwarded-For` names the client ([`client_address`]).
+    pub trusted_proxies: Arc<client_address::TrustedProxies>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             openapi: routes::ops::openapi_document(&public_base_url, config.dev.is_some()).into(),
             public_base_url: public_base_url.into(),
             cors_allowed_origins: config.cors_allowed_origins.clone().into(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         })
     }
 }

@@ -13,6 +13,8 @@ pub struct Person {
     pub name: &'static str,
     pub rrn: &'static str,
     pub phone: &'static str,
+    /// The phone's carrier, as the carriers' agency knows it.
+    pub carrier: &'static str,
 }
 
 /// Born 1990-01-01: inside the 18–49 group.
@@ -20,6 +22,7 @@ pub const HONG: Person = Person {
     name: "홍길동",
     rrn: "900101-1234567",
     phone: "010-1234-5678",
+    carrier: "skt",
 };
 
 /// The forms the test person's personal data can take; none may appear in any log.
@@ -137,7 +140,7 @@ impl OtpSource {
 }
 
 fn start_body(person: &Person) -> Value {
-    json!({"provider": "phone", "name": person.name, "rrn": person.rrn, "phone": person.phone})
+    json!({"provider": "phone", "name": person.name, "rrn": person.rrn, "phone": person.phone, "carrier": person.carrier})
 }
 
 /// Starts and completes a phone verification on `api`'s device; returns the raw answer of
@@ -214,7 +217,7 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
     let malformed_rrn = laptop
         .post(
             "/v1/auth/verifications",
-            &json!({"provider": "phone", "name": person.name, "rrn": "901301-1234567", "phone": person.phone}),
+            &json!({"provider": "phone", "name": person.name, "rrn": "901301-1234567", "phone": person.phone, "carrier": person.carrier}),
         )
         .await?;
     malformed_rrn.assert_problem(400, "invalid-identity");
@@ -225,7 +228,7 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
     let malformed_phone = laptop
         .post(
             "/v1/auth/verifications",
-            &json!({"provider": "phone", "name": person.name, "rrn": person.rrn, "phone": "12345"}),
+            &json!({"provider": "phone", "name": person.name, "rrn": person.rrn, "phone": "12345", "carrier": person.carrier}),
         )
         .await?;
     malformed_phone.assert_problem(400, "invalid-identity");

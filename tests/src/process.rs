@@ -274,6 +274,13 @@ pub async fn wait_ready(base: &str, procs: &mut [Proc], limit: Duration) -> anyh
     }
 }
 
+/// A free loopback address, for the one service whose address others must know before it
+/// starts (auth-svc). The port is released at once; the service binds it right after.
+fn reserve_loopback_port() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?)
+}
+
 /// The five services as separate processes on free ports, against the real PostgreSQL (a fresh
 /// database) and Redis (a fresh key prefix).
 pub struct ProcessStack {
@@ -288,6 +295,9 @@ pub struct ProcessStack {
     pub admin_key: String,
     /// Where each service serves `/metrics`.
     pub metrics_addrs: Vec<(&'static str, String)>,
+    /// The stand-in carriers' agency auth-svc checks phones with (through its production HTTP
+    /// adapter); the journey's person is registered, add others to `agency.directory`.
+    pub agency: platform::carrier::StandInAgency,
     pub procs: Vec<Proc>,
 }
 
@@ -333,7 +343,29 @@ impl ProcessStack {
         let signing_key = dir.join("auth-signing-key.pem");
         write_signing_key(&signing_key)?;
         set("AUTH_SIGNING_KEY_FILE", signing_key.display().to_string());
+        // The agency on a loopback port, behind auth-svc's HTTP adapter like the real one.
+        let agency = platform::carrier::StandInAgency::start(std::sync::Arc::new(
+            platform::carrier::CarrierDirectory::new(),
+        ))
+        .await?;
+        let hong = crate::journey::HONG;
+        agency
+            .directory
+            .register(&platform::carrier::Subscriber {
+                name: hong.name.to_owned(),
+                rrn: hong.rrn.to_owned(),
+                phone: hong.phone.to_owned(),
+                carrier: hong.carrier.to_owned(),
+            })
+            .map_err(|error| anyhow::anyhow!("cannot register the test person: {error}"))?;
+        set("AUTH_CARRIER_CHECK_URL", agency.url().to_owned());
         set("NO_COLOR", "1".to_owned());
+        // session-svc and scheduling-svc verify auth-svc's grants and tokens against its keys,
+        // and auth-svc calls session-svc: the one cycle in the start order. auth-svc gets a
+        // port reserved here (keys are fetched lazily, so session-svc may start first).
+        let auth_addr = reserve_loopback_port()?;
+        set("AUTH_LISTEN_ADDR", auth_addr.to_string());
+        set("VAXBOOK_AUTH_URL", format!("http://{auth_addr}"));
         let mut log_filter = "info".to_owned();
         for (key, value) in extra_env {
             if *key == "RUST_LOG" {
@@ -385,6 +417,7 @@ impl ProcessStack {
             redis_url,
             redis_prefix,
             admin_key,
+            agency,
             procs,
         })
     }

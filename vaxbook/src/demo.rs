@@ -64,6 +64,23 @@ fn campaigns() -> Vec<Campaign> {
     ]
 }
 
+/// The walk-through person (README, the banner): name, RRN, phone and carrier, registered with
+/// the dev run's stand-in carriers' agency so the phone provider verifies them.
+pub const WALKTHROUGH_PERSON: (&str, &str, &str, &str) =
+    ("홍길동", "900101-1234567", "010-1234-5678", "skt");
+
+/// Registers the walk-through person's phone in the dev subscriber directory.
+pub fn seed_carriers(directory: &platform::carrier::CarrierDirectory) -> anyhow::Result<()> {
+    let (name, rrn, phone, carrier) = WALKTHROUGH_PERSON;
+    directory.register(&platform::carrier::Subscriber {
+        name: name.to_owned(),
+        rrn: rrn.to_owned(),
+        phone: phone.to_owned(),
+        carrier: carrier.to_owned(),
+    })?;
+    Ok(())
+}
+
 const CENTERS: &[(&str, &str, &str)] = &[
     ("서울 중구 예방접종센터", "서울", "서울특별시 중구 을지로 1"),
     (

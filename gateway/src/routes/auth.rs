@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::client_address::ClientAddress;
 use crate::extract::{Authenticated, DeviceId, JsonBody, PathId};
 use crate::problem::HttpProblem;
 use crate::routes::views::{non_empty, required_time};
@@ -42,6 +43,23 @@ pub struct StartVerificationBody {
         example = "010-1234-5678"
     )]
     pub phone: Option<String>,
+    /// The phone's carrier; required for the phone provider. The carriers'
+    /// identity-verification agency confirms the phone is registered to this name, birth date
+    /// and sex digit before any code is sent.
+    #[serde(default)]
+    #[schema(value_type = Option<Carrier>, example = "skt")]
+    pub carrier: Option<String>,
+}
+
+/// The mobile carriers (`lgu` is LG U+, `mvno` a budget operator on one of their networks).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum Carrier {
+    Skt,
+    Kt,
+    Lgu,
+    Mvno,
 }
 
 /// The identity providers.
@@ -95,6 +113,7 @@ impl StartVerificationBody {
     fn into_request(
         self,
         device_id: DeviceId,
+        client: ClientAddress,
     ) -> Result<auth::StartVerificationRequest, HttpProblem> {
         let provider = provider_from_name(&self.provider).ok_or_else(|| {
             HttpProblem::invalid(
@@ -104,8 +123,10 @@ impl StartVerificationBody {
         require_text("name", &self.name, 64)?;
         require_text("rrn", &self.rrn, 32)?;
         let phone = self.phone.unwrap_or_default();
+        let carrier = self.carrier.unwrap_or_default();
         if provider == auth::Provider::Phone {
             require_text("phone", &phone, 32)?;
+            require_text("carrier", &carrier, 8)?;
         }
         Ok(auth::StartVerificationRequest {
             provider: provider as i32,
@@ -113,6 +134,12 @@ impl StartVerificationBody {
             rrn: self.rrn.trim().to_owned(),
             phone: phone.trim().to_owned(),
             device_id: device_id.0,
+            carrier: carrier.trim().chars().take(8).collect(),
+            client_address: client
+                .0
+                .map(|address| address.to_string())
+                .unwrap_or_default(),
+            ..Default::default()
         })
     }
 }
@@ -147,14 +174,16 @@ pub struct VerificationStarted {
     request_body = StartVerificationBody,
     responses((status = 201, description = "The challenge was issued (for the phone provider, a one-time code was sent by SMS).", body = VerificationStarted)),
     extensions(("x-problem-types" = json!(["invalid-request", "invalid-identity", "unsupported-provider",
-        "rate-limited", "internal", "overloaded", "unavailable"])))
+        "identity-mismatch", "rate-limited", "device-locked", "internal", "overloaded", "unavailable",
+        "provider-unavailable"])))
 )]
 pub async fn start_verification(
     State(state): State<AppState>,
     device_id: DeviceId,
+    client: ClientAddress,
     JsonBody(body): JsonBody<StartVerificationBody>,
 ) -> Result<Response, HttpProblem> {
-    let request = body.into_request(device_id)?;
+    let request = body.into_request(device_id, client)?;
     let started = state
         .clients
         .auth
@@ -339,10 +368,11 @@ pub async fn logout(
         .clients
         .session
         .clone()
-        .release_session(session::ReleaseSessionRequest {
+        // session-svc releases only with the session's own token: forward it.
+        .release_session(caller.grpc_request(session::ReleaseSessionRequest {
             person_key: caller.claims.sub.clone(),
             session_id: caller.claims.sid.clone(),
-        })
+        })?)
         .await
         .map_err(|status| HttpProblem::from_grpc("session-svc", &status))?;
     Ok(StatusCode::NO_CONTENT)
@@ -380,6 +410,7 @@ mod tests {
             name: " 홍길동 ".into(),
             rrn: "900101-1234567".into(),
             phone: phone.map(Into::into),
+            carrier: Some("skt".into()),
         }
     }
 
@@ -396,11 +427,13 @@ mod tests {
     fn the_phone_provider_needs_a_phone_number() {
         let device = DeviceId("d1".into());
         let err = body("phone", None)
-            .into_request(device.clone())
+            .into_request(device.clone(), ClientAddress(None))
             .err()
             .unwrap();
         assert!(err.problem.detail.contains("phone"));
-        let request = body("kakao", None).into_request(device).unwrap();
+        let request = body("kakao", None)
+            .into_request(device, ClientAddress(None))
+            .unwrap();
         assert_eq!(request.provider, auth::Provider::Kakao as i32);
         assert_eq!(request.name, "홍길동");
         assert_eq!(request.device_id, "d1");
@@ -409,7 +442,7 @@ mod tests {
     #[test]
     fn an_unknown_provider_is_refused_without_echoing_it() {
         let err = body("myspace", None)
-            .into_request(DeviceId("d".into()))
+            .into_request(DeviceId("d".into()), ClientAddress(None))
             .err()
             .unwrap();
         assert!(!err.problem.detail.contains("myspace"));

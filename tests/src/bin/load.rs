@@ -124,7 +124,12 @@ async fn main() -> anyhow::Result<()> {
     let per_slot = i32::try_from(people.div_ceil(20) + 1)?;
     let stack = ProcessStack::start_with(
         "load",
-        &[("RUST_LOG", "warn"), ("AUTH_START_LIMIT", "1000000")],
+        &[
+            ("RUST_LOG", "warn"),
+            ("AUTH_START_LIMIT", "1000000"),
+            // Every load client is 127.0.0.1.
+            ("AUTH_CLIENT_START_LIMIT", "1000000"),
+        ],
     )
     .await?;
     let seeded = seed::open_campaign_with(
@@ -136,6 +141,20 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let gateway = stack.gateway_url.clone();
+    // Everyone's phone is registered with the stand-in carriers' agency.
+    for index in 0..people {
+        let (rrn, phone) = person(index);
+        stack
+            .agency
+            .directory
+            .register(&platform::carrier::Subscriber {
+                name: "홍길동".to_owned(),
+                rrn,
+                phone,
+                carrier: "kt".to_owned(),
+            })
+            .map_err(|error| anyhow::anyhow!("cannot register person {index}: {error}"))?;
+    }
 
     // Verification: start for everyone, read the codes from the SMS outbox, complete.
     let started = Instant::now();
@@ -148,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
                 let reply = api
                     .post(
                         "/v1/auth/verifications",
-                        &json!({"provider": "phone", "name": "홍길동", "rrn": rrn, "phone": phone}),
+                        &json!({"provider": "phone", "name": "홍길동", "rrn": rrn, "phone": phone, "carrier": "kt"}),
                     )
                     .await?;
                 anyhow::ensure!(reply.status == 201, "start {index}: {reply:?}");
