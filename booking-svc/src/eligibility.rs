@@ -179,10 +179,12 @@ pub trait EligibilityChecker: Send + Sync {
     async fn terms(&self, campaign_id: &str) -> Result<Option<CampaignTerms>, BookingError>;
 }
 
-/// Asks scheduling-svc.
+/// Asks scheduling-svc, as a service: booking-svc has authenticated the person itself (token,
+/// proxy grant, agent), so it presents the internal service credential (docs/security.md).
 pub struct GrpcEligibility {
     client: SchedulingServiceClient<TracedChannel>,
     terms: Mutex<HashMap<String, (Instant, Option<CampaignTerms>)>>,
+    service_credential: Option<platform::config::Secret>,
 }
 
 impl GrpcEligibility {
@@ -193,7 +195,27 @@ impl GrpcEligibility {
                 platform::telemetry::TracePropagation,
             ),
             terms: Mutex::new(HashMap::new()),
+            service_credential: None,
         }
+    }
+
+    /// Presents `credential` (scheduling-svc's internal service credential) on every question.
+    pub fn with_service_credential(mut self, credential: platform::config::Secret) -> Self {
+        self.service_credential = Some(credential);
+        self
+    }
+
+    /// `message` with the service credential attached.
+    fn as_service<T>(&self, message: T) -> Result<tonic::Request<T>, BookingError> {
+        let mut request = tonic::Request::new(message);
+        if let Some(credential) = &self.service_credential {
+            let value = credential.expose().parse().map_err(|_| {
+                tracing::error!("the service credential is not a valid metadata value");
+                BookingError::Upstream(Problem::internal())
+            })?;
+            request.metadata_mut().insert("x-admin-key", value);
+        }
+        Ok(request)
     }
 
     fn cached_terms(&self, campaign_id: &str) -> Option<Option<CampaignTerms>> {
@@ -215,6 +237,7 @@ impl EligibilityChecker for GrpcEligibility {
             channel: pb::Channel::from(query.channel).into(),
             proxy: query.proxy,
         };
+        let request = self.as_service(request)?;
         let mut client = self.client.clone();
         match client.check_eligibility(request).await {
             Ok(response) => {

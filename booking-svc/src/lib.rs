@@ -81,7 +81,10 @@ pub async fn serve(
         Arc::new(GrpcKeysSource::new(auth_channel)),
         config.clock.clone(),
     ));
-    let eligibility = Arc::new(eligibility::GrpcEligibility::new(scheduling_channel));
+    let eligibility = Arc::new(
+        eligibility::GrpcEligibility::new(scheduling_channel)
+            .with_service_credential(config.common.admin_key.clone()),
+    );
     let logic = Arc::new(
         service::BookingLogic::new(store.clone(), eligibility, config.clock.clone())
             .with_proxy_grants(proxy_grants),

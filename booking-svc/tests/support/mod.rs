@@ -293,6 +293,8 @@ pub struct Harness {
     pub admin: BookingAdminServiceClient<Channel>,
     pub clock: Arc<SettableClock>,
     pub scheduling: Arc<FakeScheduling>,
+    /// The fake scheduling-svc's URL.
+    pub scheduling_url: String,
     pub sessions: Arc<FakeSessions>,
     pub keys: TestKeys,
     /// Signs proxy grants with the keys the fake auth-svc publishes over vaxbook.keys.v1.
@@ -363,7 +365,7 @@ impl Harness {
         let addr = listener.local_addr().unwrap();
         let mut config = Config::local_dev(addr, &hooks);
         config.auth_url = auth_url;
-        config.scheduling_url = scheduling_url;
+        config.scheduling_url = scheduling_url.clone();
         config.session_url = session_url;
         adjust(&mut config);
         let server = tokio::spawn(booking_svc::serve(config, listener, shutdown.clone()));
@@ -373,6 +375,7 @@ impl Harness {
             admin: BookingAdminServiceClient::new(channel),
             clock,
             scheduling,
+            scheduling_url,
             sessions,
             keys,
             proxy_grants,
@@ -526,4 +529,9 @@ pub async fn remaining(harness: &Harness, slot: &pb::Slot) -> i32 {
         .find(|listed| listed.id == slot.id)
         .unwrap()
         .remaining
+}
+
+/// The fake scheduling-svc's URL, for measurements that call it directly.
+pub fn scheduling_url(harness: &Harness) -> String {
+    harness.scheduling_url.clone()
 }
