@@ -1,132 +1,86 @@
 //! Access tokens: EdDSA (Ed25519) JWTs carrying [`AccessClaims`], and the JWKS every other
-//! component verifies them with. The key comes from a PKCS#8 PEM file in production (so every
-//! replica signs with the same key) or is generated at start for a single-process run.
-//! Rotation: the new key signs, the retired keys' public halves stay in the JWKS until the
-//! tokens they signed have expired (`AUTH_RETIRED_SIGNING_KEY_FILES`).
+//! component verifies them with. auth-svc holds its signing key once, as the platform's
+//! [`SigningKeys`]: the same key signs access tokens (here) and auth-svc's grants
+//! (`platform::grants`, e.g. the device proof session-svc asks for), and its public halves are
+//! published both as the JWKS and over `vaxbook.keys.v1.KeysService`. The key comes from a
+//! PKCS#8 PEM file in production (so every replica signs with the same key) or is generated at
+//! start for a single-process run. Rotation: the new key signs, the retired keys' public halves
+//! stay published until what they signed has expired (`AUTH_RETIRED_SIGNING_KEY_FILES`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use platform::auth::{AUDIENCE, AccessClaims, ISSUER, Jwk, Jwks, Role};
+use platform::auth::{AUDIENCE, AccessClaims, ISSUER, Jwks, Role};
 use platform::clock::SharedClock;
-use sha2::{Digest as _, Sha256};
+pub use platform::grants::generate_pem;
+use platform::grants::{GrantIssuer, SigningKeys};
 
 use crate::domain::{DeviceId, PersonKey, SessionId};
 use crate::error::AuthError;
 
-/// The signing key, its id and its public half as a JWK, and the public halves of retired
-/// keys still published for verification.
+/// Signs access tokens with auth-svc's one signing key.
+#[derive(Clone, Debug)]
 pub struct TokenSigner {
-    encoding_key: EncodingKey,
-    jwk: Jwk,
-    retired: Vec<Jwk>,
-}
-
-/// A new Ed25519 signing key as a PKCS#8 PEM document (`vaxbook keygen`).
-pub fn generate_pem() -> anyhow::Result<String> {
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let pem = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|err| anyhow::anyhow!("encoding the signing key: {err}"))?;
-    Ok(pem.to_string())
+    keys: Arc<SigningKeys>,
 }
 
 impl TokenSigner {
+    pub fn new(keys: Arc<SigningKeys>) -> Self {
+        Self { keys }
+    }
+
     /// A fresh random key.
     pub fn generate() -> anyhow::Result<Self> {
-        Self::from_signing_key(&SigningKey::generate(&mut rand::rngs::OsRng))
+        Ok(Self::new(Arc::new(SigningKeys::generate()?)))
     }
 
     /// A key from a PKCS#8 PEM document (`openssl genpkey -algorithm ed25519`).
     pub fn from_pkcs8_pem(pem: &str) -> anyhow::Result<Self> {
-        let key = SigningKey::from_pkcs8_pem(pem).map_err(|err| {
-            anyhow::anyhow!("the signing key is not an Ed25519 PKCS#8 PEM: {err}")
-        })?;
-        Self::from_signing_key(&key)
-    }
-
-    /// Also publishes the public halves of the keys in `retired_paths` (PKCS#8 PEM files).
-    pub async fn with_retired(
-        mut self,
-        retired_paths: &[std::path::PathBuf],
-    ) -> anyhow::Result<Self> {
-        for path in retired_paths {
-            let pem = tokio::fs::read_to_string(path).await.map_err(|err| {
-                anyhow::anyhow!(
-                    "reading AUTH_RETIRED_SIGNING_KEY_FILES {}: {err}",
-                    path.display()
-                )
-            })?;
-            let retired = Self::from_pkcs8_pem(&pem)?;
-            if retired.jwk.kid != self.jwk.kid {
-                self.retired.push(retired.jwk);
-            }
-        }
-        Ok(self)
+        Ok(Self::new(Arc::new(SigningKeys::from_pkcs8_pem(pem)?)))
     }
 
     /// The key from `path` when given, else a generated one (the dev run only; the
-    /// configuration check refuses a missing `AUTH_SIGNING_KEY_FILE` in production).
-    pub async fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        match path {
-            Some(path) => {
-                let pem = tokio::fs::read_to_string(path).await.map_err(|err| {
-                    anyhow::anyhow!("reading AUTH_SIGNING_KEY_FILE {}: {err}", path.display())
-                })?;
-                Self::from_pkcs8_pem(&pem)
-            }
+    /// configuration check refuses a missing `AUTH_SIGNING_KEY_FILE` in production), also
+    /// publishing the public halves of the keys in `retired_paths` (PKCS#8 PEM files).
+    pub async fn load(path: Option<&Path>, retired_paths: &[PathBuf]) -> anyhow::Result<Self> {
+        let keys = match path {
+            Some(path) => SigningKeys::from_file("AUTH_SIGNING_KEY_FILE", path).await?,
             None => {
                 // Only the dev run gets here: production refuses to start without the file.
                 tracing::info!("signing with a key generated at start (dev run)");
-                Self::generate()
+                SigningKeys::generate()?
             }
-        }
+        };
+        let keys = keys
+            .with_retired(retired_paths)
+            .await
+            .map_err(|err| anyhow::anyhow!("AUTH_RETIRED_SIGNING_KEY_FILES: {err}"))?;
+        Ok(Self::new(Arc::new(keys)))
     }
 
-    fn from_signing_key(key: &SigningKey) -> anyhow::Result<Self> {
-        let der = key
-            .to_pkcs8_der()
-            .map_err(|err| anyhow::anyhow!("encoding the signing key: {err}"))?;
-        let public = key.verifying_key().to_bytes();
-        let kid = hex::encode(Sha256::digest(public))[..16].to_owned();
-        Ok(Self {
-            encoding_key: EncodingKey::from_ed_der(der.as_bytes()),
-            jwk: Jwk {
-                kty: "OKP".to_owned(),
-                crv: "Ed25519".to_owned(),
-                x: URL_SAFE_NO_PAD.encode(public),
-                kid,
-                alg: "EdDSA".to_owned(),
-                use_: "sig".to_owned(),
-            },
-            retired: Vec::new(),
-        })
+    /// The signing keys, shared with the grant issuer and the key server.
+    pub fn keys(&self) -> &Arc<SigningKeys> {
+        &self.keys
+    }
+
+    /// Issues auth-svc's grants with the same key.
+    pub fn grant_issuer(&self) -> GrantIssuer {
+        GrantIssuer::new(self.keys.clone())
     }
 
     pub fn kid(&self) -> &str {
-        &self.jwk.kid
+        self.keys.kid()
     }
 
     /// The current key first, then the retired ones.
     pub fn jwks(&self) -> Jwks {
-        Jwks {
-            keys: std::iter::once(&self.jwk)
-                .chain(&self.retired)
-                .cloned()
-                .collect(),
-        }
+        self.keys.jwks()
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.jwk.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding_key).map_err(AuthError::Signing)
+        platform::trust::sign_access_token(&self.keys, claims).map_err(AuthError::Signing)
     }
 }
 
@@ -192,9 +146,12 @@ impl TokenIssuer {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::Arc;
-
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use chrono::TimeZone;
+    use ed25519_dalek::SigningKey;
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    use jsonwebtoken::{Algorithm, Header};
     use platform::auth::{JwksSource, TokenVerifier};
     use platform::clock::SettableClock;
     use platform::problem::ProblemKind;
@@ -314,7 +271,7 @@ mod tests {
         let mut claims = verifier.verify(&good).await.unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(fixture.issuer.jwks().keys[0].kid.clone());
-        let forged = jsonwebtoken::encode(&header, &claims, &other.encoding_key).unwrap();
+        let forged = jsonwebtoken::encode(&header, &claims, other.keys().encoding_key()).unwrap();
         assert_eq!(
             verifier.verify(&forged).await.unwrap_err().kind,
             ProblemKind::Unauthenticated
@@ -350,7 +307,7 @@ mod tests {
         // Before the rotation: the old key signs.
         let fixture = fixture();
         let before = TokenIssuer::new(
-            TokenSigner::load(Some(&old_path)).await.unwrap(),
+            TokenSigner::load(Some(&old_path), &[]).await.unwrap(),
             fixture.clock.clone(),
             Duration::from_secs(1200),
         );
@@ -360,10 +317,7 @@ mod tests {
             .token;
 
         // After: the new key signs, the old one is only published.
-        let after = TokenSigner::load(Some(&new_path))
-            .await
-            .unwrap()
-            .with_retired(&[old_path.clone(), new_path.clone()])
+        let after = TokenSigner::load(Some(&new_path), &[old_path.clone(), new_path.clone()])
             .await
             .unwrap();
         std::fs::remove_file(&old_path).unwrap();
@@ -403,20 +357,20 @@ mod tests {
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
         let path = std::env::temp_dir().join(format!("auth-svc-key-{}.pem", uuid::Uuid::new_v4()));
         std::fs::write(&path, pem.as_bytes()).unwrap();
-        let from_file = TokenSigner::load(Some(&path)).await.unwrap();
+        let from_file = TokenSigner::load(Some(&path), &[]).await.unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             from_file.kid(),
             TokenSigner::from_pkcs8_pem(&pem).unwrap().kid()
         );
-        let missing = TokenSigner::load(Some(&path)).await.err().unwrap();
+        let missing = TokenSigner::load(Some(&path), &[]).await.err().unwrap();
         assert!(
             missing.to_string().contains("AUTH_SIGNING_KEY_FILE"),
             "{missing}"
         );
         // Without a file every start makes a new key.
-        let first = TokenSigner::load(None).await.unwrap();
-        let second = TokenSigner::load(None).await.unwrap();
+        let first = TokenSigner::load(None, &[]).await.unwrap();
+        let second = TokenSigner::load(None, &[]).await.unwrap();
         assert_ne!(first.kid(), second.kid());
     }
 
