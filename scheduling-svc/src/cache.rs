@@ -16,7 +16,7 @@ use crate::domain::Campaign;
 
 /// Campaigns by id (the id's text, so a lookup by any string needs no parsing), shared by
 /// readers without copying.
-pub type CampaignSnapshot = Arc<BTreeMap<String, Campaign>>;
+pub type CampaignSnapshot = Arc<BTreeMap<String, Arc<Campaign>>>;
 
 #[derive(Debug)]
 struct Versioned {
@@ -62,7 +62,9 @@ impl CampaignCache {
     }
 
     pub fn get(&self, id: &str) -> Option<Campaign> {
-        self.snapshot().get(id).cloned()
+        self.snapshot()
+            .get(id)
+            .map(|campaign| Campaign::clone(campaign))
     }
 
     /// The generation a refresh must see unchanged to install what it read.
@@ -77,7 +79,7 @@ impl CampaignCache {
     pub fn put(&self, campaign: Campaign) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         let mut campaigns = BTreeMap::clone(&current.campaigns);
-        campaigns.insert(campaign.id.as_str().to_owned(), campaign);
+        campaigns.insert(campaign.id.as_str().to_owned(), Arc::new(campaign));
         current.campaigns = Arc::new(campaigns);
         current.generation += 1;
     }
@@ -91,7 +93,7 @@ impl CampaignCache {
                 current.campaigns = Arc::new(
                     campaigns
                         .into_iter()
-                        .map(|campaign| (campaign.id.as_str().to_owned(), campaign))
+                        .map(|campaign| (campaign.id.as_str().to_owned(), Arc::new(campaign)))
                         .collect(),
                 );
                 true

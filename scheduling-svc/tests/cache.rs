@@ -13,8 +13,8 @@ use common::*;
 use platform::clock::{SettableClock, SharedClock};
 use scheduling_svc::cache::CampaignCache;
 use scheduling_svc::domain::{Campaign, CampaignId};
-use scheduling_svc::eligibility::Applicant;
-use scheduling_svc::store::StoreError;
+use scheduling_svc::eligibility::{Applicant, Approach};
+use scheduling_svc::store::{StoreError, StoredExclusions};
 use scheduling_svc::{CampaignStore, MemoryCampaignStore, Scheduling, SchedulingError};
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +41,7 @@ impl FlakyStore {
 
 #[async_trait::async_trait]
 impl CampaignStore for FlakyStore {
-    async fn upsert(&self, campaign: &Campaign) -> Result<(), SchedulingError> {
+    async fn upsert(&self, campaign: &Campaign) -> Result<Campaign, SchedulingError> {
         self.check()?;
         self.inner.upsert(campaign).await
     }
@@ -58,6 +58,28 @@ impl CampaignStore for FlakyStore {
 
     async fn ping(&self) -> Result<(), SchedulingError> {
         self.check()
+    }
+
+    async fn replace_exclusions(
+        &self,
+        campaign_id: &CampaignId,
+        person_keys: &[String],
+    ) -> Result<i64, SchedulingError> {
+        self.check()?;
+        self.inner.replace_exclusions(campaign_id, person_keys).await
+    }
+
+    async fn exclusion_versions(&self) -> Result<Vec<(CampaignId, i64)>, SchedulingError> {
+        self.check()?;
+        self.inner.exclusion_versions().await
+    }
+
+    async fn exclusions(
+        &self,
+        campaign_id: &CampaignId,
+    ) -> Result<Option<StoredExclusions>, SchedulingError> {
+        self.check()?;
+        self.inner.exclusions(campaign_id).await
     }
 }
 
@@ -83,23 +105,26 @@ async fn eligibility_and_reads_do_not_touch_the_store() {
     for _ in 0..100 {
         assert!(
             scheduling
-                .check_eligibility(None, &applicant())
+                .check_eligibility(None, &applicant(), Approach::default())
                 .unwrap()
                 .is_eligible()
         );
     }
     assert_eq!(
         scheduling.get_campaign("covid19-18-49").unwrap(),
-        round_18_49()
+        round_18_49().with_version(1)
     );
-    assert_eq!(scheduling.list_campaigns(), vec![round_18_49()]);
+    assert_eq!(
+        scheduling.list_campaigns(),
+        vec![round_18_49().with_version(1)]
+    );
     assert_eq!(store.calls.load(Ordering::SeqCst), calls_before);
 
     // A failed refresh keeps the last copy.
     assert!(scheduling.refresh().await.is_err());
     assert!(
         scheduling
-            .check_eligibility(None, &applicant())
+            .check_eligibility(None, &applicant(), Approach::default())
             .unwrap()
             .is_eligible()
     );
@@ -124,7 +149,7 @@ async fn the_background_refresh_brings_in_what_other_replicas_wrote() {
 
     assert_eq!(
         scheduling
-            .check_eligibility(None, &applicant())
+            .check_eligibility(None, &applicant(), Approach::default())
             .unwrap()
             .ineligible
             .map(|r| r.as_str()),
@@ -141,7 +166,7 @@ async fn the_background_refresh_brings_in_what_other_replicas_wrote() {
     .expect("the refresh did not pick up the stored campaign");
     assert!(
         scheduling
-            .check_eligibility(None, &applicant())
+            .check_eligibility(None, &applicant(), Approach::default())
             .unwrap()
             .is_eligible()
     );

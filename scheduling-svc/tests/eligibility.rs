@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::*;
 use platform::clock::{SettableClock, SharedClock};
 use scheduling_svc::domain::Campaign;
-use scheduling_svc::eligibility::{Applicant, IneligibleReason};
+use scheduling_svc::eligibility::{Applicant, Approach, IneligibleReason};
 use scheduling_svc::{MemoryCampaignStore, Scheduling, SchedulingError};
 
 struct Fixture {
@@ -45,7 +45,7 @@ fn answer(
 ) -> (bool, String, &'static str) {
     let decision = fixture
         .scheduling
-        .check_eligibility(campaign_id, &born(birth_date))
+        .check_eligibility(campaign_id, &born(birth_date), Approach::default())
         .unwrap();
     (
         decision.is_eligible(),
@@ -66,11 +66,11 @@ async fn inside_the_window_a_person_in_the_age_group_may_book() {
     let fixture = fixture("2021-08-13T20:30:00+09:00", &[round_18_49()]).await;
     let decision = fixture
         .scheduling
-        .check_eligibility(None, &born("1990-05-05"))
+        .check_eligibility(None, &born("1990-05-05"), Approach::default())
         .unwrap();
     assert!(decision.is_eligible());
     let campaign = decision.campaign.unwrap();
-    assert_eq!(campaign, round_18_49());
+    assert_eq!(*campaign, round_18_49().with_version(1));
     let window = decision.window.unwrap();
     assert_eq!(window.opens_at(), at("2021-08-09T20:00:00+09:00"));
     assert_eq!(window.closes_at(), at("2021-09-18T18:00:00+09:00"));
@@ -85,7 +85,7 @@ async fn before_the_window_opens_it_is_not_open_yet_and_then_it_opens() {
     let fixture = fixture("2021-08-09T19:59:00+09:00", &[round_18_49()]).await;
     assert_eq!(
         answer(&fixture, None, "1990-05-05"),
-        (false, ROUND.to_owned(), "not-open-yet")
+        (false, ROUND.to_owned(), "window-not-open")
     );
     fixture.clock.set(at("2021-08-09T20:00:00+09:00"));
     assert_eq!(
@@ -104,12 +104,12 @@ async fn from_the_closing_instant_on_it_is_closed() {
     fixture.clock.set(at("2021-09-18T18:00:00+09:00"));
     assert_eq!(
         answer(&fixture, None, "1990-05-05"),
-        (false, ROUND.to_owned(), "closed")
+        (false, ROUND.to_owned(), "campaign-closed")
     );
     fixture.clock.set(at("2022-01-01T00:00:00+09:00"));
     assert_eq!(
         answer(&fixture, Some(ROUND), "1990-05-05"),
-        (false, ROUND.to_owned(), "closed")
+        (false, ROUND.to_owned(), "campaign-closed")
     );
 }
 
@@ -181,7 +181,7 @@ async fn among_rounds_for_the_same_group_open_beats_upcoming_beats_closed() {
     // Both in the future: the one opening soonest.
     assert_eq!(
         answer(&fixture, None, "1990-05-05"),
-        (false, ROUND.to_owned(), "not-open-yet")
+        (false, ROUND.to_owned(), "window-not-open")
     );
     // The main round open, the catch-up upcoming: the open one.
     fixture.clock.set(at("2021-09-01T12:00:00+09:00"));
@@ -193,7 +193,7 @@ async fn among_rounds_for_the_same_group_open_beats_upcoming_beats_closed() {
     fixture.clock.set(at("2021-09-25T12:00:00+09:00"));
     assert_eq!(
         answer(&fixture, None, "1990-05-05"),
-        (false, catch_up_id.clone(), "not-open-yet")
+        (false, catch_up_id.clone(), "window-not-open")
     );
     fixture.clock.set(at("2021-10-05T12:00:00+09:00"));
     assert_eq!(
@@ -204,7 +204,7 @@ async fn among_rounds_for_the_same_group_open_beats_upcoming_beats_closed() {
     fixture.clock.set(at("2021-11-01T12:00:00+09:00"));
     assert_eq!(
         answer(&fixture, None, "1990-05-05"),
-        (false, catch_up_id, "closed")
+        (false, catch_up_id, "campaign-closed")
     );
 }
 
@@ -222,7 +222,7 @@ async fn an_unknown_campaign_is_not_found() {
     let fixture = fixture("2021-08-13T20:30:00+09:00", &[round_18_49()]).await;
     let outcome = fixture
         .scheduling
-        .check_eligibility(Some("covid19-unknown"), &born("1990-05-05"));
+        .check_eligibility(Some("covid19-unknown"), &born("1990-05-05"), Approach::default());
     assert!(matches!(outcome, Err(SchedulingError::CampaignNotFound)));
     assert!(matches!(
         fixture.scheduling.get_campaign("covid19-unknown"),
@@ -245,6 +245,6 @@ async fn checks_are_counted_by_outcome_and_reason() {
                 && line.contains(&format!("reason=\"{reason}\""))
         })
     };
-    assert!(counted("false", "not-open-yet"), "{rendered}");
+    assert!(counted("false", "window-not-open"), "{rendered}");
     assert!(counted("true", "none"), "{rendered}");
 }

@@ -42,7 +42,59 @@ async fn migrating_creates_the_missing_database_and_its_own_history_table() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
+    for table in [
+        "campaign_versions",
+        "exclusion_lists",
+        "exclusion_entries",
+        "exclusion_current",
+    ] {
+        assert!(table_exists(&client, table).await, "{table}");
+    }
+}
+
+/// A campaign written before rules existed (schema version 1) is still served after the
+/// migration, exactly as before: one open window over its booking period, on every channel,
+/// releasing all supply, at version 1 with its history row.
+#[tokio::test]
+async fn campaigns_stored_before_rules_stay_readable() {
+    use scheduling_svc::store::CampaignStore;
+
+    let url = platform::pg::create_test_database("sched_mig_v1").await.unwrap();
+    let only_v1 =
+        scheduling_svc::store::migrations_runner().set_target(refinery::Target::Version(1));
+    platform::pg::migrate(&url, only_v1, scheduling_svc::store::MIGRATION_TABLE)
+        .await
+        .unwrap();
+    let client = connect(&url).await;
+    client
+        .batch_execute(
+            "INSERT INTO campaigns (id, name, born_from, born_to, booking_opens_at, \
+             booking_closes_at, vaccination_from, vaccination_to, proxy_allowed, \
+             proxy_deadline, cancellation_closes_days_before) VALUES ('covid19-18-49', \
+             'COVID-19 18-49', '1972-01-01', '2003-12-31', '2021-08-09T20:00:00+09:00', \
+             '2021-09-18T18:00:00+09:00', '2021-08-26', '2021-10-02', false, NULL, 2)",
+        )
+        .await
+        .unwrap();
+    scheduling_svc::migrate(&url).await.unwrap();
+
+    let store = common::pg_store_at(&url).await;
+    let campaign = store
+        .get(&scheduling_svc::domain::CampaignId::parse("covid19-18-49").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(campaign, common::round_18_49().with_version(1));
+    assert_eq!(campaign.windows.len(), 1);
+    let history: i64 = client
+        .query_one("SELECT count(*) FROM campaign_versions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(history, 1);
+    // The next change is version 2.
+    assert_eq!(store.upsert(&campaign).await.unwrap().version, 2);
 }
 
 #[tokio::test]
@@ -61,7 +113,7 @@ async fn migrating_again_and_concurrently_is_harmless() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2);
 }
 
 #[tokio::test]

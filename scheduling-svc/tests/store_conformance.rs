@@ -1,5 +1,6 @@
 //! The one conformance suite of `CampaignStore`, run against the in-process store and against
-//! PostgreSQL (each PostgreSQL test in a database of its own), so the two cannot drift.
+//! PostgreSQL (each PostgreSQL test in a database of its own), so the two cannot drift:
+//! campaigns (with their rules and versions) and exclusion lists.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,6 +8,7 @@ mod common;
 
 use common::*;
 use scheduling_svc::domain::{Campaign, CampaignId};
+use scheduling_svc::SchedulingError;
 use scheduling_svc::store::CampaignStore;
 
 mod suite {
@@ -26,12 +28,76 @@ mod suite {
 
     pub async fn upsert_then_get_and_list(store: &dyn CampaignStore) {
         let campaign = fully_filled();
-        store.upsert(&campaign).await.unwrap();
+        let stored = store.upsert(&campaign).await.unwrap();
+        assert_eq!(stored, campaign.clone().with_version(1));
         assert_eq!(
             store.get(&campaign.id).await.unwrap(),
-            Some(campaign.clone())
+            Some(stored.clone())
         );
-        assert_eq!(store.list().await.unwrap(), vec![campaign]);
+        assert_eq!(store.list().await.unwrap(), vec![stored]);
+    }
+
+    /// The 2021 fixture: bands, rotation/band/open windows, channels, shares, proxy limits.
+    pub async fn rules_survive_the_store(store: &dyn CampaignStore) {
+        for campaign in fixture_2021() {
+            let stored = store.upsert(&campaign).await.unwrap();
+            assert_eq!(stored, campaign.clone().with_version(1));
+            assert_eq!(store.get(&campaign.id).await.unwrap(), Some(stored));
+        }
+        assert_eq!(store.list().await.unwrap().len(), 2);
+    }
+
+    pub async fn every_upsert_bumps_the_version(store: &dyn CampaignStore) {
+        let campaign = round_18_49();
+        for version in 1..=3 {
+            assert_eq!(store.upsert(&campaign).await.unwrap().version, version);
+        }
+        assert_eq!(store.get(&campaign.id).await.unwrap().unwrap().version, 3);
+        // Another campaign counts on its own.
+        assert_eq!(store.upsert(&round_60_plus()).await.unwrap().version, 1);
+    }
+
+    pub async fn an_exclusion_list_is_replaced_whole(store: &dyn CampaignStore) {
+        let campaign = round_18_49();
+        store.upsert(&campaign).await.unwrap();
+        assert_eq!(store.exclusions(&campaign.id).await.unwrap(), None);
+        assert!(store.exclusion_versions().await.unwrap().is_empty());
+
+        let first: Vec<String> = ["pk-b", "pk-a", "pk-c"].map(str::to_owned).to_vec();
+        assert_eq!(
+            store.replace_exclusions(&campaign.id, &first).await.unwrap(),
+            1
+        );
+        let mut held = store.exclusions(&campaign.id).await.unwrap().unwrap();
+        held.person_keys.sort();
+        assert_eq!(held.version, 1);
+        assert_eq!(held.person_keys, vec!["pk-a", "pk-b", "pk-c"]);
+
+        let second: Vec<String> = ["pk-d"].map(str::to_owned).to_vec();
+        assert_eq!(
+            store.replace_exclusions(&campaign.id, &second).await.unwrap(),
+            2
+        );
+        let held = store.exclusions(&campaign.id).await.unwrap().unwrap();
+        assert_eq!((held.version, held.person_keys), (2, vec!["pk-d".to_owned()]));
+        assert_eq!(
+            store.exclusion_versions().await.unwrap(),
+            vec![(campaign.id.clone(), 2)]
+        );
+
+        // An empty list is a list (version 3, nobody excluded).
+        assert_eq!(store.replace_exclusions(&campaign.id, &[]).await.unwrap(), 3);
+        let held = store.exclusions(&campaign.id).await.unwrap().unwrap();
+        assert_eq!((held.version, held.person_keys.len()), (3, 0));
+    }
+
+    pub async fn exclusions_need_a_known_campaign(store: &dyn CampaignStore) {
+        let unknown = CampaignId::parse("no-such-campaign").unwrap();
+        let outcome = store
+            .replace_exclusions(&unknown, &["pk-a".to_owned()])
+            .await;
+        assert!(matches!(outcome, Err(SchedulingError::CampaignNotFound)));
+        assert_eq!(store.exclusions(&unknown).await.unwrap(), None);
     }
 
     pub async fn upsert_replaces(store: &dyn CampaignStore) {
@@ -46,12 +112,13 @@ mod suite {
         message.cancellation_closes_days_before = 0;
         let replacement = Campaign::try_from(message).unwrap();
         assert_ne!(replacement, original);
-        store.upsert(&replacement).await.unwrap();
+        let stored = store.upsert(&replacement).await.unwrap();
+        assert_eq!(stored, replacement.clone().with_version(2));
         assert_eq!(
             store.get(&original.id).await.unwrap(),
-            Some(replacement.clone())
+            Some(stored.clone())
         );
-        assert_eq!(store.list().await.unwrap(), vec![replacement]);
+        assert_eq!(store.list().await.unwrap(), vec![stored]);
     }
 
     pub async fn get_unknown_is_none(store: &dyn CampaignStore) {
@@ -80,7 +147,7 @@ mod suite {
         let one = CampaignId::parse("c17").unwrap();
         assert_eq!(
             store.get(&one).await.unwrap(),
-            Some(campaign_with_id("c17"))
+            Some(campaign_with_id("c17").with_version(1))
         );
     }
 
@@ -117,6 +184,30 @@ macro_rules! conformance {
             async fn many_are_listed_in_id_order() {
                 let store = $make_store;
                 suite::many_are_listed_in_id_order(&store).await;
+            }
+
+            #[tokio::test]
+            async fn rules_survive_the_store() {
+                let store = $make_store;
+                suite::rules_survive_the_store(&store).await;
+            }
+
+            #[tokio::test]
+            async fn every_upsert_bumps_the_version() {
+                let store = $make_store;
+                suite::every_upsert_bumps_the_version(&store).await;
+            }
+
+            #[tokio::test]
+            async fn an_exclusion_list_is_replaced_whole() {
+                let store = $make_store;
+                suite::an_exclusion_list_is_replaced_whole(&store).await;
+            }
+
+            #[tokio::test]
+            async fn exclusions_need_a_known_campaign() {
+                let store = $make_store;
+                suite::exclusions_need_a_known_campaign(&store).await;
             }
 
             #[tokio::test]

@@ -98,5 +98,20 @@ pub async fn migrated_database(label: &str) -> String {
 
 pub async fn pg_store(label: &str) -> PgCampaignStore {
     let url = migrated_database(label).await;
-    PgCampaignStore::new(platform::pg::pool(&url, 4).unwrap())
+    pg_store_at(&url).await
+}
+
+/// A store on an already migrated database.
+pub async fn pg_store_at(url: &str) -> PgCampaignStore {
+    PgCampaignStore::new(platform::pg::pool(url, 4).unwrap())
+}
+
+/// The shipped campaign file of the 2021 rounds.
+pub const FIXTURE_2021: &str = include_str!("../../../deploy/campaigns/2021.yaml");
+pub const ROUND_2021: &str = "covid19-2021-18-49";
+pub const SENIORS_2021: &str = "covid19-2021-60-plus";
+
+/// The 2021 rounds as shipped (18–49 first, then 60+).
+pub fn fixture_2021() -> Vec<Campaign> {
+    scheduling_svc::campaign_file::parse_campaigns(FIXTURE_2021).unwrap()
 }
