@@ -1,6 +1,6 @@
 //! The vaxbook command line: `vaxbook dev` runs every service in one process on the embedded
 //! default, `vaxbook migrate` applies the database migrations, `vaxbook seed-demo` loads the
-//! 2021 demo round into running services.
+//! 2021 demo round into running services, `vaxbook healthcheck` is the containers' health probe.
 
 mod demo;
 mod dev;
@@ -33,6 +33,18 @@ enum Command {
     /// every replica signs with the same key; rotate by moving the old file to
     /// `AUTH_RETIRED_SIGNING_KEY_FILES` until the tokens it signed have expired.
     Keygen,
+    /// Exit 0 when the service answers healthy: `--grpc ADDR` asks grpc.health.v1, `--http URL`
+    /// GETs a URL (the gateway's /readyz); without either, `VAXBOOK_HEALTHCHECK` names the target
+    /// (the container images' HEALTHCHECK).
+    Healthcheck {
+        #[arg(long, conflicts_with = "http")]
+        grpc: Option<String>,
+        #[arg(long)]
+        http: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 2)]
+        timeout: u64,
+    },
     /// Load the 2021 demo round (campaign, centers, slots) into running services.
     SeedDemo {
         #[arg(
@@ -68,6 +80,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Keygen => {
             print!("{}", auth_svc::tokens::generate_pem()?);
             Ok(())
+        }
+        Command::Healthcheck {
+            grpc,
+            http,
+            timeout,
+        } => {
+            let target = match (grpc, http) {
+                (Some(addr), _) => format!("grpc://{addr}"),
+                (None, Some(url)) => url,
+                (None, None) => std::env::var("VAXBOOK_HEALTHCHECK").map_err(|_| {
+                    anyhow::anyhow!("give --grpc ADDR or --http URL, or set VAXBOOK_HEALTHCHECK")
+                })?,
+            };
+            platform::probe::check(&target, std::time::Duration::from_secs(timeout))
+                .await
+                .map_err(|reason| anyhow::anyhow!("unhealthy: {reason}"))
         }
         Command::SeedDemo {
             scheduling_url,
