@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use platform::clock::{SharedClock, rfc3339_kst};
 use platform::dev::{SentSms, SmsOutbox};
-use redis::aio::ConnectionManager;
+use platform::redis_conn::RedisConnection;
 
 use crate::domain::Phone;
 
@@ -51,7 +51,7 @@ impl SmsSender for DevSmsSender {
 
 /// The production outbox: one stream entry per message, trimmed to about the last 100,000.
 pub struct RedisStreamSmsSender {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     stream_key: String,
     clock: SharedClock,
 }
@@ -63,7 +63,7 @@ impl RedisStreamSmsSender {
     /// Seconds after its last message that the stream is dropped.
     pub const IDLE_EXPIRY_SECS: u64 = 86_400;
 
-    pub fn new(connection: ConnectionManager, key_prefix: &str, clock: SharedClock) -> Self {
+    pub fn new(connection: RedisConnection, key_prefix: &str, clock: SharedClock) -> Self {
         Self {
             connection,
             stream_key: Self::stream_key(key_prefix),

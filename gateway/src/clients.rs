@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::auth::{GrpcJwksSource, TokenVerifier};
+use platform::grpc::GrpcChannel;
 use platform::grpc::TracedChannel;
 use platform::telemetry::TracePropagation;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -13,7 +14,6 @@ use proto::auth::v1::proxy_service_client::ProxyServiceClient;
 use proto::booking::v1::booking_service_client::BookingServiceClient;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use proto::session::v1::session_service_client::SessionServiceClient;
-use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -32,7 +32,7 @@ pub struct Clients {
     pub booking: BookingServiceClient<TracedChannel>,
     pub verifier: Arc<TokenVerifier>,
     /// `(service name, health client)` for every service, in a fixed order.
-    health: Vec<(&'static str, HealthClient<Channel>)>,
+    health: Vec<(&'static str, HealthClient<GrpcChannel>)>,
 }
 
 impl Clients {
