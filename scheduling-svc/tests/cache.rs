@@ -66,7 +66,9 @@ impl CampaignStore for FlakyStore {
         person_keys: &[String],
     ) -> Result<i64, SchedulingError> {
         self.check()?;
-        self.inner.replace_exclusions(campaign_id, person_keys).await
+        self.inner
+            .replace_exclusions(campaign_id, person_keys)
+            .await
     }
 
     async fn exclusion_versions(&self) -> Result<Vec<(CampaignId, i64)>, SchedulingError> {

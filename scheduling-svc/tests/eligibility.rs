@@ -220,9 +220,11 @@ async fn without_campaigns_the_reason_is_no_campaign() {
 #[tokio::test]
 async fn an_unknown_campaign_is_not_found() {
     let fixture = fixture("2021-08-13T20:30:00+09:00", &[round_18_49()]).await;
-    let outcome = fixture
-        .scheduling
-        .check_eligibility(Some("covid19-unknown"), &born("1990-05-05"), Approach::default());
+    let outcome = fixture.scheduling.check_eligibility(
+        Some("covid19-unknown"),
+        &born("1990-05-05"),
+        Approach::default(),
+    );
     assert!(matches!(outcome, Err(SchedulingError::CampaignNotFound)));
     assert!(matches!(
         fixture.scheduling.get_campaign("covid19-unknown"),

@@ -60,7 +60,9 @@ async fn migrating_creates_the_missing_database_and_its_own_history_table() {
 async fn campaigns_stored_before_rules_stay_readable() {
     use scheduling_svc::store::CampaignStore;
 
-    let url = platform::pg::create_test_database("sched_mig_v1").await.unwrap();
+    let url = platform::pg::create_test_database("sched_mig_v1")
+        .await
+        .unwrap();
     let only_v1 =
         scheduling_svc::store::migrations_runner().set_target(refinery::Target::Version(1));
     platform::pg::migrate(&url, only_v1, scheduling_svc::store::MIGRATION_TABLE)

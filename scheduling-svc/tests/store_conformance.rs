@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
-use scheduling_svc::domain::{Campaign, CampaignId};
 use scheduling_svc::SchedulingError;
+use scheduling_svc::domain::{Campaign, CampaignId};
 use scheduling_svc::store::CampaignStore;
 
 mod suite {
@@ -30,10 +30,7 @@ mod suite {
         let campaign = fully_filled();
         let stored = store.upsert(&campaign).await.unwrap();
         assert_eq!(stored, campaign.clone().with_version(1));
-        assert_eq!(
-            store.get(&campaign.id).await.unwrap(),
-            Some(stored.clone())
-        );
+        assert_eq!(store.get(&campaign.id).await.unwrap(), Some(stored.clone()));
         assert_eq!(store.list().await.unwrap(), vec![stored]);
     }
 
@@ -65,7 +62,10 @@ mod suite {
 
         let first: Vec<String> = ["pk-b", "pk-a", "pk-c"].map(str::to_owned).to_vec();
         assert_eq!(
-            store.replace_exclusions(&campaign.id, &first).await.unwrap(),
+            store
+                .replace_exclusions(&campaign.id, &first)
+                .await
+                .unwrap(),
             1
         );
         let mut held = store.exclusions(&campaign.id).await.unwrap().unwrap();
@@ -75,18 +75,27 @@ mod suite {
 
         let second: Vec<String> = ["pk-d"].map(str::to_owned).to_vec();
         assert_eq!(
-            store.replace_exclusions(&campaign.id, &second).await.unwrap(),
+            store
+                .replace_exclusions(&campaign.id, &second)
+                .await
+                .unwrap(),
             2
         );
         let held = store.exclusions(&campaign.id).await.unwrap().unwrap();
-        assert_eq!((held.version, held.person_keys), (2, vec!["pk-d".to_owned()]));
+        assert_eq!(
+            (held.version, held.person_keys),
+            (2, vec!["pk-d".to_owned()])
+        );
         assert_eq!(
             store.exclusion_versions().await.unwrap(),
             vec![(campaign.id.clone(), 2)]
         );
 
         // An empty list is a list (version 3, nobody excluded).
-        assert_eq!(store.replace_exclusions(&campaign.id, &[]).await.unwrap(), 3);
+        assert_eq!(
+            store.replace_exclusions(&campaign.id, &[]).await.unwrap(),
+            3
+        );
         let held = store.exclusions(&campaign.id).await.unwrap().unwrap();
         assert_eq!((held.version, held.person_keys.len()), (3, 0));
     }
@@ -114,10 +123,7 @@ mod suite {
         assert_ne!(replacement, original);
         let stored = store.upsert(&replacement).await.unwrap();
         assert_eq!(stored, replacement.clone().with_version(2));
-        assert_eq!(
-            store.get(&original.id).await.unwrap(),
-            Some(stored.clone())
-        );
+        assert_eq!(store.get(&original.id).await.unwrap(), Some(stored.clone()));
         assert_eq!(store.list().await.unwrap(), vec![stored]);
     }
 

@@ -115,3 +115,43 @@ pub const SENIORS_2021: &str = "covid19-2021-60-plus";
 pub fn fixture_2021() -> Vec<Campaign> {
     scheduling_svc::campaign_file::parse_campaigns(FIXTURE_2021).unwrap()
 }
+
+/// A clock that stands still at whatever it was set to (boundaries to the millisecond).
+#[derive(Debug, Default)]
+pub struct FrozenClock(std::sync::RwLock<DateTime<Utc>>);
+
+impl FrozenClock {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Self(std::sync::RwLock::new(now))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.write().unwrap() = now;
+    }
+}
+
+impl platform::clock::Clock for FrozenClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.read().unwrap()
+    }
+}
+
+/// The service with the shipped 2021 rounds loaded, on a frozen clock.
+pub async fn scheduling_2021(
+    now: &str,
+) -> (
+    std::sync::Arc<FrozenClock>,
+    std::sync::Arc<scheduling_svc::Scheduling>,
+) {
+    let clock = std::sync::Arc::new(FrozenClock::at(at(now)));
+    let scheduling = scheduling_svc::Scheduling::load(
+        std::sync::Arc::new(scheduling_svc::MemoryCampaignStore::new()),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    for campaign in fixture_2021() {
+        scheduling.upsert_campaign(campaign).await.unwrap();
+    }
+    (clock, std::sync::Arc::new(scheduling))
+}
