@@ -341,6 +341,23 @@ mod tests {
 
     use super::*;
 
+    #[tokio::test]
+    async fn questions_carry_the_service_credential() {
+        let channel = platform::grpc::channel("http://127.0.0.1:1", Duration::from_secs(1))
+            .unwrap()
+            .into();
+        let asking = GrpcEligibility::new(channel)
+            .with_service_credential(platform::config::Secret::new("service-key"));
+        let request = asking.as_service(()).unwrap();
+        assert_eq!(
+            request
+                .metadata()
+                .get("x-admin-key")
+                .and_then(|value| value.to_str().ok()),
+            Some("service-key")
+        );
+    }
+
     #[test]
     fn campaign_terms_follow_the_campaign() {
         let campaign = pb::Campaign {

@@ -21,6 +21,9 @@ pub enum StoreConfig {
     Memory,
 }
 
+/// Default address of auth-svc.
+pub const DEFAULT_AUTH_URL: &str = "http://127.0.0.1:50051";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub common: CommonConfig,
@@ -28,6 +31,11 @@ pub struct Config {
     pub store: StoreConfig,
     /// How often the eligibility cache is reloaded from the store.
     pub cache_refresh: Duration,
+    /// Where auth-svc publishes its keys (`VAXBOOK_AUTH_URL`): citizens' access tokens are
+    /// verified against them.
+    pub auth_url: String,
+    /// Deadline of a call to auth-svc for its keys (`VAXBOOK_GRPC_TIMEOUT_MS`).
+    pub request_timeout: Duration,
     /// Set only by `vaxbook dev`: allows the in-process store.
     pub dev_mode: bool,
     pub clock: SharedClock,
@@ -56,6 +64,11 @@ impl Config {
                 max_connections,
             },
             cache_refresh,
+            auth_url: platform::config::string("VAXBOOK_AUTH_URL", DEFAULT_AUTH_URL),
+            request_timeout: Duration::from_millis(platform::config::parse(
+                "VAXBOOK_GRPC_TIMEOUT_MS",
+                5000,
+            )?),
             dev_mode: false,
             clock: Arc::new(SystemClock),
         })
@@ -69,6 +82,8 @@ impl Config {
             listen_addr,
             store: StoreConfig::Memory,
             cache_refresh: Duration::from_secs(5),
+            auth_url: DEFAULT_AUTH_URL.to_owned(),
+            request_timeout: Duration::from_secs(5),
             dev_mode: true,
             clock: hooks.clock.clone(),
         }

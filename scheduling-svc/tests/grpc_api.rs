@@ -22,6 +22,7 @@ use scheduling_svc::{CampaignStore, Config, PgCampaignStore, StoreConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -52,8 +53,9 @@ impl Running {
         }
     }
 
-    fn scheduling(&self) -> SchedulingServiceClient<Channel> {
-        SchedulingServiceClient::new(self.channel.clone())
+    /// A client asking as booking-svc does: with the internal service credential.
+    fn scheduling(&self) -> SchedulingServiceClient<InterceptedService<Channel, AsService>> {
+        SchedulingServiceClient::with_interceptor(self.channel.clone(), as_service)
     }
 
     fn admin(&self) -> SchedulingAdminServiceClient<Channel> {
@@ -94,6 +96,17 @@ fn check(campaign_id: &str, birth_date: &str) -> pb::CheckEligibilityRequest {
 
 const ADMIN_KEY: &str = platform::config::DEV_ADMIN_KEY;
 
+type AsService = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+/// Adds the internal service credential (docs/security.md) to every call.
+fn as_service(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    request.metadata_mut().insert(
+        scheduling_svc::callers::SERVICE_KEY_METADATA,
+        ADMIN_KEY.parse().unwrap(),
+    );
+    Ok(request)
+}
+
 async fn wait_serving(channel: Channel, service: &str) {
     let mut health = HealthClient::new(channel);
     let mut updates = health
@@ -129,6 +142,8 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
             max_connections: 4,
         },
         cache_refresh: Duration::from_secs(5),
+        auth_url: scheduling_svc::config::DEFAULT_AUTH_URL.to_owned(),
+        request_timeout: Duration::from_secs(5),
         dev_mode: false,
         clock: clock.clone(),
     })
@@ -229,7 +244,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((answer.eligible, answer.reason.as_str()), (false, "closed"));
+    assert_eq!((answer.eligible, answer.reason.as_str()), (false, "campaign-closed"));
 
     // Malformed questions and unknown campaigns.
     for (request, code) in [
@@ -279,7 +294,7 @@ async fn the_dev_wiring_serves_from_memory_and_follows_the_settable_clock() {
         .into_inner();
     assert_eq!(
         (answer.eligible, answer.reason.as_str()),
-        (false, "not-open-yet")
+        (false, "window-not-open")
     );
     clock.set(at("2021-08-09T20:00:00+09:00"));
     let answer = scheduling

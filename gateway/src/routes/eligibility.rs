@@ -77,12 +77,13 @@ pub async fn my_eligibility(
         .clients
         .scheduling
         .clone()
-        .check_eligibility(scheduling::CheckEligibilityRequest {
+        // scheduling-svc answers for the token's person: forward the token.
+        .check_eligibility(caller.grpc_request(scheduling::CheckEligibilityRequest {
             campaign_id: String::new(),
             birth_date: caller.claims.bd.clone(),
             person_key: caller.claims.sub.clone(),
             ..Default::default()
-        })
+        })?)
         .await
         .map_err(|status| HttpProblem::from_grpc("scheduling-svc", &status))?
         .into_inner();
