@@ -363,7 +363,7 @@ fn add_components(components: &mut Map<String, Value>) {
                 },
                 "reason": {
                     "type": "string",
-                    "description": "not-eligible: not-in-age-group, not-open-yet, closed, no-campaign, excluded."
+                    "description": "not-eligible: not-in-age-group, window-not-open, window-closed, excluded-priority-target, channel-not-allowed, proxy-not-allowed, campaign-closed, no-campaign."
                 },
                 "allowed_from": time_member("RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00."),
                 "cancellable_until": {

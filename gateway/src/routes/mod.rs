@@ -84,6 +84,7 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .add(routes!(auth::complete_verification))
         .add(routes!(auth::logout))
         .add(routes!(eligibility::my_eligibility))
+        .add(routes!(eligibility::my_windows))
         .add(routes!(bookings::list_centers))
         .add(routes!(bookings::create_booking, bookings::list_bookings))
         .add(routes!(bookings::list_slots))

@@ -300,6 +300,14 @@ impl scheduling::scheduling_service_server::SchedulingService for Fake {
         self.0.record("scheduling.ListCampaigns", &request)?;
         Ok(Response::new(scheduling::ListCampaignsResponse::default()))
     }
+
+    async fn list_windows(
+        &self,
+        request: Request<scheduling::ListWindowsRequest>,
+    ) -> Result<Response<scheduling::ListWindowsResponse>, Status> {
+        self.0.record("scheduling.ListWindows", &request)?;
+        Ok(Response::new(scheduling::ListWindowsResponse::default()))
+    }
 }
 
 #[tonic::async_trait]
