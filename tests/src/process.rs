@@ -274,13 +274,6 @@ pub async fn wait_ready(base: &str, procs: &mut [Proc], limit: Duration) -> anyh
     }
 }
 
-/// A free loopback address, for the one service whose address others must know before it
-/// starts (auth-svc). The port is released at once; the service binds it right after.
-fn reserve_loopback_port() -> anyhow::Result<std::net::SocketAddr> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?)
-}
-
 /// The five services as separate processes on free ports, against the real PostgreSQL (a fresh
 /// database) and Redis (a fresh key prefix).
 pub struct ProcessStack {
@@ -362,8 +355,8 @@ impl ProcessStack {
         set("NO_COLOR", "1".to_owned());
         // session-svc and scheduling-svc verify auth-svc's grants and tokens against its keys,
         // and auth-svc calls session-svc: the one cycle in the start order. auth-svc gets a
-        // port reserved here (keys are fetched lazily, so session-svc may start first).
-        let auth_addr = reserve_loopback_port()?;
+        // port drawn here (keys are fetched lazily, so session-svc may start first).
+        let auth_addr = free_addr()?;
         set("AUTH_LISTEN_ADDR", auth_addr.to_string());
         set("VAXBOOK_AUTH_URL", format!("http://{auth_addr}"));
         let mut log_filter = "info".to_owned();
