@@ -47,6 +47,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
 async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let hooks = DevHooks::new(demo::dev_clock_start());
+    // The walk-through person's phone is known to the stand-in carriers' agency in every run;
+    // others are added with POST /dev/carrier/subscribers.
+    demo::seed_carriers(&hooks.carriers)?;
     let clock: SharedClock = hooks.clock.clone();
     let database_url = platform::config::var("DATABASE_URL");
     let redis_url = platform::config::var("REDIS_URL");
@@ -76,6 +79,8 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     };
     let mut session_config =
         session_svc::Config::local_dev(listeners.session.local_addr()?, &hooks);
+    // session-svc verifies auth-svc's device proofs and tokens against auth-svc's keys.
+    session_config.auth_url = auth_url.clone();
     if let Some((url, key_prefix)) = redis_url.as_ref().map(redis) {
         session_config.store = session_svc::StoreConfig::Redis { url, key_prefix };
     }
@@ -87,6 +92,7 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     }
     let mut scheduling_config =
         scheduling_svc::Config::local_dev(listeners.scheduling.local_addr()?, &hooks);
+    scheduling_config.auth_url = auth_url.clone();
     if let Some(url) = &database_url {
         scheduling_config.store = scheduling_svc::StoreConfig::Postgres {
             url: platform::config::ConnectionUrl::new(url.clone()),
@@ -118,6 +124,7 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         dev: Some(hooks.clone()),
         // Any local frontend (another port) may call the dev run.
         cors_allowed_origins: vec!["*".to_owned()],
+        trusted_proxies: Default::default(),
         edge: gateway::edge::EdgeTimeouts::default(),
         clock: clock.clone(),
     };
@@ -219,7 +226,7 @@ fn flatten(ended: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow:
 const WALKTHROUGH: &str = r#"G=@GATEWAY@
 DEV='X-Device-Id: laptop-1'
 JSON='content-type: application/json'
-PERSON='{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678"}'
+PERSON='{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678","carrier":"skt"}'
 # 1. start identity verification with the phone provider
 V=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H "$DEV" -d "$PERSON")
 echo "$V"; VID=$(echo "$V" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
