@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod limits;
+pub mod person_keys;
 pub mod providers;
 pub mod proxy;
 pub mod service;
@@ -20,8 +21,7 @@ pub mod sms;
 pub mod store;
 pub mod tokens;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -164,6 +164,7 @@ pub async fn serve(
         )),
     )
     .add_service(keys_server.into_service())
+    .add_service(person_keys::server(&config))
     .add_service(proxy_service.into_service());
     let readiness: platform::grpc::ReadinessProbe = Arc::new(move || {
         let store = store.clone();
