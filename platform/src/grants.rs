@@ -414,6 +414,7 @@ impl proto::keys::v1::keys_service_server::KeysService for KeysServer {
 /// Fetches a service's public keys over `vaxbook.keys.v1.KeysService`.
 pub struct GrpcKeysSource {
     client: proto::keys::v1::keys_service_client::KeysServiceClient<crate::grpc::TracedChannel>,
+    expected_issuer: Option<&'static str>,
 }
 
 impl GrpcKeysSource {
@@ -423,7 +424,16 @@ impl GrpcKeysSource {
                 channel.into(),
                 crate::telemetry::TracePropagation,
             ),
+            expected_issuer: None,
         }
+    }
+
+    /// Takes the keys only from a publisher that names itself `issuer`: a URL pointed at
+    /// another service's KeysService (a misconfiguration, or a service that signs grants of
+    /// its own) must not make that service's keys verify `issuer`'s grants and tokens.
+    pub fn expecting(mut self, issuer: &'static str) -> Self {
+        self.expected_issuer = Some(issuer);
+        self
     }
 }
 
@@ -436,6 +446,14 @@ impl JwksSource for GrpcKeysSource {
             .await
             .map_err(|status| format!("fetching the public keys: {}", status.message()))?
             .into_inner();
+        if let Some(expected) = self.expected_issuer
+            && response.issuer != expected
+        {
+            return Err(format!(
+                "the keys come from {:?}, not from {expected}",
+                response.issuer
+            ));
+        }
         Ok(Jwks {
             keys: response
                 .keys

@@ -86,12 +86,17 @@ impl Drop for AuthStandIn {
 impl AuthStandIn {
     /// Publishes a fresh key on a free loopback port.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_publishing_as(crate::auth::ISSUER).await
+    }
+
+    /// The same, but the key server names itself `issuer` (another service's KeysService).
+    pub async fn start_publishing_as(issuer: &'static str) -> anyhow::Result<Self> {
         let keys = Arc::new(SigningKeys::generate()?);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let stop = CancellationToken::new();
         let server = tonic::transport::Server::builder()
-            .add_service(KeysServer::new(crate::auth::ISSUER, keys.clone()).into_service())
+            .add_service(KeysServer::new(issuer, keys.clone()).into_service())
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
                 stop.clone().cancelled_owned(),

@@ -77,7 +77,7 @@ pub async fn serve(
     let auth_channel = platform::grpc::channel(&config.auth_url, config.request_timeout)
         .map_err(|err| anyhow::anyhow!("VAXBOOK_AUTH_URL: {err}"))?;
     let callers = Arc::new(Callers::new(
-        Arc::new(GrpcKeysSource::new(auth_channel)),
+        Arc::new(GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER)),
         replay,
         config.clock.clone(),
     ));

@@ -36,9 +36,12 @@ fn start_instant() -> DateTime<Utc> {
 }
 
 async fn start() -> Running {
+    start_with(AuthStandIn::start().await.unwrap()).await
+}
+
+async fn start_with(auth: AuthStandIn) -> Running {
     platform::telemetry::init_for_tests();
     let _ = platform::metrics::handle();
-    let auth = AuthStandIn::start().await.unwrap();
     let clock = Arc::new(SettableClock::starting_at(start_instant()));
     let hooks = platform::dev::DevHooks::new(Utc::now());
     let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
@@ -327,5 +330,26 @@ async fn release_session_needs_that_sessions_token() {
         );
         assert!(rendered.contains(&series), "{series} missing:\n{rendered}");
     }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn keys_from_a_publisher_that_is_not_auth_svc_verify_nothing() {
+    // VAXBOOK_AUTH_URL pointed at another service's KeysService: its key must not make its
+    // grants pass as auth-svc's. The claim fails as "keys unavailable", and the lock is free.
+    let impostor = AuthStandIn::start_publishing_as("vaxbook-booking")
+        .await
+        .unwrap();
+    let running = start_with(impostor).await;
+    let alice = person();
+    let proof = running
+        .auth
+        .proof(&alice, "pc-1", running.clock.now())
+        .unwrap();
+    let refused = running
+        .claim_with(&alice, "pc-1", &proof)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
     running.stop().await;
 }
