@@ -107,6 +107,7 @@ pub async fn open_campaign_with(
                         vaccine: "Pfizer".to_owned(),
                         capacity,
                         remaining: 0,
+                        released: 0,
                     }),
                 },
                 admin_key,

@@ -21,7 +21,9 @@ use crate::routes::views::{non_empty, required_time};
 #[derive(Deserialize, ToSchema)]
 #[schema(as = StartVerificationRequest)]
 pub struct StartVerificationBody {
-    #[schema(value_type = Provider)]
+    /// The provider's id, as listed by `GET /v1/auth/providers` (`phone`, `financial_cert`,
+    /// `kakao`, `naver`, `pass`, …).
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,31}$", example = "phone")]
     pub provider: String,
     /// Name as registered: 1 to 50 Hangul or Latin letters, with spaces, `·` or `-` between
     /// (surrounding white space is ignored).
@@ -62,38 +64,15 @@ pub enum Carrier {
     Mvno,
 }
 
-/// The identity providers.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum Provider {
-    Phone,
-    FinancialCert,
-    Kakao,
-    Naver,
-    Pass,
-}
+/// The providers on offer are listed by `GET /v1/auth/providers` (auth-svc decides; the gateway
+/// keeps no list). A provider id: lowercase letters, digits and `_`, starting with a letter.
+pub const PROVIDER_ID_PATTERN: &str = "^[a-z][a-z0-9_]{0,31}$";
 
-const PROVIDERS: &[(&str, auth::Provider)] = &[
-    ("phone", auth::Provider::Phone),
-    ("financial_cert", auth::Provider::FinancialCert),
-    ("kakao", auth::Provider::Kakao),
-    ("naver", auth::Provider::Naver),
-    ("pass", auth::Provider::Pass),
-];
-
-fn provider_from_name(name: &str) -> Option<auth::Provider> {
-    PROVIDERS
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map(|(_, provider)| *provider)
-}
-
-fn provider_name(provider: auth::Provider) -> Option<&'static str> {
-    PROVIDERS
-        .iter()
-        .find(|(_, known)| *known == provider)
-        .map(|(name, _)| *name)
+fn well_formed_provider_id(raw: &str) -> bool {
+    let mut bytes = raw.bytes();
+    raw.len() <= 32
+        && bytes.next().is_some_and(|first| first.is_ascii_lowercase())
+        && bytes.all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_')
 }
 
 fn require_text(field: &str, value: &str, max_chars: usize) -> Result<(), HttpProblem> {
@@ -115,21 +94,22 @@ impl StartVerificationBody {
         device_id: DeviceId,
         client: ClientAddress,
     ) -> Result<auth::StartVerificationRequest, HttpProblem> {
-        let provider = provider_from_name(&self.provider).ok_or_else(|| {
-            HttpProblem::invalid(
-                "`provider` must be one of phone, financial_cert, kakao, naver, pass",
-            )
-        })?;
+        if !well_formed_provider_id(&self.provider) {
+            return Err(HttpProblem::invalid(
+                "`provider` must be a provider id (see GET /v1/auth/providers)",
+            ));
+        }
         require_text("name", &self.name, 64)?;
         require_text("rrn", &self.rrn, 32)?;
+        // Which fields a provider needs is auth-svc's to say (GET /v1/auth/providers lists
+        // them); the gateway only bounds their size.
         let phone = self.phone.unwrap_or_default();
         let carrier = self.carrier.unwrap_or_default();
-        if provider == auth::Provider::Phone {
-            require_text("phone", &phone, 32)?;
-            require_text("carrier", &carrier, 8)?;
+        if phone.chars().count() > 32 || carrier.chars().count() > 8 {
+            return Err(HttpProblem::invalid("`phone` or `carrier` is too long"));
         }
         Ok(auth::StartVerificationRequest {
-            provider: provider as i32,
+            provider_id: self.provider,
             name: self.name.trim().to_owned(),
             rrn: self.rrn.trim().to_owned(),
             phone: phone.trim().to_owned(),
@@ -148,8 +128,9 @@ impl StartVerificationBody {
 pub struct VerificationStarted {
     #[schema(format = Uuid)]
     pub verification_id: String,
-    #[schema(value_type = Provider)]
-    pub provider: &'static str,
+    /// The provider's id.
+    #[schema(example = "phone")]
+    pub provider: String,
     /// RFC 3339 with the KST offset, e.g. 2021-08-09T20:00:00+09:00.
     #[schema(format = DateTime, example = "2021-08-09T20:00:00+09:00")]
     pub expires_at: String,
@@ -192,10 +173,9 @@ pub async fn start_verification(
         .await
         .map_err(|status| HttpProblem::from_grpc("auth-svc", &status))?
         .into_inner();
-    let provider = auth::Provider::try_from(started.provider)
-        .ok()
-        .and_then(provider_name)
-        .ok_or_else(|| crate::routes::views::incomplete("auth-svc", "provider"))?;
+    let provider = Some(started.provider_id)
+        .filter(|id| well_formed_provider_id(id))
+        .ok_or_else(|| crate::routes::views::incomplete("auth-svc", "provider_id"))?;
     let view = VerificationStarted {
         expires_at: required_time("auth-svc", "expires_at", started.expires_at.as_ref())?,
         verification_id: started.verification_id,
@@ -415,36 +395,31 @@ mod tests {
     }
 
     #[test]
-    fn every_provider_name_round_trips() {
-        for (name, provider) in PROVIDERS {
-            assert_eq!(provider_from_name(name), Some(*provider));
-            assert_eq!(provider_name(*provider), Some(*name));
+    fn provider_ids_are_checked_for_shape_only() {
+        for id in ["phone", "financial_cert", "kakao", "a_new_provider2"] {
+            assert!(well_formed_provider_id(id), "{id}");
         }
-        assert_eq!(provider_from_name("PHONE"), None);
+        for id in ["", "PHONE", "1phone", "pho ne", &"p".repeat(33)] {
+            assert!(!well_formed_provider_id(id), "{id}");
+        }
     }
 
     #[test]
-    fn the_phone_provider_needs_a_phone_number() {
-        let device = DeviceId("d1".into());
-        let err = body("phone", None)
-            .into_request(device.clone(), ClientAddress(None))
-            .err()
-            .unwrap();
-        assert!(err.problem.detail.contains("phone"));
+    fn the_request_names_the_provider_by_id() {
         let request = body("kakao", None)
-            .into_request(device, ClientAddress(None))
+            .into_request(DeviceId("d1".into()), ClientAddress(None))
             .unwrap();
-        assert_eq!(request.provider, auth::Provider::Kakao as i32);
+        assert_eq!(request.provider_id, "kakao");
         assert_eq!(request.name, "홍길동");
         assert_eq!(request.device_id, "d1");
     }
 
     #[test]
-    fn an_unknown_provider_is_refused_without_echoing_it() {
-        let err = body("myspace", None)
+    fn a_malformed_provider_is_refused_without_echoing_it() {
+        let err = body("My Space", None)
             .into_request(DeviceId("d".into()), ClientAddress(None))
             .err()
             .unwrap();
-        assert!(!err.problem.detail.contains("myspace"));
+        assert!(!err.problem.detail.contains("My Space"));
     }
 }

@@ -33,7 +33,7 @@ async fn starting_a_verification_answers_201_with_the_challenge() {
     let calls = harness.fakes.calls_to("auth.StartVerification");
     assert_eq!(calls.len(), 1);
     assert!(
-        calls[0].message.contains("provider: Phone"),
+        calls[0].message.contains("provider_id: \"phone\""),
         "{}",
         calls[0].message
     );
@@ -45,8 +45,30 @@ async fn starting_a_verification_answers_201_with_the_challenge() {
 }
 
 #[tokio::test]
-async fn an_unknown_provider_is_refused_before_auth_svc() {
+async fn a_malformed_provider_is_refused_before_auth_svc() {
     let harness = Harness::start().await;
+    let response = harness
+        .bare(Method::POST, "/v1/auth/verifications")
+        .header("x-device-id", DEVICE)
+        .json(&json!({"provider": "My Space", "name": "홍길동", "rrn": "900119-1234567"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = problem(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(problem_name(&body), "invalid-request");
+    assert!(harness.fakes.calls_to("auth.StartVerification").is_empty());
+}
+
+/// The gateway keeps no list of providers: an unknown one is auth-svc's to refuse, and its
+/// problem reaches the client as it is.
+#[tokio::test]
+async fn an_unknown_provider_is_auth_svc_s_to_refuse() {
+    let harness = Harness::start().await;
+    harness.fakes.fail(
+        "auth.StartVerification",
+        Problem::new(ProblemKind::UnsupportedProvider, "myspace is not offered").to_status(),
+    );
     let response = harness
         .bare(Method::POST, "/v1/auth/verifications")
         .header("x-device-id", DEVICE)
@@ -56,8 +78,9 @@ async fn an_unknown_provider_is_refused_before_auth_svc() {
         .unwrap();
     let (status, _, body) = problem(response).await;
     assert_eq!(status, 400);
-    assert_eq!(problem_name(&body), "invalid-request");
-    assert!(harness.fakes.calls_to("auth.StartVerification").is_empty());
+    assert_eq!(problem_name(&body), "unsupported-provider");
+    let calls = harness.fakes.calls_to("auth.StartVerification");
+    assert!(calls[0].message.contains("provider_id: \"myspace\""));
 }
 
 #[tokio::test]

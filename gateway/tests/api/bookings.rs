@@ -119,6 +119,9 @@ async fn booking_for_someone_else_sets_the_proxy_flag_without_sending_their_data
     let call = &harness.fakes.calls_to("booking.CreateBooking")[0];
     assert!(call.message.contains("proxy: true"));
     assert!(!call.message.contains("500101"));
+    // The person booked for reaches booking-svc only as auth-svc's signed grant.
+    assert!(call.message.contains("proxy_grant: \"proxy-grant-1\""));
+    assert_eq!(harness.fakes.calls_to("auth.ResolveProxy").len(), 1);
 }
 
 #[tokio::test]

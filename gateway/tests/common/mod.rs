@@ -146,6 +146,23 @@ impl Fakes {
 struct Fake(Arc<Fakes>);
 
 #[tonic::async_trait]
+impl auth::proxy_service_server::ProxyService for Fake {
+    async fn resolve_proxy(
+        &self,
+        request: Request<auth::ResolveProxyRequest>,
+    ) -> Result<Response<auth::ResolveProxyResponse>, Status> {
+        // Recorded without the message: it holds the person's name and RRN.
+        let empty = Request::from_parts(request.metadata().clone(), Default::default(), ());
+        self.0.record("auth.ResolveProxy", &empty)?;
+        Ok(Response::new(auth::ResolveProxyResponse {
+            grant: "proxy-grant-1".into(),
+            expires_at: Some(to_timestamp(self.0.now() + chrono::Duration::minutes(2))),
+            masked_name: "홍*니".into(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
 impl auth::auth_service_server::AuthService for Fake {
     async fn start_verification(
         &self,
@@ -155,6 +172,7 @@ impl auth::auth_service_server::AuthService for Fake {
         Ok(Response::new(auth::StartVerificationResponse {
             verification_id: "ver-1".into(),
             provider: request.get_ref().provider,
+            provider_id: request.get_ref().provider_id.clone(),
             expires_at: Some(to_timestamp(self.0.now() + chrono::Duration::minutes(3))),
             masked_phone: "010-****-5678".into(),
             otp_length: 6,
@@ -400,27 +418,17 @@ impl booking::booking_service_server::BookingService for Fake {
     }
 }
 
-/// Starts one tonic server with `service` and a health service; returns its URL and reporter.
-async fn spawn_server<S>(service: S, stop: CancellationToken) -> (String, HealthReporter)
-where
-    S: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        > + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
+/// Starts one tonic server with `routes` and a health service; returns its URL and reporter.
+async fn spawn_server(
+    routes: tonic::service::Routes,
+    stop: CancellationToken,
+) -> (String, HealthReporter) {
     let (reporter, health) = tonic_health::server::health_reporter();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(service)
+            .add_routes(routes.add_service(health))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.cancelled_owned())
             .await
             .unwrap();
@@ -493,22 +501,27 @@ impl Harness {
         let stop = CancellationToken::new();
         let fake = Fake(fakes.clone());
         let (auth_url, auth_health) = spawn_server(
-            auth::auth_service_server::AuthServiceServer::new(fake.clone()),
+            tonic::service::Routes::new(auth::auth_service_server::AuthServiceServer::new(
+                fake.clone(),
+            ))
+            .add_service(auth::proxy_service_server::ProxyServiceServer::new(
+                fake.clone(),
+            )),
             stop.clone(),
         )
         .await;
         let (session_url, session_health) = spawn_server(
-            session::session_service_server::SessionServiceServer::new(fake.clone()),
+            tonic::service::Routes::new(session::session_service_server::SessionServiceServer::new(fake.clone())),
             stop.clone(),
         )
         .await;
         let (scheduling_url, scheduling_health) = spawn_server(
-            scheduling::scheduling_service_server::SchedulingServiceServer::new(fake.clone()),
+            tonic::service::Routes::new(scheduling::scheduling_service_server::SchedulingServiceServer::new(fake.clone())),
             stop.clone(),
         )
         .await;
         let (booking_url, booking_health) = spawn_server(
-            booking::booking_service_server::BookingServiceServer::new(fake),
+            tonic::service::Routes::new(booking::booking_service_server::BookingServiceServer::new(fake)),
             stop.clone(),
         )
         .await;

@@ -330,6 +330,8 @@ async fn main() -> anyhow::Result<()> {
                         idempotency_key: None,
                         created_at: Utc::now(),
                         cancellation_closes_days_before: 2,
+                        released_share: booking_svc::domain::ReleasedShare::FULL,
+                        proxy: None,
                     })
                     .await
                     .is_ok()
