@@ -17,18 +17,19 @@ pub struct Person {
     pub carrier: &'static str,
 }
 
-/// Born 1990-01-01: inside the 18–49 group.
+/// Born 1990-01-13: inside the 18–49 group, whose rotation window (13 Aug 2021 20:00 → 14 Aug
+/// 18:00 KST) is open when the dev clock starts.
 pub const HONG: Person = Person {
     name: "홍길동",
-    rrn: "900101-1234567",
+    rrn: "900113-1234567",
     phone: "010-1234-5678",
     carrier: "skt",
 };
 
 /// The forms the test person's personal data can take; none may appear in any log.
 pub const PERSONAL_DATA: &[&str] = &[
-    "900101-1234567",
-    "9001011234567",
+    "900113-1234567",
+    "9001131234567",
     "010-1234-5678",
     "01012345678",
     "홍길동",

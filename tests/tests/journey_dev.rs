@@ -33,7 +33,7 @@ async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
     };
     let anonymous = Api::new(&dev.gateway_url, "clock-setter");
 
-    // Before the round opens: not eligible yet, with the opening time.
+    // Before the person's rotation window opens: not eligible yet, with the opening time.
     let set = anonymous
         .send(
             reqwest::Method::PUT,
@@ -51,9 +51,10 @@ async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
     .await?;
     let early = me.get("/v1/me/eligibility").await?;
     assert_eq!(early.body["eligible"], false, "{early:?}");
-    assert_eq!(early.body["reason"], "not-open-yet", "{early:?}");
+    assert_eq!(early.body["reason"], "window-not-open", "{early:?}");
+    // Born on the 13th: the rotation window of 13 Aug.
     assert_eq!(
-        early.body["opens_at"], "2021-08-09T20:00:00+09:00",
+        early.body["opens_at"], "2021-08-13T20:00:00+09:00",
         "{early:?}"
     );
 
@@ -107,7 +108,7 @@ async fn the_dev_clock_moves_every_service() -> anyhow::Result<()> {
     )
     .await?;
     let late = me.get("/v1/me/eligibility").await?;
-    assert_eq!(late.body["reason"], "closed", "{late:?}");
+    assert_eq!(late.body["reason"], "campaign-closed", "{late:?}");
 
     // Malformed clock input is refused.
     let bad = anonymous
@@ -162,6 +163,12 @@ async fn the_printed_walkthrough_runs_as_printed() -> anyhow::Result<()> {
     assert!(stdout.contains("\"status\":\"confirmed\""), "{stdout}");
     assert!(stdout.contains("\"status\":\"cancelled\""), "{stdout}");
     assert!(stdout.contains("HTTP/1.1 423"), "{stdout}");
+    // The second person is not yet in their window, and sees when it opens.
+    assert!(
+        stdout.contains("\"reason\":\"window-not-open\"")
+            && stdout.contains("\"opens_at\":\"2021-08-15T20:00:00+09:00\""),
+        "{stdout}"
+    );
     assert!(
         stdout.to_lowercase().contains("retry-after: 600"),
         "{stdout}"
@@ -356,7 +363,8 @@ async fn a_booking_can_be_changed_once_the_campaign_allows_it() -> anyhow::Resul
         anyhow::Ok(slots.body[0].clone())
     };
 
-    set_clock("2021-08-20T10:00:00+09:00").await?;
+    // In the 18-49 round's open window (every birth day may book).
+    set_clock("2021-08-22T10:00:00+09:00").await?;
     let me = journey::login(
         &Api::new(&dev.gateway_url, "laptop-1"),
         &otp,

@@ -1,7 +1,8 @@
-//! The demo data of the dev run: the 2021 18–49 round (born 1972-01-01 … 2003-12-31, booking
-//! open 9 Aug 2021 20:00 → 18 Sep 2021 18:00 KST, vaccination 26 Aug → 2 Oct 2021) and the 60+
-//! round that ran beside it, with vaccination centers and slots over the vaccination period.
-//! Loaded through the services' admin gRPC APIs, like an operator would.
+//! The demo data of the dev run: the 2021 rounds of the shipped campaign file
+//! (deploy/campaigns/2021.yaml) — 18–49 with its 10-part rotation 9–18 Aug, catch-up days and
+//! open window, vaccination 26 Aug → 2 Oct; 60+ open throughout, proxies until 9 Aug 18:00,
+//! call centers allowed — with vaccination centers and slots of each round over its
+//! vaccination period. Loaded through the services' admin gRPC APIs, like an operator would.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Seoul;
@@ -27,57 +28,35 @@ fn kst(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc>
         .unwrap_or_default()
 }
 
-fn campaigns() -> Vec<Campaign> {
-    let ts = platform::clock::to_timestamp;
-    vec![
-        Campaign {
-            id: CAMPAIGN_18_49.to_owned(),
-            name: "COVID-19 vaccination, ages 18–49 (2021)".to_owned(),
-            born_from: "1972-01-01".to_owned(),
-            born_to: "2003-12-31".to_owned(),
-            booking_opens_at: Some(ts(kst(2021, 8, 9, 20, 0))),
-            booking_closes_at: Some(ts(kst(2021, 9, 18, 18, 0))),
-            vaccination_from: "2021-08-26".to_owned(),
-            vaccination_to: "2021-10-02".to_owned(),
-            proxy_allowed: false,
-            proxy_deadline: None,
-            // Changes open once the general booking period is over.
-            modification_allowed_from: Some(ts(kst(2021, 9, 19, 0, 0))),
-            cancellation_closes_days_before: 2,
-            ..Default::default()
-        },
-        Campaign {
-            id: CAMPAIGN_60_PLUS.to_owned(),
-            name: "COVID-19 vaccination, ages 60 and over (2021)".to_owned(),
-            born_from: "1900-01-01".to_owned(),
-            born_to: "1961-12-31".to_owned(),
-            booking_opens_at: Some(ts(kst(2021, 7, 19, 20, 0))),
-            booking_closes_at: Some(ts(kst(2021, 8, 9, 18, 0))),
-            vaccination_from: "2021-07-26".to_owned(),
-            vaccination_to: "2021-08-31".to_owned(),
-            proxy_allowed: true,
-            proxy_deadline: Some(ts(kst(2021, 8, 9, 18, 0))),
-            modification_allowed_from: None,
-            cancellation_closes_days_before: 2,
-            ..Default::default()
-        },
-    ]
+/// The shipped campaign file of the 2021 rounds.
+pub const CAMPAIGN_FILE_2021: &str = include_str!("../../deploy/campaigns/2021.yaml");
+
+fn campaigns() -> anyhow::Result<Vec<Campaign>> {
+    Ok(scheduling_svc::campaign_file::parse(CAMPAIGN_FILE_2021)?)
 }
 
 /// The walk-through person (README, the banner): name, RRN, phone and carrier, registered with
-/// the dev run's stand-in carriers' agency so the phone provider verifies them.
+/// the dev run's stand-in carriers' agency so the phone provider verifies them. Born on the
+/// 13th, so their rotation window (13 Aug 20:00 → 14 Aug 18:00) is open when the dev clock
+/// starts.
 pub const WALKTHROUGH_PERSON: (&str, &str, &str, &str) =
-    ("홍길동", "900101-1234567", "010-1234-5678", "skt");
+    ("홍길동", "900113-1234567", "010-1234-5678", "skt");
 
-/// Registers the walk-through person's phone in the dev subscriber directory.
+/// The walk-through's second person: born on the 15th, not yet in their window at the dev
+/// clock's start (it opens 15 Aug 20:00).
+pub const WAITING_PERSON: (&str, &str, &str, &str) =
+    ("김영희", "950115-2234567", "010-2345-6789", "kt");
+
+/// Registers the walk-through people's phones in the dev subscriber directory.
 pub fn seed_carriers(directory: &platform::carrier::CarrierDirectory) -> anyhow::Result<()> {
-    let (name, rrn, phone, carrier) = WALKTHROUGH_PERSON;
-    directory.register(&platform::carrier::Subscriber {
-        name: name.to_owned(),
-        rrn: rrn.to_owned(),
-        phone: phone.to_owned(),
-        carrier: carrier.to_owned(),
-    })?;
+    for (name, rrn, phone, carrier) in [WALKTHROUGH_PERSON, WAITING_PERSON] {
+        directory.register(&platform::carrier::Subscriber {
+            name: name.to_owned(),
+            rrn: rrn.to_owned(),
+            phone: phone.to_owned(),
+            carrier: carrier.to_owned(),
+        })?;
+    }
     Ok(())
 }
 
@@ -106,8 +85,42 @@ const CENTERS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Time bands of a vaccination day (KST hours).
-const BANDS: &[(u32, u32)] = &[(9, 13), (14, 18)];
+/// The slots each round gets at every center: its vaccination days (month, day), the time
+/// bands of a day (KST hours), and the digit that keeps its slot ids apart.
+struct RoundSlots {
+    campaign_id: &'static str,
+    first: (u32, u32),
+    last: (u32, u32),
+    bands: &'static [(u32, u32)],
+    id_digit: char,
+}
+
+const ROUNDS: &[RoundSlots] = &[
+    RoundSlots {
+        campaign_id: CAMPAIGN_18_49,
+        first: (8, 26),
+        last: (10, 2),
+        bands: &[(9, 13), (14, 18)],
+        id_digit: '9',
+    },
+    // The 60+ round's own slots, from the Monday after the dev clock's start.
+    RoundSlots {
+        campaign_id: CAMPAIGN_60_PLUS,
+        first: (8, 16),
+        last: (9, 30),
+        bands: &[(10, 12)],
+        id_digit: 'a',
+    },
+];
+
+/// `hour`:00 KST on `date`.
+fn kst_on(date: NaiveDate, hour: u32) -> DateTime<Utc> {
+    Seoul
+        .from_local_datetime(&date.and_hms_opt(hour, 0, 0).unwrap_or_default())
+        .single()
+        .map(|instant| instant.with_timezone(&Utc))
+        .unwrap_or_default()
+}
 
 /// Places per slot in the demo.
 const SLOT_CAPACITY: i32 = 40;
@@ -124,7 +137,7 @@ pub async fn seed(
     let mut booking =
         BookingAdminServiceClient::new(platform::grpc::channel(booking_url, timeout)?);
 
-    let campaigns = campaigns();
+    let campaigns = campaigns()?;
     for campaign in &campaigns {
         scheduling
             .upsert_campaign(admin_request(
@@ -137,8 +150,7 @@ pub async fn seed(
     }
 
     let mut slot_count = 0usize;
-    let first_day = NaiveDate::from_ymd_opt(2021, 8, 26).unwrap_or_default();
-    let last_day = NaiveDate::from_ymd_opt(2021, 10, 2).unwrap_or_default();
+    let day = |month, day| NaiveDate::from_ymd_opt(2021, month, day).unwrap_or_default();
     for (index, (name, region, address)) in CENTERS.iter().enumerate() {
         // Stable ids, so seeding twice replaces instead of duplicating.
         let center_id = format!("00000000-0000-4000-8000-{:012}", index + 1);
@@ -156,48 +168,43 @@ pub async fn seed(
             )?)
             .await?
             .into_inner();
-        let days = first_day.iter_days().take_while(|day| *day <= last_day);
-        for (day_index, day) in days.enumerate() {
-            for (band_index, (from_hour, to_hour)) in BANDS.iter().enumerate() {
-                let starts_at = Seoul
-                    .from_local_datetime(&day.and_hms_opt(*from_hour, 0, 0).unwrap_or_default())
-                    .single()
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_default();
-                let ends_at = Seoul
-                    .from_local_datetime(&day.and_hms_opt(*to_hour, 0, 0).unwrap_or_default())
-                    .single()
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_default();
-                let slot_id = format!(
-                    "00000000-0000-4000-9{:03}-{:012}",
-                    index + 1,
-                    day_index * 10 + band_index
-                );
-                booking
-                    .upsert_slot(admin_request(
-                        UpsertSlotRequest {
-                            slot: Some(Slot {
-                                id: slot_id,
-                                campaign_id: CAMPAIGN_18_49.to_owned(),
-                                center_id: center.id.clone(),
-                                date: day.format("%Y-%m-%d").to_string(),
-                                starts_at: Some(platform::clock::to_timestamp(starts_at)),
-                                ends_at: Some(platform::clock::to_timestamp(ends_at)),
-                                vaccine: if day_index % 2 == 0 {
-                                    "Pfizer"
-                                } else {
-                                    "Moderna"
-                                }
-                                .to_owned(),
-                                capacity: SLOT_CAPACITY,
-                                remaining: 0,
-                            }),
-                        },
-                        admin_key,
-                    )?)
-                    .await?;
-                slot_count += 1;
+        for round in ROUNDS {
+            let days = day(round.first.0, round.first.1)
+                .iter_days()
+                .take_while(|date| *date <= day(round.last.0, round.last.1));
+            for (day_index, date) in days.enumerate() {
+                for (band_index, (from_hour, to_hour)) in round.bands.iter().enumerate() {
+                    let slot_id = format!(
+                        "00000000-0000-4000-{}{:03}-{:012}",
+                        round.id_digit,
+                        index + 1,
+                        day_index * 10 + band_index
+                    );
+                    let slot = Slot {
+                        id: slot_id,
+                        campaign_id: round.campaign_id.to_owned(),
+                        center_id: center.id.clone(),
+                        date: date.format("%Y-%m-%d").to_string(),
+                        starts_at: Some(platform::clock::to_timestamp(kst_on(date, *from_hour))),
+                        ends_at: Some(platform::clock::to_timestamp(kst_on(date, *to_hour))),
+                        vaccine: if day_index % 2 == 0 {
+                            "Pfizer"
+                        } else {
+                            "Moderna"
+                        }
+                        .to_owned(),
+                        capacity: SLOT_CAPACITY,
+                        remaining: 0,
+                        released: 0,
+                    };
+                    booking
+                        .upsert_slot(admin_request(
+                            UpsertSlotRequest { slot: Some(slot) },
+                            admin_key,
+                        )?)
+                        .await?;
+                    slot_count += 1;
+                }
             }
         }
     }

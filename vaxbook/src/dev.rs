@@ -226,8 +226,9 @@ fn flatten(ended: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow:
 const WALKTHROUGH: &str = r#"G=@GATEWAY@
 DEV='X-Device-Id: laptop-1'
 JSON='content-type: application/json'
-PERSON='{"provider":"phone","name":"홍길동","rrn":"900101-1234567","phone":"010-1234-5678","carrier":"skt"}'
-# 1. start identity verification with the phone provider
+PERSON='{"provider":"phone","name":"홍길동","rrn":"900113-1234567","phone":"010-1234-5678","carrier":"skt"}'
+# 1. start identity verification with the phone provider (born on the 13th: the 10-part
+#    rotation opened their window on 13 Aug 20:00, and the dev clock starts at 20:30)
 V=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H "$DEV" -d "$PERSON")
 echo "$V"; VID=$(echo "$V" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
 # 2. read the one-time code from the dev SMS sink
@@ -252,6 +253,16 @@ V2=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-
 VID2=$(echo "$V2" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
 OTP2=$(curl -s "$G/dev/sms?to=010-1234-5678" | sed -E 's/^\[\{[^}]*"otp":"([0-9]+)".*/\1/')
 curl -s -i -X POST $G/v1/auth/verifications/$VID2/complete -H "$JSON" -H 'X-Device-Id: phone-2' -d "{\"otp\":\"$OTP2\"}"; echo
+# 8. someone not yet in their window: born on the 15th, their turn is 15 Aug 20:00
+#    (window-not-open with opens_at), and their upcoming windows
+P2='{"provider":"phone","name":"김영희","rrn":"950115-2234567","phone":"010-2345-6789","carrier":"kt"}'
+V3=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: tablet-3' -d "$P2")
+VID3=$(echo "$V3" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
+OTP3=$(curl -s "$G/dev/sms?to=010-2345-6789" | sed -E 's/^\[\{[^}]*"otp":"([0-9]+)".*/\1/')
+T3=$(curl -s -X POST $G/v1/auth/verifications/$VID3/complete -H "$JSON" -H 'X-Device-Id: tablet-3' -d "{\"otp\":\"$OTP3\"}")
+AUTH3="Authorization: Bearer $(echo "$T3" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')"
+curl -s $G/v1/me/eligibility -H "$AUTH3" -H 'X-Device-Id: tablet-3'; echo
+curl -s $G/v1/me/windows -H "$AUTH3" -H 'X-Device-Id: tablet-3'; echo
 "#;
 
 fn banner(

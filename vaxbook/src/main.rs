@@ -1,9 +1,11 @@
 //! The vaxbook command line: `vaxbook dev` runs every service in one process on the embedded
 //! default, `vaxbook migrate` applies the database migrations, `vaxbook seed-demo` loads the
-//! 2021 demo round into running services, `vaxbook healthcheck` is the containers' health probe.
+//! 2021 demo round into running services, `vaxbook campaigns apply` and `vaxbook exclusions
+//! import` are the operators' data loads, `vaxbook healthcheck` is the containers' health probe.
 
 mod demo;
 mod dev;
+mod operator;
 
 use clap::{Parser, Subcommand};
 
@@ -62,6 +64,60 @@ enum Command {
         #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
         admin_key: String,
     },
+    /// Campaigns as data (deploy/campaigns/*.yaml).
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
+    /// Priority-target exclusion lists (R7).
+    Exclusions {
+        #[command(subcommand)]
+        command: ExclusionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignsCommand {
+    /// Check a campaign file and create or replace each of its campaigns in scheduling-svc
+    /// (every replica answers with it within its cache refresh).
+    Apply {
+        /// The campaign file (YAML), e.g. deploy/campaigns/2021.yaml.
+        file: std::path::PathBuf,
+        #[arg(
+            long,
+            env = "VAXBOOK_SCHEDULING_URL",
+            default_value = "http://127.0.0.1:50053"
+        )]
+        scheduling_url: String,
+        #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
+        admin_key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExclusionsCommand {
+    /// Replace a campaign's exclusion list with the people of FILE (one RRN per line): the RRNs
+    /// are turned into person keys by auth-svc, scheduling-svc keeps only the keys. A malformed
+    /// line stops the import before anything is replaced.
+    Import {
+        #[arg(long)]
+        campaign: String,
+        file: std::path::PathBuf,
+        #[arg(
+            long,
+            env = "VAXBOOK_AUTH_URL",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        auth_url: String,
+        #[arg(
+            long,
+            env = "VAXBOOK_SCHEDULING_URL",
+            default_value = "http://127.0.0.1:50053"
+        )]
+        scheduling_url: String,
+        #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
+        admin_key: String,
+    },
 }
 
 #[tokio::main]
@@ -106,6 +162,48 @@ async fn main() -> anyhow::Result<()> {
             let summary = demo::seed(&scheduling_url, &booking_url, &admin_key).await?;
             println!("{summary}");
             telemetry.shutdown().await;
+            Ok(())
+        }
+        Command::Campaigns {
+            command:
+                CampaignsCommand::Apply {
+                    file,
+                    scheduling_url,
+                    admin_key,
+                },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|err| anyhow::anyhow!("reading {}: {err}", file.display()))?;
+            for line in operator::apply_campaigns(&text, &scheduling_url, &admin_key).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Exclusions {
+            command:
+                ExclusionsCommand::Import {
+                    campaign,
+                    file,
+                    auth_url,
+                    scheduling_url,
+                    admin_key,
+                },
+        } => {
+            let report = operator::import_exclusions(
+                &file,
+                &campaign,
+                &auth_url,
+                &scheduling_url,
+                &admin_key,
+            )
+            .await?;
+            println!(
+                "campaign {campaign}: exclusion list version {} with {} people ({} lines) in {:.1} s",
+                report.list_version,
+                report.entries,
+                report.lines,
+                report.elapsed.as_secs_f64()
+            );
             Ok(())
         }
     }
