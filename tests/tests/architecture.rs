@@ -37,7 +37,9 @@ fn rust_sources(dir: &Path, found: &mut Vec<PathBuf>) {
 fn env_literals(source: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for piece in source.split('"').skip(1).step_by(2) {
+        // `env!("CARGO_PKG_VERSION")` and friends are set by cargo, not by an operator.
         let looks_like_env = piece.len() > 3
+            && !piece.starts_with("CARGO_")
             && piece.contains('_')
             && piece.chars().next().is_some_and(|c| c.is_ascii_uppercase())
             && piece
@@ -71,9 +73,10 @@ fn the_readme_documents_every_configuration_variable() {
     );
     let mut names = BTreeSet::new();
     for path in &sources {
-        names.extend(env_literals(
-            &std::fs::read_to_string(path).unwrap_or_default(),
-        ));
+        let source = std::fs::read_to_string(path).unwrap_or_default();
+        // Test modules (at the end of a file, by convention) may set variables of their own.
+        let production = source.split("#[cfg(test)]").next().unwrap_or_default();
+        names.extend(env_literals(production));
     }
     assert!(
         names.contains("DATABASE_URL") && names.contains("BOOKING_METRICS_ADDR"),
