@@ -382,8 +382,18 @@ async fn starts_are_limited_per_person_and_the_window_reopens() {
     assert_eq!(h.outbox.sent_to(PHONE).len(), 5);
 
     // Another person is not affected.
+    // (with a phone of their own: the phone's start limit is used up too).
     let mut other = start_input(ProviderKind::Phone, "phone-c");
     other.rrn = Rrn::parse("850919-2234567").unwrap();
+    other.phone = Some(Phone::parse("010-2222-3333").unwrap());
+    h.carriers
+        .register(&Subscriber {
+            name: "홍길동".to_owned(),
+            rrn: "850919-2234567".to_owned(),
+            phone: "010-2222-3333".to_owned(),
+            carrier: "skt".to_owned(),
+        })
+        .unwrap();
     assert!(h.verifications.start(other).await.is_ok());
 
     h.clock.set(h.clock.now() + chrono::Duration::seconds(601));

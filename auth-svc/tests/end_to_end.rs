@@ -230,9 +230,21 @@ async fn the_sixth_start_in_the_window_is_rate_limited() {
     assert_eq!(problem.kind, ProblemKind::RateLimited);
     assert_eq!(problem.retry_after, Some(Duration::from_secs(600)));
     assert_eq!(running.outbox().await.len(), 5);
-    // Another person may still start.
+    // Another person may still start (with a phone of their own: this phone's starts are used
+    // up too).
     let mut other = start_request("phone-c");
     other.rrn = "900101-2234567".to_owned();
+    other.phone = "010-2222-3333".to_owned();
+    running
+        .agency
+        .directory
+        .register(&platform::carrier::Subscriber {
+            name: "홍길동".to_owned(),
+            rrn: other.rrn.clone(),
+            phone: other.phone.clone(),
+            carrier: CARRIER.to_owned(),
+        })
+        .unwrap();
     running.start(other).await.unwrap();
     running.stop().await;
 }
@@ -329,6 +341,7 @@ async fn the_dev_run_verifies_through_the_in_memory_outbox() {
             .serve_with_incoming(TcpListenerStream::new(session_listener)),
     );
     let hooks = platform::dev::DevHooks::new(chrono::Utc::now());
+    hooks.carriers.register(&registered_person()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config::local_dev(addr, &hooks);

@@ -61,6 +61,11 @@ impl Rrn {
         self.birth_date
     }
 
+    /// The 7th digit (sex and century), which the carriers' agency compares.
+    pub fn sex_digit(&self) -> char {
+        char::from(self.digits.as_bytes()[6])
+    }
+
     /// The 13 digits, for the keyed hash only.
     fn digits(&self) -> &str {
         &self.digits
@@ -107,6 +112,11 @@ impl Name {
             return Err(AuthError::InvalidName);
         }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name as the person typed it, trimmed: for the carriers' agency only.
+    pub(crate) fn registered(&self) -> &str {
+        &self.0
     }
 
     /// The form two spellings of the same registered name share: single spaces, lower case
@@ -176,6 +186,11 @@ impl Phone {
     fn parts(&self) -> (&str, &str, &str) {
         let last_start = self.0.len() - 4;
         (&self.0[..3], &self.0[3..last_start], &self.0[last_start..])
+    }
+
+    /// The digits only, `01012345678`: for the carriers' agency and keyed hashes only.
+    pub(crate) fn digits(&self) -> &str {
+        &self.0
     }
 
     /// The number as an SMS gateway expects it: `010-1234-5678`.
