@@ -1,17 +1,22 @@
-//! scheduling-svc owns the vaccination campaigns — age groups by birth-date range (R6), booking
-//! windows, vaccination dates, proxy (R1), change and cancellation (R8) policy — and answers
+//! scheduling-svc owns the vaccination campaigns as data — age groups and bands by birth-date
+//! range (R6), booking windows of three kinds with channels and supply release (R5), exclusion
+//! lists (R7), vaccination dates, proxy (R1), change and cancellation (R8) policy — and answers
 //! who may book when. It serves `vaxbook.scheduling.v1.SchedulingService` and the operators'
 //! `SchedulingAdminService`, keeps campaigns in PostgreSQL (or in-process for `vaxbook dev`)
-//! and answers eligibility from an in-memory cache.
+//! and answers eligibility from memory.
 
 pub mod cache;
+pub mod callers;
+pub mod campaign_file;
 pub mod config;
 pub mod domain;
 pub mod eligibility;
 pub mod error;
+pub mod exclusions;
 pub mod grpc;
 pub mod service;
 pub mod store;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,8 +58,21 @@ pub async fn serve(
     let refresh_stop = shutdown.child_token();
     let refresh_task = scheduling.spawn_cache_refresh(config.cache_refresh, refresh_stop.clone());
 
-    let adapter =
-        grpc::SchedulingGrpc::new(Arc::clone(&scheduling), config.common.admin_key.clone());
+    // auth-svc's keys, fetched lazily (it may start after this service).
+    let auth_channel = platform::grpc::channel(&config.auth_url, config.request_timeout)
+        .map_err(|err| anyhow::anyhow!("VAXBOOK_AUTH_URL: {err}"))?;
+    let callers = Arc::new(callers::Callers::new(
+        Arc::new(
+            platform::grants::GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER),
+        ),
+        config.common.admin_key.clone(),
+        config.clock.clone(),
+    ));
+    let adapter = grpc::SchedulingGrpc::new(
+        Arc::clone(&scheduling),
+        config.common.admin_key.clone(),
+        callers,
+    );
     let routes = tonic::service::Routes::new(SchedulingServiceServer::new(adapter.clone()))
         .add_service(SchedulingAdminServiceServer::new(adapter));
     let outcome = platform::grpc::run(
