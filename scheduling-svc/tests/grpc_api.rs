@@ -204,8 +204,13 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(stored, round_18_49_message());
-    assert_eq!(store.list().await.unwrap(), vec![round_18_49()]);
+    // Stored as sent, at version 1, with the one open window a campaign without windows gets.
+    let as_stored = pb::Campaign::from(&round_18_49().with_version(1));
+    assert_eq!(stored, as_stored);
+    assert_eq!(
+        store.list().await.unwrap(),
+        vec![round_18_49().with_version(1)]
+    );
     let fetched = scheduling
         .get_campaign(pb::GetCampaignRequest {
             id: "covid19-18-49".to_owned(),
@@ -213,7 +218,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(fetched, round_18_49_message());
+    assert_eq!(fetched, as_stored);
 
     let answer = scheduling
         .check_eligibility(check("", "1990-05-05"))
@@ -227,7 +232,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
     assert_eq!(answer.closes_at, timestamp("2021-09-18T18:00:00+09:00"));
     assert_eq!(answer.vaccination_from, "2021-08-26");
     assert_eq!(answer.vaccination_to, "2021-10-02");
-    assert_eq!(answer.campaign, Some(round_18_49_message()));
+    assert_eq!(answer.campaign, Some(as_stored.clone()));
 
     let answer = scheduling
         .check_eligibility(check("covid19-18-49", "1960-02-02"))
@@ -244,7 +249,10 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((answer.eligible, answer.reason.as_str()), (false, "campaign-closed"));
+    assert_eq!(
+        (answer.eligible, answer.reason.as_str()),
+        (false, "campaign-closed")
+    );
 
     // Malformed questions and unknown campaigns.
     for (request, code) in [
