@@ -3,9 +3,9 @@
 //! whole (a new version), so a reader sees the old list or the new one, never a mix.
 //!
 //! To keep a million entries small, the set holds a 128-bit digest of each key (the first 16
-//! bytes of its SHA-256) instead of the key itself: about 20 MB per million people instead of
-//! about 100. Two different keys sharing a digest would take ~2^64 keys to expect once; the
-//! keys themselves stay in the store.
+//! bytes of its SHA-256) instead of the key itself: about 34 MiB per million people (measured,
+//! docs/benchmarks.md) instead of about 100. Two different keys would share a digest about
+//! once in 2^64 keys; the keys themselves stay in the store.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
