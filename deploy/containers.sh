@@ -6,6 +6,9 @@
 #                               GATEWAY_URL=, SCHEDULING_URL=, BOOKING_URL=, ADMIN_KEY=, REDIS_URL=,
 #                               REDIS_KEY_PREFIX= lines
 #   deploy/containers.sh down   stop and remove them
+# AUTH_CARRIER_CHECK_URL (required) names the carriers' identity-verification agency auth-svc asks
+# before sending a code (tests/tests/containers.rs starts a stand-in on the host network);
+# DATABASE_URL and REDIS_URL default to the local stores.
 # VAXBOOK_CONTAINERS_NAME (default vaxbook-c) prefixes container names and the Redis keys,
 # VAXBOOK_CONTAINERS_PORT_BASE (default 18000) puts gRPC on base+51..54, the gateway on base+80
 # and /metrics on base+101..104; VAXBOOK_IMAGE (default localhost/vaxbook:latest).
@@ -28,6 +31,11 @@ down() {
 if [ "${1:-}" = down ]; then down; exit 0; fi
 [ "${1:-}" = up ] || { echo "usage: deploy/containers.sh up|down" >&2; exit 2; }
 
+carrier_url="${AUTH_CARRIER_CHECK_URL:-}"
+[ -n "$carrier_url" ] || {
+  echo "AUTH_CARRIER_CHECK_URL must name the carriers' identity-verification agency (auth-svc refuses to start without it)" >&2
+  exit 2
+}
 bash scripts/ensure-services >&2
 mkdir -p "$run_dir"
 chmod 700 "$run_dir"
@@ -44,7 +52,7 @@ prefix="vaxbook:${name}:"
 common=(--detach --network host
   -e "DATABASE_URL=$database_url" -e "REDIS_URL=$redis_url" -e "REDIS_KEY_PREFIX=$prefix"
   -e "VAXBOOK_ADMIN_KEY=$admin_key" -e "AUTH_PERSON_KEY_SECRET=$person_secret"
-  -e "AUTH_SIGNING_KEY_FILE=/run/secrets/auth-signing-key.pem"
+  -e "AUTH_SIGNING_KEY_FILE=/run/secrets/auth-signing-key.pem" -e "AUTH_CARRIER_CHECK_URL=$carrier_url"
   -v "$key_file:/run/secrets/auth-signing-key.pem:ro"
   -e "AUTH_LISTEN_ADDR=127.0.0.1:$((base + 51))" -e "AUTH_METRICS_ADDR=127.0.0.1:$((base + 101))"
   -e "SESSION_LISTEN_ADDR=127.0.0.1:$((base + 52))" -e "SESSION_METRICS_ADDR=127.0.0.1:$((base + 102))"
