@@ -154,7 +154,7 @@ pub async fn import_exclusions(
     }
     if bad_count > 0 {
         anyhow::bail!(
-            "{bad_count} lines are not resident registration numbers (first: lines {bad_lines:?}); nothing was imported"
+            "{bad_count} line(s) are not resident registration numbers (first: lines {bad_lines:?}); nothing was imported"
         );
     }
 
