@@ -40,21 +40,31 @@ impl SchedulingGrpc {
     }
 }
 
+impl SchedulingGrpc {
+    /// Authenticates the asker and makes `question` about the asker's own person when a
+    /// citizen asks (`callers.rs`).
+    async fn scope(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        question: &mut pb::CheckEligibilityRequest,
+    ) -> Result<(), Status> {
+        let asker = self
+            .callers
+            .authenticate(metadata)
+            .await
+            .map_err(|problem| problem.to_status())?;
+        asker.scope(question).map_err(|problem| problem.to_status())
+    }
+}
+
 #[tonic::async_trait]
 impl SchedulingService for SchedulingGrpc {
     async fn check_eligibility(
         &self,
         request: Request<pb::CheckEligibilityRequest>,
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
-        let asker = self
-            .callers
-            .authenticate(request.metadata())
-            .await
-            .map_err(|problem| problem.to_status())?;
-        let mut request = request.into_inner();
-        asker
-            .scope(&mut request)
-            .map_err(|problem| problem.to_status())?;
+        let (metadata, _, mut request) = request.into_parts();
+        self.scope(&metadata, &mut request).await?;
         let applicant = Applicant::try_from(&request)?;
         let approach = Approach::try_from(&request)?;
         let campaign_id = Some(request.campaign_id.as_str()).filter(|id| !id.is_empty());
@@ -92,21 +102,14 @@ impl SchedulingService for SchedulingGrpc {
         &self,
         request: Request<pb::ListWindowsRequest>,
     ) -> Result<Response<pb::ListWindowsResponse>, Status> {
-        let asker = self
-            .callers
-            .authenticate(request.metadata())
-            .await
-            .map_err(|problem| problem.to_status())?;
-        let mut request = request.into_inner();
+        let (metadata, _, mut request) = request.into_parts();
         // The same scoping as CheckEligibility: a citizen asks only about themselves.
         let mut question = pb::CheckEligibilityRequest {
             birth_date: std::mem::take(&mut request.birth_date),
             person_key: std::mem::take(&mut request.person_key),
             ..Default::default()
         };
-        asker
-            .scope(&mut question)
-            .map_err(|problem| problem.to_status())?;
+        self.scope(&metadata, &mut question).await?;
         request.birth_date = question.birth_date;
         request.person_key = question.person_key;
         let birth_date =
