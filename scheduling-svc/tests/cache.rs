@@ -195,3 +195,31 @@ async fn a_refresh_that_raced_with_an_upsert_does_not_hide_it() {
     assert_eq!(cache.get("covid19-18-49"), None);
     assert_eq!(cache.get("covid19-60-plus"), Some(round_60_plus()));
 }
+
+#[tokio::test]
+async fn exclusion_lists_written_by_another_replica_arrive_with_the_refresh() {
+    let store = Arc::new(MemoryCampaignStore::new());
+    let scheduling = Scheduling::load(store.clone(), clock()).await.unwrap();
+    scheduling.upsert_campaign(round_18_49()).await.unwrap();
+    let round = CampaignId::parse("covid19-18-49").unwrap();
+    // Written straight to the store, as another replica's import would.
+    store
+        .replace_exclusions(&round, &["pk-test".to_owned()])
+        .await
+        .unwrap();
+    assert!(!scheduling.is_excluded("covid19-18-49", "pk-test"));
+    scheduling.refresh().await.unwrap();
+    assert!(scheduling.is_excluded("covid19-18-49", "pk-test"));
+    assert_eq!(
+        scheduling
+            .check_eligibility(None, &applicant(), Approach::default())
+            .unwrap()
+            .ineligible
+            .map(|reason| reason.as_str()),
+        Some("excluded-priority-target")
+    );
+    // The next version replaces it; an unchanged version is not reloaded.
+    store.replace_exclusions(&round, &[]).await.unwrap();
+    scheduling.refresh().await.unwrap();
+    assert!(!scheduling.is_excluded("covid19-18-49", "pk-test"));
+}
