@@ -104,7 +104,14 @@ async fn eligibility_is_answered_for_the_tokens_person_or_a_service() {
     assert_eq!(same, answer);
     // The token's birth date decides, not a younger or older one in the request.
     let grandpa = auth
-        .token(Role::Citizen, "pk-grandpa", "1940-01-01", "s-2", "pc-2", now)
+        .token(
+            Role::Citizen,
+            "pk-grandpa",
+            "1940-01-01",
+            "s-2",
+            "pc-2",
+            now,
+        )
         .unwrap();
     let answer = scheduling
         .check_eligibility(with_bearer(question("", ""), &grandpa).unwrap())
@@ -150,7 +157,12 @@ async fn eligibility_is_answered_for_the_tokens_person_or_a_service() {
     assert!(answer.eligible);
 
     let rendered = platform::metrics::handle().render();
-    for reason in ["no-credential", "wrong-service-key", "invalid-token", "another-person"] {
+    for reason in [
+        "no-credential",
+        "wrong-service-key",
+        "invalid-token",
+        "another-person",
+    ] {
         let series = format!(
             "refused_internal_calls_total{{service=\"scheduling-svc\",rpc=\"CheckEligibility\",reason=\"{reason}\"}}"
         );
