@@ -1,0 +1,501 @@
+//! The audit trail (R9): who did what, when, for which person key, with what outcome — every
+//! staff action (agent logins, caller verifications, bookings for callers) and every operator
+//! action (campaigns, centers, slots, exclusions). Never an RRN, phone or name: people appear by
+//! person key only.
+//!
+//! The trail is append-only and hash-chained: entry `n` stores `hash = SHA-256(prev_hash ‖
+//! canonical(entry n))` where `prev_hash` is entry `n-1`'s hash ([`GENESIS_HASH`] for the first)
+//! and the canonical form is a JSON array of the entry's fields in a fixed order. A rewritten
+//! entry no longer matches its hash, a deleted one leaves a gap in `seq` and a `prev_hash` that
+//! points nowhere; [`verify_chain`] names the first entry where either shows. In PostgreSQL
+//! ([`PgAuditLog`]) the table also refuses UPDATE, DELETE and TRUNCATE with a trigger (trust
+//! authentication is used here, so a role without the grants alone would not stop a superuser's
+//! tools; the trigger does until someone drops it, and the chain shows what happened after).
+//! Each service that audits keeps its own chain in its own database; `vaxbook audit verify`
+//! checks each.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The largest page a query returns.
+pub const MAX_PAGE: usize = 500;
+
+/// What happened, as the acting service records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The acting account id (agent or operator), or `dev-operator` for the dev-run shortcut.
+    pub actor: String,
+    pub organisation: String,
+    /// `agent`, `supervisor`, `operator`.
+    pub role: String,
+    /// A stable verb, e.g. `staff.login`, `staff.book`, `admin.upsert-campaign`.
+    pub action: String,
+    /// The person acted for, by person key (never an RRN, phone or name).
+    pub person_key: Option<String>,
+    /// `ok` or the problem type name of the refusal (e.g. `slot-full`).
+    pub outcome: String,
+}
+
+/// One entry of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// Microsecond precision (what PostgreSQL keeps).
+    pub at: DateTime<Utc>,
+    pub record: AuditRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The canonical bytes hashed for one entry.
+pub fn canonical(seq: i64, at: DateTime<Utc>, record: &AuditRecord) -> Vec<u8> {
+    let fields = serde_json::json!([
+        seq,
+        at.timestamp_micros(),
+        record.actor,
+        record.organisation,
+        record.role,
+        record.action,
+        record.person_key,
+        record.outcome,
+    ]);
+    fields.to_string().into_bytes()
+}
+
+/// The hash of an entry given its predecessor's hash.
+pub fn chain_hash(prev_hash: &str, seq: i64, at: DateTime<Utc>, record: &AuditRecord) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical(seq, at, record));
+    hex_lower(&hasher.finalize())
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
+}
+
+/// Truncates to microseconds, as stored.
+pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+/// The next entry after `last` (or the first).
+pub fn next_entry(last: Option<(i64, &str)>, at: DateTime<Utc>, record: AuditRecord) -> AuditEntry {
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (seq + 1, hash.to_owned()),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let at = to_micros(at);
+    let hash = chain_hash(&prev_hash, seq, at, &record);
+    AuditEntry {
+        seq,
+        at,
+        record,
+        prev_hash,
+        hash,
+    }
+}
+
+/// Where and why the chain is broken.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    #[error("entry {seq} was altered: its content no longer matches its hash")]
+    Altered { seq: i64 },
+    #[error(
+        "entry {seq} does not follow the entry before it (an entry was deleted or rewritten before {seq})"
+    )]
+    Unlinked { seq: i64 },
+    #[error("entries {after}..{seq} are missing")]
+    Gap { after: i64, seq: i64 },
+}
+
+impl ChainBreak {
+    /// The entry where the break shows.
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::Altered { seq } | Self::Unlinked { seq } | Self::Gap { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Incremental chain check over entries in `seq` order (pages may be fed one after another).
+#[derive(Clone, Debug)]
+pub struct ChainVerifier {
+    last: Option<(i64, String)>,
+    checked: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    pub fn new() -> Self {
+        Self {
+            last: None,
+            checked: 0,
+        }
+    }
+
+    /// Checks the next entry.
+    pub fn check(&mut self, entry: &AuditEntry) -> Result<(), ChainBreak> {
+        let (expected_seq, expected_prev) = match &self.last {
+            Some((seq, hash)) => (seq + 1, hash.as_str()),
+            None => (1, GENESIS_HASH),
+        };
+        if entry.seq != expected_seq {
+            return Err(ChainBreak::Gap {
+                after: expected_seq - 1,
+                seq: entry.seq,
+            });
+        }
+        if chain_hash(&entry.prev_hash, entry.seq, entry.at, &entry.record) != entry.hash {
+            return Err(ChainBreak::Altered { seq: entry.seq });
+        }
+        if entry.prev_hash != expected_prev {
+            return Err(ChainBreak::Unlinked { seq: entry.seq });
+        }
+        self.last = Some((entry.seq, entry.hash.clone()));
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// How many entries passed.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+}
+
+/// Checks a whole chain; the number of entries on success.
+pub fn verify_chain<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> Result<u64, ChainBreak> {
+    let mut verifier = ChainVerifier::new();
+    for entry in entries {
+        verifier.check(entry)?;
+    }
+    Ok(verifier.checked())
+}
+
+/// Which entries a query wants (all conditions combine; `after_seq` pages forward).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub person_key: Option<String>,
+    pub actor: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub after_seq: i64,
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    fn page_size(&self) -> usize {
+        self.limit.clamp(1, MAX_PAGE)
+    }
+
+    fn matches(&self, entry: &AuditEntry) -> bool {
+        entry.seq > self.after_seq
+            && self
+                .person_key
+                .as_ref()
+                .is_none_or(|key| entry.record.person_key.as_ref() == Some(key))
+            && self
+                .actor
+                .as_ref()
+                .is_none_or(|actor| &entry.record.actor == actor)
+            && self.from.is_none_or(|from| entry.at >= from)
+            && self.until.is_none_or(|until| entry.at < until)
+    }
+}
+
+/// Where a service appends its audit entries.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends one entry, chained to the last.
+    async fn append(&self, at: DateTime<Utc>, record: AuditRecord) -> anyhow::Result<AuditEntry>;
+    /// Entries matching `query`, in `seq` order, at most one page.
+    async fn query(&self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>>;
+}
+
+/// Walks a whole log in pages and checks its chain.
+pub async fn verify_log(log: &dyn AuditLog) -> anyhow::Result<Result<u64, ChainBreak>> {
+    let mut verifier = ChainVerifier::new();
+    let mut query = AuditQuery {
+        limit: MAX_PAGE,
+        ..AuditQuery::default()
+    };
+    loop {
+        let page = log.query(&query).await?;
+        let Some(last) = page.last() else {
+            return Ok(Ok(verifier.checked()));
+        };
+        query.after_seq = last.seq;
+        for entry in &page {
+            if let Err(broken) = verifier.check(entry) {
+                return Ok(Err(broken));
+            }
+        }
+    }
+}
+
+/// The in-memory trail (dev run, tests).
+#[derive(Debug, Default)]
+pub struct MemoryAuditLog {
+    entries: Mutex<Vec<AuditEntry>>,
+}
+
+impl MemoryAuditLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every entry (tests).
+    pub fn entries(&self) -> Vec<AuditEntry> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryAuditLog {
+    async fn append(&self, at: DateTime<Utc>, record: AuditRecord) -> anyhow::Result<AuditEntry> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| anyhow::anyhow!("audit log lock poisoned"))?;
+        let entry = next_entry(
+            entries.last().map(|last| (last.seq, last.hash.as_str())),
+            at,
+            record,
+        );
+        entries.push(entry.clone());
+        Ok(entry)
+    }
+
+    async fn query(&self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
+        let entries = self
+            .entries
+            .lock()
+            .map_err(|_| anyhow::anyhow!("audit log lock poisoned"))?;
+        Ok(entries
+            .iter()
+            .filter(|entry| query.matches(entry))
+            .take(query.page_size())
+            .cloned()
+            .collect())
+    }
+}
+
+mod embedded {
+    refinery::embed_migrations!("audit_migrations");
+}
+
+/// Name of the audit trail's migration history table (services may share a database).
+pub const AUDIT_HISTORY_TABLE: &str = "audit_schema_history";
+/// Advisory lock key serialising appends so the chain stays linear across replicas.
+const APPEND_LOCK: i64 = 0x7661_7862_6175_6469;
+
+/// The trail in PostgreSQL (table `audit_log`, append-only by trigger).
+#[derive(Clone)]
+pub struct PgAuditLog {
+    pool: deadpool_postgres::Pool,
+}
+
+impl PgAuditLog {
+    /// Applies the audit migrations to `url` and returns the log over `pool`.
+    pub async fn migrate(url: &str, pool: deadpool_postgres::Pool) -> anyhow::Result<Self> {
+        crate::pg::migrate(url, embedded::migrations::runner(), AUDIT_HISTORY_TABLE).await?;
+        Ok(Self { pool })
+    }
+
+    /// A log over a database already migrated.
+    pub fn new(pool: deadpool_postgres::Pool) -> Self {
+        Self { pool }
+    }
+}
+
+fn entry_from_row(row: &tokio_postgres::Row) -> AuditEntry {
+    AuditEntry {
+        seq: row.get("seq"),
+        at: row.get("at"),
+        record: AuditRecord {
+            actor: row.get("actor"),
+            organisation: row.get("organisation"),
+            role: row.get("role"),
+            action: row.get("action"),
+            person_key: row.get("person_key"),
+            outcome: row.get("outcome"),
+        },
+        prev_hash: row.get("prev_hash"),
+        hash: row.get("hash"),
+    }
+}
+
+#[async_trait]
+impl AuditLog for PgAuditLog {
+    async fn append(&self, at: DateTime<Utc>, record: AuditRecord) -> anyhow::Result<AuditEntry> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+            .await?;
+        let last = transaction
+            .query_opt(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .await?
+            .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)));
+        let entry = next_entry(
+            last.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+            at,
+            record,
+        );
+        transaction
+            .execute(
+                "INSERT INTO audit_log (seq, at, actor, organisation, role, action, person_key, outcome, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &entry.seq,
+                    &entry.at,
+                    &entry.record.actor,
+                    &entry.record.organisation,
+                    &entry.record.role,
+                    &entry.record.action,
+                    &entry.record.person_key,
+                    &entry.record.outcome,
+                    &entry.prev_hash,
+                    &entry.hash,
+                ],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(entry)
+    }
+
+    async fn query(&self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>> {
+        let client = self.pool.get().await?;
+        let limit = i64::try_from(query.page_size()).unwrap_or(500);
+        let rows = client
+            .query(
+                "SELECT seq, at, actor, organisation, role, action, person_key, outcome, prev_hash, hash \
+                 FROM audit_log \
+                 WHERE seq > $1 \
+                   AND ($2::text IS NULL OR person_key = $2) \
+                   AND ($3::text IS NULL OR actor = $3) \
+                   AND ($4::timestamptz IS NULL OR at >= $4) \
+                   AND ($5::timestamptz IS NULL OR at < $5) \
+                 ORDER BY seq LIMIT $6",
+                &[
+                    &query.after_seq,
+                    &query.person_key,
+                    &query.actor,
+                    &query.from,
+                    &query.until,
+                    &limit,
+                ],
+            )
+            .await?;
+        Ok(rows.iter().map(entry_from_row).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(action: &str, person: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            actor: "agent-1".into(),
+            organisation: "national-call-center".into(),
+            role: "agent".into(),
+            action: action.into(),
+            person_key: person.map(str::to_owned),
+            outcome: "ok".into(),
+        }
+    }
+
+    async fn three() -> MemoryAuditLog {
+        let log = MemoryAuditLog::new();
+        let now = Utc::now();
+        for (action, person) in [
+            ("staff.login", None),
+            ("staff.verify-caller", Some("pk-1")),
+            ("staff.book", Some("pk-1")),
+        ] {
+            log.append(now, record(action, person))
+                .await
+                .expect("append");
+        }
+        log
+    }
+
+    #[tokio::test]
+    async fn an_untouched_chain_verifies() {
+        let log = three().await;
+        assert_eq!(verify_log(&log).await.expect("read"), Ok(3));
+        assert_eq!(log.entries()[0].prev_hash, GENESIS_HASH);
+    }
+
+    #[tokio::test]
+    async fn an_altered_entry_is_pinpointed() {
+        let log = three().await;
+        let mut entries = log.entries();
+        entries[1].record.outcome = "forbidden".into();
+        assert_eq!(verify_chain(&entries), Err(ChainBreak::Altered { seq: 2 }));
+    }
+
+    #[tokio::test]
+    async fn a_rehashed_entry_breaks_the_link_of_the_next() {
+        let log = three().await;
+        let mut entries = log.entries();
+        entries[1].record.person_key = Some("pk-2".into());
+        entries[1].hash = chain_hash(
+            &entries[1].prev_hash,
+            entries[1].seq,
+            entries[1].at,
+            &entries[1].record,
+        );
+        assert_eq!(verify_chain(&entries), Err(ChainBreak::Unlinked { seq: 3 }));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_entry_leaves_a_gap() {
+        let log = three().await;
+        let mut entries = log.entries();
+        entries.remove(1);
+        assert_eq!(
+            verify_chain(&entries),
+            Err(ChainBreak::Gap { after: 1, seq: 3 })
+        );
+    }
+
+    #[tokio::test]
+    async fn queries_filter_and_page() {
+        let log = three().await;
+        let by_person = AuditQuery {
+            person_key: Some("pk-1".into()),
+            limit: 1,
+            ..AuditQuery::default()
+        };
+        let page = log.query(&by_person).await.expect("query");
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].seq, 2);
+        let next = AuditQuery {
+            after_seq: page[0].seq,
+            ..by_person
+        };
+        let page = log.query(&next).await.expect("query");
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    }
+}
