@@ -10,3 +10,4 @@ mod auth;
 mod bookings;
 mod guards;
 mod operations;
+mod windows;

@@ -58,6 +58,8 @@ pub struct Fakes {
     pub session_valid: AtomicBool,
     pub modification_allowed_from: Mutex<Option<DateTime<Utc>>>,
     pub eligibility: Mutex<scheduling::CheckEligibilityResponse>,
+    /// What ListWindows answers (none unless a test sets them).
+    pub windows: Mutex<scheduling::ListWindowsResponse>,
     /// Held on entry to ListCenters when set.
     pub gate: Mutex<Option<Gate>>,
     jwks_json: String,
@@ -324,7 +326,7 @@ impl scheduling::scheduling_service_server::SchedulingService for Fake {
         request: Request<scheduling::ListWindowsRequest>,
     ) -> Result<Response<scheduling::ListWindowsResponse>, Status> {
         self.0.record("scheduling.ListWindows", &request)?;
-        Ok(Response::new(scheduling::ListWindowsResponse::default()))
+        Ok(Response::new(self.0.windows.lock().unwrap().clone()))
     }
 }
 
@@ -494,6 +496,7 @@ impl Harness {
                 campaign: None,
                 ..Default::default()
             }),
+            windows: Mutex::new(scheduling::ListWindowsResponse::default()),
             gate: Mutex::new(None),
             jwks_json,
             clock: clock.clone(),
