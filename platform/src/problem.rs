@@ -166,7 +166,7 @@ impl ProblemKind {
             }
             Self::Forbidden => "The caller may not do this.",
             Self::NotEligible => {
-                "The person may not book now; `reason` says why (not-in-age-group, not-open-yet, closed, no-campaign, excluded)."
+                "The person may not book now; `reason` says why: not-in-age-group (the birth date is outside the campaign's age group), window-not-open (the person's next window has not opened; `opens_at` says when), window-closed (every window of the person has closed while the campaign goes on for others), excluded-priority-target (the person is on the campaign's priority-target list and is vaccinated through that programme), channel-not-allowed (a window is open for the person, but not on this channel), proxy-not-allowed (the campaign does not allow booking for another person, or its `proxy_deadline` has passed), campaign-closed (every window of the campaign has closed), no-campaign (there is no campaign at all)."
             }
             Self::ProxyNotAllowed => {
                 "This campaign does not allow booking for another person, or its proxy deadline has passed."
@@ -348,6 +348,30 @@ impl std::error::Error for Problem {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_not_eligible_explanation_names_every_current_reason() {
+        let text = ProblemKind::NotEligible.explanation();
+        for reason in [
+            "not-in-age-group",
+            "window-not-open",
+            "window-closed",
+            "excluded-priority-target",
+            "channel-not-allowed",
+            "proxy-not-allowed",
+            "campaign-closed",
+            "no-campaign",
+        ] {
+            assert!(
+                text.contains(&format!("{reason} (")),
+                "{reason} missing: {text}"
+            );
+        }
+        // The names of before the campaigns became data are gone.
+        for stale in ["not-open-yet", " closed,", "excluded)"] {
+            assert!(!text.contains(stale), "stale `{stale}` in: {text}");
+        }
+    }
 
     #[test]
     fn names_are_unique_and_round_trip() {
