@@ -1,0 +1,133 @@
+//! The tonic adapter of `vaxbook.auth.v1.StaffAuthService`: login, and the audit trail query for
+//! operators (all entries) and supervisors (their organisation's). Rules live in
+//! [`super::StaffLogin`]; this only converts and checks the agent token of the query.
+
+use std::sync::Arc;
+
+use platform::audit::{AuditEntry, AuditQuery};
+use platform::grants::GrantVerifier;
+use platform::problem::{Problem, ProblemKind};
+use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole, bearer, require_role};
+use proto::auth::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::StaffLogin;
+
+pub struct StaffAuthGrpc {
+    login: Arc<StaffLogin>,
+    verifier: Arc<GrantVerifier>,
+}
+
+impl StaffAuthGrpc {
+    pub fn new(login: Arc<StaffLogin>, verifier: Arc<GrantVerifier>) -> Self {
+        Self { login, verifier }
+    }
+
+    pub fn into_service(self) -> pb::staff_auth_service_server::StaffAuthServiceServer<Self> {
+        pb::staff_auth_service_server::StaffAuthServiceServer::new(self)
+    }
+}
+
+fn entry_to_wire(entry: AuditEntry) -> pb::AuditEntry {
+    pb::AuditEntry {
+        seq: entry.seq,
+        at: Some(platform::clock::to_timestamp(entry.at)),
+        actor: entry.record.actor,
+        organisation: entry.record.organisation,
+        role: entry.record.role,
+        action: entry.record.action,
+        person_key: entry.record.person_key.unwrap_or_default(),
+        outcome: entry.record.outcome,
+        prev_hash: entry.prev_hash,
+        hash: entry.hash,
+    }
+}
+
+fn non_empty(raw: String) -> Option<String> {
+    (!raw.is_empty()).then_some(raw)
+}
+
+#[tonic::async_trait]
+impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
+    async fn login(
+        &self,
+        request: Request<pb::StaffLoginRequest>,
+    ) -> Result<Response<pb::StaffLoginResponse>, Status> {
+        let request = request.into_inner();
+        let logged_in = self
+            .login
+            .login(&request.username, request.password, &request.totp_code)
+            .await
+            .map_err(|problem| problem.to_status())?;
+        Ok(Response::new(pb::StaffLoginResponse {
+            token: logged_in.token.token,
+            expires_at: Some(platform::clock::to_timestamp(logged_in.token.expires_at)),
+            account_id: logged_in.account.id.to_string(),
+            organisation: logged_in.account.organisation,
+            role: logged_in.account.role.as_str().to_owned(),
+        }))
+    }
+
+    async fn query_audit(
+        &self,
+        request: Request<pb::QueryAuditRequest>,
+    ) -> Result<Response<pb::QueryAuditResponse>, Status> {
+        let header = request
+            .metadata()
+            .get(STAFF_TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let token = bearer(header.as_deref()).map_err(|p| p.to_status())?;
+        let agent = self
+            .verifier
+            .verify::<AgentToken>(token)
+            .await
+            .map_err(|p| p.to_status())?;
+        require_role(&agent, &[StaffRole::Operator, StaffRole::Supervisor])
+            .map_err(|p| p.to_status())?;
+        let request = request.into_inner();
+        let query = AuditQuery {
+            person_key: non_empty(request.person_key),
+            actor: non_empty(request.actor),
+            from: request
+                .from
+                .as_ref()
+                .and_then(platform::clock::from_timestamp),
+            until: request
+                .until
+                .as_ref()
+                .and_then(platform::clock::from_timestamp),
+            after_seq: request.after_seq.max(0),
+            limit: match request.page_size {
+                0 => 100,
+                n => usize::try_from(n).unwrap_or(platform::audit::MAX_PAGE),
+            },
+        };
+        let page = self.login.audit().query(&query).await.map_err(|err| {
+            tracing::error!(error = %err, "reading the audit trail");
+            Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
+        })?;
+        let full = page.len() >= query.limit.clamp(1, platform::audit::MAX_PAGE);
+        let next_after_seq = if full {
+            page.last().map(|e| e.seq).unwrap_or_default()
+        } else {
+            0
+        };
+        // Supervisors see their own organisation's entries only.
+        let organisation =
+            (agent.claims.role == StaffRole::Supervisor).then(|| agent.claims.org.clone());
+        let entries = page
+            .into_iter()
+            .filter(|entry| {
+                organisation
+                    .as_ref()
+                    .is_none_or(|org| &entry.record.organisation == org)
+            })
+            .map(entry_to_wire)
+            .collect();
+        Ok(Response::new(pb::QueryAuditResponse {
+            entries,
+            next_after_seq,
+        }))
+    }
+}
