@@ -303,7 +303,7 @@ impl BalancedChannel {
                 shared.resolve().await;
             }
             let Some(replica) = shared.pick(&tried, Instant::now()) else {
-                return Err(last_error.unwrap_or_else(|| {
+                return Err(last_error.map(unavailable).unwrap_or_else(|| {
                     Box::new(tonic::ConnectError(
                         "no replica of the service is known (the name resolved to nothing)".into(),
                     ))
@@ -351,10 +351,24 @@ impl BalancedChannel {
                 break;
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            Box::new(tonic::ConnectError("every replica is unavailable".into()))
-        }))
+        Err(match last_error {
+            Some(error) => unavailable(error),
+            None => Box::new(tonic::ConnectError("every replica is unavailable".into())),
+        })
     }
+}
+
+/// A call whose connection failed under it (a replica killed or restarted mid-call) ends as
+/// UNAVAILABLE, as gRPC defines a broken transport: tonic would otherwise report the h2/IO error
+/// as UNKNOWN or INTERNAL, which callers turn into a 500 instead of a retryable 503. The caller
+/// learns the call may or may not have been applied, exactly as with any UNAVAILABLE.
+fn unavailable(error: BoxError) -> BoxError {
+    if error.is::<tonic::Status>() || error.is::<tonic::TimeoutExpired>() {
+        return error;
+    }
+    Box::new(tonic::Status::unavailable(format!(
+        "the replica's connection failed during the call: {error}"
+    )))
 }
 
 impl From<Channel> for BalancedChannel {
@@ -519,6 +533,25 @@ mod tests {
         assert!(retry_safe(CREATE_BOOKING, &grpc_frame(&keyed)));
         assert!(!retry_safe(CREATE_BOOKING, &grpc_frame(&unkeyed)));
         assert!(!retry_safe(CREATE_BOOKING, b"\x01junk"));
+    }
+
+    #[test]
+    fn a_transport_failure_during_a_call_is_unavailable() {
+        let reset: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let status = unavailable(reset)
+            .downcast::<tonic::Status>()
+            .map(|status| status.code())
+            .ok();
+        assert_eq!(status, Some(tonic::Code::Unavailable));
+        // A replica's own answer and the deadline stay what they were.
+        let answered: BoxError = Box::new(tonic::Status::not_found("no such slot"));
+        let kept = unavailable(answered)
+            .downcast::<tonic::Status>()
+            .map(|status| status.code())
+            .ok();
+        assert_eq!(kept, Some(tonic::Code::NotFound));
+        let timeout: BoxError = Box::new(tonic::TimeoutExpired(()));
+        assert!(unavailable(timeout).is::<tonic::TimeoutExpired>());
     }
 
     /// A health server on a loopback port; returns its URL.

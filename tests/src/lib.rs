@@ -10,4 +10,4 @@ pub mod process;
 pub mod seed;
 
 pub use api::{Api, Reply};
-pub use process::{DevStack, ProcessStack};
+pub use process::{DevStack, ProcessStack, Replicas};

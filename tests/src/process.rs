@@ -204,6 +204,16 @@ impl Proc {
         }
     }
 
+    /// SIGKILL (what `Child::kill` sends on Unix: no drain, no goodbye) and reaps the process;
+    /// what a replica dying under load looks like to its callers.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_none() {
+            self.child.kill()?;
+        }
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -241,6 +251,11 @@ fn field(line: &str, key: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no {key} in `{line}`"))
 }
 
+/// The environment prefix of a service's own variables (`booking-svc` → `BOOKING`).
+fn listen_prefix(service: &str) -> String {
+    service.trim_end_matches("-svc").to_ascii_uppercase()
+}
+
 /// Waits until `GET {base}/readyz` answers 200, or fails after `limit`.
 pub async fn wait_ready(base: &str, procs: &mut [Proc], limit: Duration) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
@@ -274,10 +289,69 @@ pub async fn wait_ready(base: &str, procs: &mut [Proc], limit: Duration) -> anyh
     }
 }
 
+/// How many processes of each gRPC service a [`ProcessStack`] runs (the gateway runs one).
+/// Replicas of a service share its store and, for auth-svc, the one signing key; the callers get
+/// the comma-separated list of their addresses, as an operator would configure them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replicas {
+    pub auth: usize,
+    pub session: usize,
+    pub scheduling: usize,
+    pub booking: usize,
+}
+
+impl Default for Replicas {
+    fn default() -> Self {
+        Self {
+            auth: 1,
+            session: 1,
+            scheduling: 1,
+            booking: 1,
+        }
+    }
+}
+
+impl Replicas {
+    fn of(&self, service: &str) -> usize {
+        let count = match service {
+            "auth-svc" => self.auth,
+            "session-svc" => self.session,
+            "scheduling-svc" => self.scheduling,
+            "booking-svc" => self.booking,
+            _ => 1,
+        };
+        count.max(1)
+    }
+}
+
+/// The process name of replica `index` (0-based) of `service`: the first keeps the service's
+/// name, the others are `booking-svc-2`, `booking-svc-3`, ...
+pub fn replica_name(service: &str, index: usize) -> String {
+    if index == 0 {
+        service.to_owned()
+    } else {
+        format!("{service}-{}", index + 1)
+    }
+}
+
+/// One running replica of a gRPC service.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    /// The service (`booking-svc`).
+    pub service: &'static str,
+    /// Its process name (`booking-svc-2`), as in [`ProcessStack::procs`].
+    pub name: String,
+    /// Its own gRPC URL.
+    pub url: String,
+    /// Where it serves `/metrics`.
+    pub metrics_addr: String,
+}
+
 /// The five services as separate processes on free ports, against the real PostgreSQL (a fresh
 /// database) and Redis (a fresh key prefix).
 pub struct ProcessStack {
     pub gateway_url: String,
+    /// The service's gRPC URL; with several replicas, the comma-separated list of them.
     pub auth_url: String,
     pub session_url: String,
     pub scheduling_url: String,
@@ -286,8 +360,10 @@ pub struct ProcessStack {
     pub redis_url: String,
     pub redis_prefix: String,
     pub admin_key: String,
-    /// Where each service serves `/metrics`.
+    /// Where each service serves `/metrics` (one entry per replica, by service name).
     pub metrics_addrs: Vec<(&'static str, String)>,
+    /// Every replica of the four gRPC services, in start order.
+    pub replicas: Vec<Replica>,
     /// The stand-in carriers' agency auth-svc checks phones with (through its production HTTP
     /// adapter); the journey's person is registered, add others to `agency.directory`.
     pub agency: platform::carrier::StandInAgency,
@@ -301,6 +377,15 @@ impl ProcessStack {
 
     /// Starts the stack with extra environment variables for every process.
     pub async fn start_with(label: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_replicated(label, extra_env, Replicas::default()).await
+    }
+
+    /// Starts the stack with `replicas` processes of each gRPC service.
+    pub async fn start_replicated(
+        label: &str,
+        extra_env: &[(&str, &str)],
+        replicas: Replicas,
+    ) -> anyhow::Result<Self> {
         let database_url = platform::pg::create_test_database(label).await?;
         let redis_url = platform::config::string(
             "VAXBOOK_TEST_REDIS_URL",
@@ -336,6 +421,13 @@ impl ProcessStack {
         let signing_key = dir.join("auth-signing-key.pem");
         write_signing_key(&signing_key)?;
         set("AUTH_SIGNING_KEY_FILE", signing_key.display().to_string());
+        // session-svc signs admission grants with a key every replica shares.
+        let session_key = dir.join("session-signing-key.pem");
+        write_signing_key(&session_key)?;
+        set(
+            "SESSION_SIGNING_KEY_FILE",
+            session_key.display().to_string(),
+        );
         // The agency on a loopback port, behind auth-svc's HTTP adapter like the real one.
         let agency = platform::carrier::StandInAgency::start(std::sync::Arc::new(
             platform::carrier::CarrierDirectory::new(),
@@ -354,11 +446,18 @@ impl ProcessStack {
         set("AUTH_CARRIER_CHECK_URL", agency.url().to_owned());
         set("NO_COLOR", "1".to_owned());
         // session-svc and scheduling-svc verify auth-svc's grants and tokens against its keys,
-        // and auth-svc calls session-svc: the one cycle in the start order. auth-svc gets a
-        // port drawn here (keys are fetched lazily, so session-svc may start first).
-        let auth_addr = free_addr()?;
-        set("AUTH_LISTEN_ADDR", auth_addr.to_string());
-        set("VAXBOOK_AUTH_URL", format!("http://{auth_addr}"));
+        // and auth-svc calls session-svc: the one cycle in the start order. auth-svc's replicas
+        // get ports drawn here (keys are fetched lazily, so session-svc may start first).
+        let mut auth_addrs = Vec::new();
+        for _ in 0..replicas.of("auth-svc") {
+            auth_addrs.push(free_addr()?);
+        }
+        let auth_list = auth_addrs
+            .iter()
+            .map(|addr| format!("http://{addr}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        set("VAXBOOK_AUTH_URL", auth_list);
         let mut log_filter = "info".to_owned();
         for (key, value) in extra_env {
             if *key == "RUST_LOG" {
@@ -377,6 +476,7 @@ impl ProcessStack {
         let mut procs = Vec::new();
         let mut urls: HashMap<&'static str, String> = HashMap::new();
         let mut metrics_addrs = Vec::new();
+        let mut replica_urls = Vec::new();
         let services: [(&'static str, &'static str); 4] = [
             ("session-svc", "VAXBOOK_SESSION_URL"),
             ("scheduling-svc", "VAXBOOK_SCHEDULING_URL"),
@@ -384,14 +484,32 @@ impl ProcessStack {
             ("booking-svc", "VAXBOOK_BOOKING_URL"),
         ];
         for (name, url_var) in services {
-            let mut proc = Proc::spawn(name, name, &[], &env, &dir)?;
-            let line = proc.wait_for_line(false, "serving gRPC", limit).await;
-            procs.push(proc);
-            let line = line?;
-            let url = format!("http://{}", field(&line, "local_addr")?);
-            env.insert(url_var.to_owned(), url.clone());
-            urls.insert(name, url);
-            metrics_addrs.push((name, field(&line, "metrics_addr")?));
+            let listen_var = format!("{}_LISTEN_ADDR", listen_prefix(name));
+            let mut list = Vec::new();
+            for index in 0..replicas.of(name) {
+                let mut own_env = env.clone();
+                if let Some(addr) = auth_addrs.get(index).filter(|_| name == "auth-svc") {
+                    own_env.insert(listen_var.clone(), addr.to_string());
+                }
+                let proc_name = replica_name(name, index);
+                let mut proc = Proc::spawn(&proc_name, name, &[], &own_env, &dir)?;
+                let line = proc.wait_for_line(false, "serving gRPC", limit).await;
+                procs.push(proc);
+                let line = line?;
+                let url = format!("http://{}", field(&line, "local_addr")?);
+                let metrics_addr = field(&line, "metrics_addr")?;
+                metrics_addrs.push((name, metrics_addr.clone()));
+                replica_urls.push(Replica {
+                    service: name,
+                    name: proc_name,
+                    url: url.clone(),
+                    metrics_addr,
+                });
+                list.push(url);
+            }
+            let list = list.join(",");
+            env.insert(url_var.to_owned(), list.clone());
+            urls.insert(name, list);
         }
         let mut gateway = Proc::spawn("gateway", "gateway", &[], &env, &dir)?;
         let line = gateway.wait_for_line(false, "serving HTTP", limit).await;
@@ -406,6 +524,7 @@ impl ProcessStack {
             booking_url: url("booking-svc"),
             gateway_url,
             metrics_addrs,
+            replicas: replica_urls,
             database_url,
             redis_url,
             redis_prefix,
@@ -423,6 +542,11 @@ impl ProcessStack {
             ("scheduling-svc", self.scheduling_url.clone()),
             ("booking-svc", self.booking_url.clone()),
         ]
+    }
+
+    /// The process of replica `proc_name` (e.g. `booking-svc-2`).
+    pub fn proc_mut(&mut self, proc_name: &str) -> Option<&mut Proc> {
+        self.procs.iter_mut().find(|proc| proc.name == proc_name)
     }
 
     /// SIGTERM to every process; returns the names of those that did not exit cleanly.

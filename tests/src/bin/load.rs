@@ -88,27 +88,105 @@ where
     (started.elapsed().as_secs_f64() * 1000.0, value)
 }
 
-/// User + system CPU seconds each process of the stack used so far (Linux /proc).
-fn cpu_seconds(stack: &ProcessStack) -> String {
-    let mut parts = Vec::new();
-    for proc in &stack.procs {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", proc.id())).unwrap_or_default();
-        // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = [11, 12]
+/// User + system CPU seconds each process of the stack used so far (Linux /proc), by name.
+fn cpu_seconds(stack: &ProcessStack) -> Vec<(String, f64)> {
+    let ticks_per_second = 100.0;
+    stack
+        .procs
+        .iter()
+        .map(|proc| {
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", proc.id())).unwrap_or_default();
+            // Fields after the command name (in parentheses): utime is the 12th, stime the 13th.
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect();
+            let ticks: f64 = [11, 12]
+                .iter()
+                .filter_map(|index| {
+                    fields
+                        .get(*index)
+                        .and_then(|value| value.parse::<f64>().ok())
+                })
+                .sum();
+            (proc.name.clone(), ticks / ticks_per_second)
+        })
+        .collect()
+}
+
+/// Per process: CPU seconds in the verification phase, in the booking phase, and journeys
+/// (one verification + one booking) per CPU-second of that process over both.
+fn cpu_report(
+    start: &[(String, f64)],
+    verified: &[(String, f64)],
+    end: &[(String, f64)],
+    people: usize,
+) -> String {
+    let at = |snapshot: &[(String, f64)], name: &str| {
+        snapshot
             .iter()
-            .filter_map(|index| {
-                fields
-                    .get(*index)
-                    .and_then(|value| value.parse::<f64>().ok())
-            })
-            .sum();
-        parts.push(format!("{} {:.1}", proc.name, ticks / 100.0));
+            .find(|(other, _)| other == name)
+            .map(|(_, seconds)| *seconds)
+            .unwrap_or(0.0)
+    };
+    end.iter()
+        .map(|(name, total)| {
+            let verify = at(verified, name) - at(start, name);
+            let book = total - at(verified, name);
+            let per_core = if verify + book > 0.0 {
+                format!("{:.0}", people as f64 / (verify + book))
+            } else {
+                "-".to_owned()
+            };
+            format!(
+                "  {name:<15} verification {verify:6.2} s, booking {book:6.2} s, {per_core} journeys per CPU-second"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sum of every `series{...}` sample in a `/metrics` page.
+async fn counted(url: &str, series: &str) -> f64 {
+    let Ok(response) = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    let prefix = format!("{series}{{");
+    text.lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| line.rsplit(' ').next())
+        .filter_map(|value| value.parse::<f64>().ok())
+        .sum()
+}
+
+/// Requests each service answered over the run (its own counters), per journey.
+async fn calls_report(stack: &ProcessStack, people: usize) -> String {
+    let mut parts = Vec::new();
+    let gateway = counted(
+        &format!("{}/metrics", stack.gateway_url),
+        "http_requests_total",
+    )
+    .await;
+    parts.push(format!(
+        "gateway {:.2} HTTP",
+        gateway / people.max(1) as f64
+    ));
+    for (name, addr) in &stack.metrics_addrs {
+        let calls = counted(
+            &format!("http://{addr}/metrics"),
+            "grpc_server_requests_total",
+        )
+        .await;
+        parts.push(format!("{name} {:.2} gRPC", calls / people.max(1) as f64));
     }
     parts.join(", ")
 }
@@ -157,6 +235,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Verification: start for everyone, read the codes from the SMS outbox, complete.
+    let cpu_start = cpu_seconds(&stack);
     let started = Instant::now();
     let starts = futures::stream::iter(0..people)
         .map(|index| {
@@ -221,6 +300,7 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
     let verify_secs = started.elapsed().as_secs_f64();
+    let cpu_verified = cpu_seconds(&stack);
 
     // Booking: one slot each, round robin over the slots.
     let started = Instant::now();
@@ -237,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .await;
     let booking_secs = started.elapsed().as_secs_f64();
+    let cpu_end = cpu_seconds(&stack);
     let mut latencies = Vec::new();
     let mut failures: HashMap<String, usize> = HashMap::new();
     for (millis, reply) in results {
@@ -275,7 +356,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?
         .get(0);
-    let cpu = cpu_seconds(&stack);
+    let cpu = cpu_report(&cpu_start, &cpu_verified, &cpu_end, people);
+    let calls = calls_report(&stack, people).await;
     drop(stack);
 
     // The same bookings straight against PostgreSQL through booking-svc's store.
@@ -361,7 +443,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "database check: {confirmed} confirmed bookings, {overbooked} slots over capacity, {mismatched} slots whose count disagrees"
     );
-    println!("CPU seconds per process over the whole run (verification and booking): {cpu}");
+    println!("CPU seconds per process (user + system, /proc/<pid>/stat):\n{cpu}");
+    println!("requests answered per journey (seeding included): {calls}");
     if !failures.is_empty() {
         println!("failed bookings by problem: {failures:?}");
     }
