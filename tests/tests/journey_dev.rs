@@ -163,6 +163,13 @@ async fn the_printed_walkthrough_runs_as_printed() -> anyhow::Result<()> {
     assert!(stdout.contains("\"status\":\"confirmed\""), "{stdout}");
     assert!(stdout.contains("\"status\":\"cancelled\""), "{stdout}");
     assert!(stdout.contains("HTTP/1.1 423"), "{stdout}");
+    // Booking for a 60+ parent after the round's proxy deadline is refused, saying until when.
+    assert!(
+        stdout.contains("HTTP/1.1 403")
+            && stdout.contains("/problems/proxy-not-allowed")
+            && stdout.contains("\"proxy_deadline\":\"2021-08-09T18:00:00+09:00\""),
+        "{stdout}"
+    );
     // The second person is not yet in their window, and sees when it opens.
     assert!(
         stdout.contains("\"reason\":\"window-not-open\"")

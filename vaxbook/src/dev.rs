@@ -248,6 +248,11 @@ B=$(curl -s -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -H "Idempoten
 echo "$B"; BID=$(echo "$B" | sed -E 's/^\{"id":"([^"]+)".*/\1/')
 curl -s $G/v1/bookings -H "$AUTH" -H "$DEV"; echo
 curl -s -X DELETE $G/v1/bookings/$BID -H "$AUTH" -H "$DEV"; echo
+# 6b. booking for someone else (R1): the 60+ round took proxy bookings until 9 Aug 18:00 KST,
+#     so booking now for a parent born in 1950 is refused (403 proxy-not-allowed, with the deadline)
+S60=$(curl -s "$G/v1/slots?center_id=$CENTER&from=2021-08-16&to=2021-08-16" -H "$AUTH" -H "$DEV")
+SLOT60=$(echo "$S60" | sed -E 's/^\[\{"id":"([^"]+)".*/\1/')
+curl -s -i -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -d "{\"slot_id\":\"$SLOT60\",\"for\":{\"name\":\"김순자\",\"rrn\":\"500303-2234567\"}}"; echo
 # 7. the same person on a second device is blocked for 10 minutes (423 device-locked)
 V2=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-2' -d "$PERSON")
 VID2=$(echo "$V2" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
