@@ -109,7 +109,7 @@ pub enum ConfigError {
     )]
     CarrierLimits,
     #[error(
-        "AUTH_PHONE_START_LIMIT, AUTH_CLIENT_START_LIMIT, AUTH_WRONG_CODE_LIMIT and AUTH_LOCKOUT_SECS must be positive"
+        "AUTH_PHONE_START_LIMIT, AUTH_CLIENT_START_LIMIT, AUTH_PROXY_BOOKER_LIMIT, AUTH_PROXY_CLIENT_LIMIT, AUTH_WRONG_CODE_LIMIT and AUTH_LOCKOUT_SECS must be positive"
     )]
     ZeroAbuseLimit,
 }
@@ -187,6 +187,9 @@ pub struct Config {
     pub provider_health: providers::HealthThresholds,
     pub dev_mode: bool,
     pub clock: SharedClock,
+    /// PostgreSQL of the staff accounts and the audit trail (`AUTH_DATABASE_URL`); `None` keeps
+    /// both in memory (the dev run).
+    pub staff_database: Option<ConnectionUrl>,
 }
 
 impl fmt::Debug for Config {
@@ -212,6 +215,7 @@ impl fmt::Debug for Config {
             .field("financial_cert_roots", &self.financial_cert_roots)
             .field("provider_health", &self.provider_health)
             .field("dev_mode", &self.dev_mode)
+            .field("staff_database", &self.staff_database)
             .finish_non_exhaustive()
     }
 }
@@ -268,6 +272,7 @@ impl Config {
             provider_health: provider_health_from_env()?,
             dev_mode: false,
             clock: Arc::new(SystemClock),
+            staff_database: config::var("AUTH_DATABASE_URL").map(ConnectionUrl::new),
         })
     }
 
@@ -298,6 +303,7 @@ impl Config {
             provider_health: providers::HealthThresholds::default(),
             dev_mode: true,
             clock: hooks.clock.clone(),
+            staff_database: None,
         }
     }
 

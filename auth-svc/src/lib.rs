@@ -6,6 +6,7 @@
 //! resident registration number never leaves this service in clear and is never stored or
 //! logged: other services know the person by a keyed hash (the person key) and the birth date.
 
+pub mod accounts;
 pub mod carrier;
 pub mod config;
 pub mod domain;
@@ -28,8 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::config::{Config, ConfigError, DEV_PERSON_KEY_SECRET, SmsConfig, StoreConfig};
 use crate::providers::{
-    BoundDigester, FinancialCertProvider, PhoneGuards, PhoneProvider, PhoneProviderSettings,
-    ProviderRegistry, SimpleCertProvider, SimpleCertSettings,
+    FinancialCertProvider, PhoneProvider, ProviderRegistry, SimpleCertProvider, SimpleCertSettings,
 };
 use crate::service::{StartRateLimit, Verifications};
 use crate::session::GrpcSessionGateway;
@@ -65,18 +65,6 @@ pub async fn serve(
     // The one key, published over vaxbook.keys.v1 for the services that verify auth's grants.
     let keys_server =
         platform::grants::KeysServer::new(platform::auth::ISSUER, signer.keys().clone());
-    // Proxy grants (R1): same key; the booker's token is verified against auth's own keys.
-    let proxy_service = proxy::ProxyGrpc::new(
-        Arc::new(proxy::ProxyResolver::new(
-            signer.grant_issuer(),
-            config.clock.clone(),
-            config.person_key_secret.expose().as_bytes().to_vec(),
-        )),
-        Arc::new(platform::auth::TokenVerifier::new(
-            Arc::new(platform::grants::StaticKeysSource(signer.jwks())),
-            config.clock.clone(),
-        )),
-    );
     let (store, redis): (Arc<dyn ChallengeStore>, _) = match &config.store {
         StoreConfig::Redis { url, key_prefix } => {
             let connection =
@@ -102,21 +90,31 @@ pub async fn serve(
     };
 
     let limits = Arc::new(config.abuse_limits(store.clone()));
+    // Proxy grants (R1): same key and limits; the booker's token is verified against auth's own
+    // keys.
+    let proxy_service = proxy::ProxyGrpc::new(
+        Arc::new(proxy::ProxyResolver::new(
+            signer.grant_issuer(),
+            config.clock.clone(),
+            config.person_key_secret.expose().as_bytes().to_vec(),
+            limits.clone(),
+        )),
+        Arc::new(platform::auth::TokenVerifier::new(
+            Arc::new(platform::grants::StaticKeysSource(signer.jwks())),
+            config.clock.clone(),
+        )),
+    );
     let mut providers = ProviderRegistry::with_thresholds(config.provider_health);
-    providers.register(Arc::new(PhoneProvider::new(
+    let phone: Arc<PhoneProvider> = Arc::new(PhoneProvider::from_config(
+        &config,
         store.clone(),
         sms,
-        config.clock.clone(),
-        BoundDigester::for_codes(config.person_key_secret.expose().as_bytes()),
-        PhoneProviderSettings {
-            otp_ttl: config.otp_ttl,
-            max_attempts: config.otp_max_attempts,
-        },
-        PhoneGuards {
-            carrier: config.guards.carrier_check()?,
-            limits: limits.clone(),
-        },
-    )));
+        limits.clone(),
+    )?);
+    providers.register(phone.clone());
+    // The call-center channel (R9): staff logins, caller verification (the same phone provider)
+    // and the audit trail, signed with the same key.
+    let staff_service = accounts::staff_service(&config, &signer, phone, store.clone()).await?;
     for (kind, jwks) in config.enabled_simple_cert_providers() {
         providers.register(Arc::new(SimpleCertProvider::new(
             kind,
@@ -165,7 +163,8 @@ pub async fn serve(
     )
     .add_service(keys_server.into_service())
     .add_service(person_keys::server(&config))
-    .add_service(proxy_service.into_service());
+    .add_service(proxy_service.into_service())
+    .add_service(staff_service);
     let readiness: platform::grpc::ReadinessProbe = Arc::new(move || {
         let store = store.clone();
         Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })

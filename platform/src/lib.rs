@@ -4,6 +4,8 @@
 //! problem vocabulary shared by gRPC and HTTP, the injectable Asia/Seoul clock, and the
 //! PostgreSQL/Redis connection helpers, and the identifiers every service shares (`ids`).
 
+pub mod admission;
+pub mod audit;
 pub mod auth;
 pub mod balance;
 pub mod carrier;
@@ -12,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod dev_ca;
+pub mod device_check;
 pub mod grants;
 pub mod grpc;
 pub mod idp;
@@ -25,5 +28,6 @@ pub mod proxy_grant;
 pub mod redis_conn;
 pub mod shed;
 pub mod shutdown;
+pub mod staff;
 pub mod telemetry;
 pub mod trust;

@@ -1,26 +1,50 @@
 //! The tonic adapter of `vaxbook.auth.v1.StaffAuthService`: login, and the audit trail query for
-//! operators (all entries) and supervisors (their organisation's). Rules live in
-//! [`super::StaffLogin`]; this only converts and checks the agent token of the query.
+//! operators (all entries) and supervisors (their organisation's), and caller verification for
+//! agents. Rules live in [`super::StaffLogin`] and [`super::callers`]; this only converts and
+//! checks the agent token.
 
 use std::sync::Arc;
 
 use platform::audit::{AuditEntry, AuditQuery};
-use platform::grants::GrantVerifier;
+use platform::grants::{GrantVerifier, VerifiedGrant};
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole, bearer, require_role};
 use proto::auth::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::StaffLogin;
+use super::callers::{CallerIdentity, CallerVerifications};
 
 pub struct StaffAuthGrpc {
     login: Arc<StaffLogin>,
     verifier: Arc<GrantVerifier>,
+    callers: Arc<CallerVerifications>,
 }
 
 impl StaffAuthGrpc {
-    pub fn new(login: Arc<StaffLogin>, verifier: Arc<GrantVerifier>) -> Self {
-        Self { login, verifier }
+    pub fn new(
+        login: Arc<StaffLogin>,
+        verifier: Arc<GrantVerifier>,
+        callers: Arc<CallerVerifications>,
+    ) -> Self {
+        Self {
+            login,
+            verifier,
+            callers,
+        }
+    }
+
+    /// The verified agent token of a request's `authorization: Bearer` metadata.
+    async fn agent<T>(&self, request: &Request<T>) -> Result<VerifiedGrant<AgentToken>, Status> {
+        let header = request
+            .metadata()
+            .get(STAFF_TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok());
+        let token = bearer(header).map_err(|p| p.to_status())?;
+        self.verifier
+            .verify::<AgentToken>(token)
+            .await
+            .map_err(|p| p.to_status())
     }
 
     pub fn into_service(self) -> pb::staff_auth_service_server::StaffAuthServiceServer<Self> {
@@ -72,17 +96,7 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         &self,
         request: Request<pb::QueryAuditRequest>,
     ) -> Result<Response<pb::QueryAuditResponse>, Status> {
-        let header = request
-            .metadata()
-            .get(STAFF_TOKEN_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let token = bearer(header.as_deref()).map_err(|p| p.to_status())?;
-        let agent = self
-            .verifier
-            .verify::<AgentToken>(token)
-            .await
-            .map_err(|p| p.to_status())?;
+        let agent = self.agent(&request).await?;
         require_role(&agent, &[StaffRole::Operator, StaffRole::Supervisor])
             .map_err(|p| p.to_status())?;
         let request = request.into_inner();
@@ -128,6 +142,51 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         Ok(Response::new(pb::QueryAuditResponse {
             entries,
             next_after_seq,
+        }))
+    }
+
+    async fn verify_caller(
+        &self,
+        request: Request<pb::VerifyCallerRequest>,
+    ) -> Result<Response<pb::VerifyCallerResponse>, Status> {
+        let agent = self.agent(&request).await?;
+        let request = request.into_inner();
+        let caller = CallerIdentity::parse(
+            &request.name,
+            &request.rrn,
+            &request.carrier,
+            &request.phone,
+        )
+        .map_err(|p| p.to_status())?;
+        let started = self
+            .callers
+            .start(&agent, caller)
+            .await
+            .map_err(|p| p.to_status())?;
+        Ok(Response::new(pb::VerifyCallerResponse {
+            verification_id: started.verification_id.to_string(),
+            masked_phone: started.masked_phone,
+            expires_at: Some(platform::clock::to_timestamp(started.expires_at)),
+        }))
+    }
+
+    async fn confirm_caller(
+        &self,
+        request: Request<pb::ConfirmCallerRequest>,
+    ) -> Result<Response<pb::ConfirmCallerResponse>, Status> {
+        let agent = self.agent(&request).await?;
+        let request = request.into_inner();
+        let verified = self
+            .callers
+            .confirm(&agent, &request.verification_id, &request.otp)
+            .await
+            .map_err(|p| p.to_status())?;
+        Ok(Response::new(pb::ConfirmCallerResponse {
+            caller_grant: verified.grant.token,
+            expires_at: Some(platform::clock::to_timestamp(verified.grant.expires_at)),
+            person_key: verified.person_key.to_string(),
+            birth_date: platform::ids::format_iso_date(verified.birth_date),
+            masked_name: verified.masked_name,
         }))
     }
 }

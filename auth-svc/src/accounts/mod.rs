@@ -4,6 +4,7 @@
 //! the agent token a successful login earns. Every login attempt is written to the audit trail
 //! (platform::audit) under the account id, never with the password or code.
 
+pub mod callers;
 pub mod credentials;
 pub mod grpc;
 pub mod store;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platform::audit::{AuditLog, AuditRecord};
 use platform::clock::SharedClock;
-use platform::grants::{GrantIssuer, IssuedGrant};
+use platform::grants::{GrantIssuer, GrantVerifier, IssuedGrant};
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
 use uuid::Uuid;
@@ -309,3 +310,49 @@ fn internal(err: anyhow::Error) -> Problem {
 
 #[cfg(test)]
 mod tests;
+
+/// The staff service as `serve` registers it: PostgreSQL (migrated) when
+/// `AUTH_DATABASE_URL` is set, memory otherwise (the dev run). Caller verification borrows the
+/// citizens' phone provider and the challenge store it files codes in.
+pub async fn staff_service(
+    config: &crate::Config,
+    signer: &crate::tokens::TokenSigner,
+    phone: Arc<dyn crate::providers::IdentityProvider>,
+    challenges: Arc<dyn crate::store::ChallengeStore>,
+) -> anyhow::Result<
+    proto::auth::v1::staff_auth_service_server::StaffAuthServiceServer<grpc::StaffAuthGrpc>,
+> {
+    let (accounts, audit): (Arc<dyn AccountStore>, Arc<dyn AuditLog>) = match &config.staff_database
+    {
+        Some(url) => {
+            let pool = platform::pg::pool(url.expose(), 4)?;
+            let accounts = store::PgAccountStore::migrate(url.expose(), pool.clone()).await?;
+            let audit = platform::audit::PgAuditLog::migrate(url.expose(), pool).await?;
+            (Arc::new(accounts), Arc::new(audit))
+        }
+        None => (
+            Arc::new(store::MemoryAccountStore::new()),
+            Arc::new(platform::audit::MemoryAuditLog::new()),
+        ),
+    };
+    let issuer = signer.grant_issuer();
+    let verifications = Arc::new(callers::CallerVerifications {
+        phone,
+        store: challenges,
+        audit: audit.clone(),
+        issuer: issuer.clone(),
+        clock: config.clock.clone(),
+        person_key_secret: config.person_key_secret.expose().as_bytes().to_vec(),
+    });
+    let login = Arc::new(StaffLogin::new(
+        accounts,
+        audit,
+        issuer,
+        config.clock.clone(),
+    ));
+    let verifier = Arc::new(GrantVerifier::new(
+        Arc::new(platform::grants::StaticKeysSource(signer.jwks())),
+        config.clock.clone(),
+    ));
+    Ok(grpc::StaffAuthGrpc::new(login, verifier, verifications).into_service())
+}

@@ -68,6 +68,30 @@ impl PhoneProvider {
         }
     }
 
+    /// The provider as `config` sets it up: its agency and limits, codes keyed with the
+    /// person-key secret.
+    pub fn from_config(
+        config: &crate::Config,
+        store: Arc<dyn ChallengeStore>,
+        sms: Arc<dyn SmsSender>,
+        limits: Arc<AbuseLimits>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self::new(
+            store,
+            sms,
+            config.clock.clone(),
+            BoundDigester::for_codes(config.person_key_secret.expose().as_bytes()),
+            PhoneProviderSettings {
+                otp_ttl: config.otp_ttl,
+                max_attempts: config.otp_max_attempts,
+            },
+            PhoneGuards {
+                carrier: config.guards.carrier_check()?,
+                limits,
+            },
+        ))
+    }
+
     fn sms_body(&self, otp: &str) -> String {
         let minutes = self.settings.otp_ttl.as_secs().div_ceil(60).max(1);
         format!("[vaxbook] 인증번호 {otp} ({minutes}분 이내 입력)")
