@@ -227,7 +227,9 @@ async fn the_journey_walks_through_vaxbook_dev_on_postgres_and_redis() -> anyhow
         .query_one("SELECT count(*) FROM slots", &[])
         .await?
         .get(0);
-    assert_eq!(slots, 456);
+    // Six centers: the 18–49 round's two time bands on each of its 38 vaccination days (26 Aug
+    // to 2 Oct) and the 60+ round's one band on each of its 46 (16 Aug to 30 Sep).
+    assert_eq!(slots, 6 * (38 * 2 + 46));
     let cancelled: i64 = client
         .query_one(
             "SELECT count(*) FROM bookings WHERE status = 'cancelled'",
