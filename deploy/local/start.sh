@@ -24,6 +24,17 @@ if [ -z "${AUTH_SIGNING_KEY_FILE:-}" ]; then
   export AUTH_SIGNING_KEY_FILE="$run_dir/auth-signing-key.pem"
   [ -s "$AUTH_SIGNING_KEY_FILE" ] || (umask 077 && "$bin/vaxbook" keygen >"$AUTH_SIGNING_KEY_FILE")
 fi
+# One signing key for every session-svc replica (admission grants), kept across restarts.
+if [ -z "${SESSION_SIGNING_KEY_FILE:-}" ]; then
+  export SESSION_SIGNING_KEY_FILE="$run_dir/session-signing-key.pem"
+  [ -s "$SESSION_SIGNING_KEY_FILE" ] || (umask 077 && "$bin/vaxbook" keygen >"$SESSION_SIGNING_KEY_FILE")
+fi
+# auth-svc asks the carriers' identity-verification agency before sending a code: production
+# binaries refuse to start without it (`vaxbook dev` has a stand-in of its own).
+if [ -z "${AUTH_CARRIER_CHECK_URL:-}" ]; then
+  echo "AUTH_CARRIER_CHECK_URL must name the carriers' identity-verification agency (auth-svc refuses to start without it; see auth-svc/README.md)" >&2
+  exit 2
+fi
 # Production binaries refuse the development secrets: make local ones once, kept across restarts.
 secret_file() {
   [ -s "$1" ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1")

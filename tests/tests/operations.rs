@@ -97,6 +97,10 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
     let run_dir =
         std::env::temp_dir().join(format!("vaxbook-local-{}", uuid::Uuid::new_v4().simple()));
     let database_url = platform::pg::create_test_database("deploy").await?;
+    let agency = platform::carrier::StandInAgency::start(std::sync::Arc::new(
+        platform::carrier::CarrierDirectory::new(),
+    ))
+    .await?;
     let gateway = free_addr()?;
     let mut env: Vec<(String, String)> = vec![
         ("VAXBOOK_RUN_DIR".into(), run_dir.display().to_string()),
@@ -108,6 +112,7 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
             platform::redis_conn::test_prefix("deploy"),
         ),
         ("GATEWAY_LISTEN_ADDR".into(), gateway.to_string()),
+        ("AUTH_CARRIER_CHECK_URL".into(), agency.url().to_owned()),
     ];
     let services = [
         ("AUTH", "VAXBOOK_AUTH_URL"),
