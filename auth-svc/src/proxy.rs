@@ -140,6 +140,7 @@ mod tests {
             iat: 0,
             exp: i64::MAX,
             jti: "j".to_owned(),
+            fence: None,
         }
     }
 

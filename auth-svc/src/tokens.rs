@@ -133,6 +133,7 @@ impl TokenIssuer {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
+            fence: None,
         };
         Ok(IssuedToken {
             token: self.signer.sign(&claims)?,

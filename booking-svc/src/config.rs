@@ -18,6 +18,13 @@ pub const DEFAULT_SESSION_URL: &str = "http://127.0.0.1:50052";
 /// scheduling-svc's gRPC address when nothing else is configured.
 pub const DEFAULT_SCHEDULING_URL: &str = "http://127.0.0.1:50053";
 
+/// Default reuse of a waiting room's status, in milliseconds.
+pub const DEFAULT_ADMISSION_CACHE_MS: u64 = 2000;
+/// Default booking writes in flight a replica is sized for.
+pub const DEFAULT_TARGET_IN_FLIGHT: u32 = 64;
+/// Default target latency of a booking write, in milliseconds.
+pub const DEFAULT_TARGET_LATENCY_MS: u64 = 500;
+
 /// Where bookings live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreConfig {
@@ -44,6 +51,13 @@ pub struct Config {
     pub session_url: String,
     /// Deadline of calls to other services.
     pub request_timeout: Duration,
+    /// How long session-svc's answer "is this campaign's waiting room on" is reused
+    /// (`BOOKING_ADMISSION_CACHE_MS`).
+    pub admission_cache: Duration,
+    /// The booking writes in flight this replica is sized for (`BOOKING_TARGET_IN_FLIGHT`) and
+    /// their target latency (`BOOKING_TARGET_LATENCY_MS`): the capacity signal's yardsticks.
+    pub target_in_flight: u32,
+    pub target_latency: Duration,
     /// Allows the in-process store.
     pub dev_mode: bool,
     pub clock: SharedClock,
@@ -72,6 +86,15 @@ impl Config {
             scheduling_url: string("VAXBOOK_SCHEDULING_URL", DEFAULT_SCHEDULING_URL),
             session_url: string("VAXBOOK_SESSION_URL", DEFAULT_SESSION_URL),
             request_timeout: Duration::from_millis(parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000)?),
+            admission_cache: Duration::from_millis(parse(
+                "BOOKING_ADMISSION_CACHE_MS",
+                DEFAULT_ADMISSION_CACHE_MS,
+            )?),
+            target_in_flight: parse("BOOKING_TARGET_IN_FLIGHT", DEFAULT_TARGET_IN_FLIGHT)?,
+            target_latency: Duration::from_millis(parse(
+                "BOOKING_TARGET_LATENCY_MS",
+                DEFAULT_TARGET_LATENCY_MS,
+            )?),
             dev_mode: false,
             clock: Arc::new(SystemClock),
         })
@@ -89,6 +112,9 @@ impl Config {
             scheduling_url: DEFAULT_SCHEDULING_URL.to_owned(),
             session_url: DEFAULT_SESSION_URL.to_owned(),
             request_timeout: Duration::from_secs(5),
+            admission_cache: Duration::from_millis(DEFAULT_ADMISSION_CACHE_MS),
+            target_in_flight: DEFAULT_TARGET_IN_FLIGHT,
+            target_latency: Duration::from_millis(DEFAULT_TARGET_LATENCY_MS),
             dev_mode: true,
             clock: hooks.clock.clone(),
         }

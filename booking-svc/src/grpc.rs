@@ -15,6 +15,8 @@ use proto::booking::v1::booking_service_server::BookingService;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use crate::admission::capacity::CapacityMeter;
+use crate::admission::{AdmissionGate, AdmittedUse};
 use crate::domain::wire::{parse_uuid, region_filter};
 use crate::domain::{BookingChange, BookingRequest, Center, Person, SlotDraft, SlotQuery};
 use crate::service::BookingLogic;
@@ -46,10 +48,18 @@ impl SessionCheck {
                 person_key: claims.sub.clone(),
                 session_id: claims.sid.clone(),
                 device_id: claims.dev.clone(),
+                fence: claims.fence.unwrap_or(0),
             })
             .await
             .map_err(|status| Problem::from_status(&status))?
             .into_inner();
+        if answer.superseded {
+            // A paused old session never writes after losing the lock (fencing, R3).
+            return Err(Problem::new(
+                ProblemKind::SessionSuperseded,
+                "the person's device lock has changed hands since this token was issued; verify again",
+            ));
+        }
         if answer.valid {
             Ok(())
         } else {
@@ -66,6 +76,10 @@ pub struct BookingGrpc {
     logic: Arc<BookingLogic>,
     verifier: Arc<TokenVerifier>,
     sessions: SessionCheck,
+    /// The waiting room's check on every create and change (R11); `None` only in unit tests.
+    admission: Option<Arc<AdmissionGate>>,
+    /// Counts the booking writes in flight for the capacity signal.
+    capacity: Arc<CapacityMeter>,
 }
 
 impl BookingGrpc {
@@ -79,6 +93,51 @@ impl BookingGrpc {
             logic,
             verifier,
             sessions,
+            admission: None,
+            capacity: Arc::new(CapacityMeter::new(
+                crate::config::DEFAULT_TARGET_IN_FLIGHT,
+                std::time::Duration::from_millis(crate::config::DEFAULT_TARGET_LATENCY_MS),
+            )),
+        }
+    }
+
+    /// Requires the waiting room's admission grant on creates and changes while it is on.
+    pub fn with_admission(mut self, gate: Arc<AdmissionGate>) -> Self {
+        self.admission = Some(gate);
+        self
+    }
+
+    /// Counts writes in `meter` (published over `CapacityService`).
+    pub fn with_capacity(mut self, meter: Arc<CapacityMeter>) -> Self {
+        self.capacity = meter;
+        self
+    }
+
+    /// The admission check for a write into slot `slot_id`'s campaign.
+    async fn admit(
+        &self,
+        person: &Person,
+        slot_id: uuid::Uuid,
+        metadata: &MetadataMap,
+        idempotency_key: Option<&str>,
+    ) -> Result<Option<AdmittedUse>, Status> {
+        let Some(gate) = &self.admission else {
+            return Ok(None);
+        };
+        let campaign = self.logic.slot_campaign(slot_id).await?;
+        Ok(gate
+            .check(
+                &person.person_key,
+                &campaign,
+                platform::admission::presented_admission(metadata),
+                idempotency_key,
+            )
+            .await?)
+    }
+
+    async fn spend(&self, admitted: Option<AdmittedUse>, idempotency_key: Option<&str>) {
+        if let (Some(gate), Some(admitted)) = (&self.admission, admitted) {
+            gate.succeeded(admitted, idempotency_key).await;
         }
     }
 
@@ -137,9 +196,19 @@ impl BookingService for BookingGrpc {
         &self,
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
+        let _in_flight = self.capacity.begin();
         let person = self.authenticate(request.metadata()).await?;
-        let booking_request = BookingRequest::try_from(request.into_inner())?;
+        let (metadata, _, message) = request.into_parts();
+        let booking_request = BookingRequest::try_from(message)?;
+        let key = booking_request
+            .idempotency_key
+            .as_ref()
+            .map(|key| key.as_str().to_owned());
+        let admitted = self
+            .admit(&person, booking_request.slot_id, &metadata, key.as_deref())
+            .await?;
         let booking = self.logic.create_booking(&person, booking_request).await?;
+        self.spend(admitted, key.as_deref()).await;
         Ok(Response::new(booking.into()))
     }
 
@@ -182,9 +251,13 @@ impl BookingService for BookingGrpc {
         &self,
         request: Request<pb::ChangeBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
+        let _in_flight = self.capacity.begin();
         let person = self.authenticate(request.metadata()).await?;
-        let change = BookingChange::try_from(request.into_inner())?;
+        let (metadata, _, message) = request.into_parts();
+        let change = BookingChange::try_from(message)?;
+        let admitted = self.admit(&person, change.slot_id, &metadata, None).await?;
         let booking = self.logic.change_booking(&person, change).await?;
+        self.spend(admitted, None).await;
         Ok(Response::new(booking.into()))
     }
 }

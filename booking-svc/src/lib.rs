@@ -18,6 +18,7 @@ use proto::booking::v1::booking_service_server::BookingServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod admission;
 pub mod config;
 pub mod domain;
 pub mod eligibility;
@@ -33,9 +34,10 @@ pub use store::{BookingStore, BookingStoreError, MemoryBookingStore, PgBookingSt
 /// Service name for metrics, logs and traces.
 pub const SERVICE_NAME: &str = "booking-svc";
 /// Health names reported through `grpc.health.v1`.
-pub const HEALTH_NAMES: [&str; 2] = [
+pub const HEALTH_NAMES: [&str; 3] = [
     "vaxbook.booking.v1.BookingService",
     "vaxbook.booking.v1.BookingAdminService",
+    "vaxbook.booking.v1.CapacityService",
 ];
 /// How long start-up waits for PostgreSQL.
 pub const DATABASE_WAIT: Duration = Duration::from_secs(30);
@@ -94,11 +96,13 @@ pub async fn serve(
         platform::grpc::channel(&config.session_url, config.request_timeout)
             .context("VAXBOOK_SESSION_URL")?,
     );
-    let routes = tonic::service::Routes::new(BookingServiceServer::new(grpc::BookingGrpc::new(
-        logic.clone(),
-        verifier,
-        sessions,
-    )))
+    let (admission, capacity) = admission::open(&config).await?;
+    let routes = tonic::service::Routes::new(BookingServiceServer::new(
+        grpc::BookingGrpc::new(logic.clone(), verifier, sessions)
+            .with_admission(admission)
+            .with_capacity(capacity.clone()),
+    ))
+    .add_service(admission::capacity::CapacityGrpc::service(capacity))
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
         logic,
         config.common.admin_key.clone(),

@@ -135,6 +135,16 @@ impl BookingLogic {
         Ok(self.released(slots).await)
     }
 
+    /// The campaign of slot `slot_id` (the admission check needs it before the write).
+    pub async fn slot_campaign(&self, slot_id: Uuid) -> Result<String, BookingError> {
+        Ok(self
+            .store
+            .get_slot(slot_id)
+            .await?
+            .ok_or(BookingStoreError::NotFound("slot"))?
+            .campaign_id)
+    }
+
     /// The slot to book or move to: it must exist and its day (KST) must not have passed.
     async fn bookable_slot(&self, slot_id: Uuid) -> Result<Slot, BookingError> {
         let slot = self

@@ -13,6 +13,8 @@ use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::auth::v1::proxy_service_client::ProxyServiceClient;
 use proto::booking::v1::booking_service_client::BookingServiceClient;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
+use proto::session::v1::queue_admin_service_client::QueueAdminServiceClient;
+use proto::session::v1::queue_service_client::QueueServiceClient;
 use proto::session::v1::session_service_client::SessionServiceClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -28,6 +30,10 @@ pub struct Clients {
     /// auth-svc's ProxyService: the proxy grant for a booking made for someone else.
     pub proxy: ProxyServiceClient<TracedChannel>,
     pub session: SessionServiceClient<TracedChannel>,
+    /// session-svc's waiting room.
+    pub queue: QueueServiceClient<TracedChannel>,
+    /// session-svc's waiting-room operations (the dev run's `PUT /dev/admission` only).
+    pub queue_admin: QueueAdminServiceClient<TracedChannel>,
     pub scheduling: SchedulingServiceClient<TracedChannel>,
     pub booking: BookingServiceClient<TracedChannel>,
     pub verifier: Arc<TokenVerifier>,
@@ -59,6 +65,11 @@ impl Clients {
             ],
             proxy: ProxyServiceClient::with_interceptor(auth_channel.clone(), TracePropagation),
             auth: AuthServiceClient::with_interceptor(auth_channel, TracePropagation),
+            queue: QueueServiceClient::with_interceptor(session_channel.clone(), TracePropagation),
+            queue_admin: QueueAdminServiceClient::with_interceptor(
+                session_channel.clone(),
+                TracePropagation,
+            ),
             session: SessionServiceClient::with_interceptor(session_channel, TracePropagation),
             scheduling: SchedulingServiceClient::with_interceptor(
                 scheduling_channel,

@@ -229,10 +229,18 @@ impl FromRequestParts<AppState> for Authenticated {
                 person_key: claims.sub.clone(),
                 session_id: claims.sid.clone(),
                 device_id: device_id.0.clone(),
+                fence: claims.fence.unwrap_or(0),
             })
             .await
-            .map_err(|status| HttpProblem::from_grpc("session-svc", &status))?;
-        if !validation.into_inner().valid {
+            .map_err(|status| HttpProblem::from_grpc("session-svc", &status))?
+            .into_inner();
+        if validation.superseded {
+            return Err(HttpProblem::new(
+                ProblemKind::SessionSuperseded,
+                "the person's device lock has changed hands since this token was issued; verify again",
+            ));
+        }
+        if !validation.valid {
             return Err(HttpProblem::new(
                 ProblemKind::SessionExpired,
                 "this device's session has ended; verify your identity again",

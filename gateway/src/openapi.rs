@@ -27,6 +27,7 @@ use crate::routes;
         (name = "auth", description = "Identity verification and sessions."),
         (name = "eligibility", description = "May the verified person book now."),
         (name = "booking", description = "Centers, slots and the caller's bookings."),
+        (name = "queue", description = "The waiting room: a place per verified person, the admission grant booking calls carry as X-Admission."),
         (name = "operations", description = "Probes, metrics, this document, problem explanations."),
         (name = "dev", description = "Only in `vaxbook dev`; 404 everywhere else.")
     )

@@ -38,6 +38,11 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The session's fencing number (session-svc's claim answer): it grows each time the
+    /// person's lock changes hands, and booking-svc refuses writes under an older one. Absent in
+    /// tokens issued before fencing (and in agent tokens); such tokens still parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<u64>,
 }
 
 impl AccessClaims {

@@ -25,9 +25,11 @@ pub enum ProblemKind {
     DeviceLocked,
     Unauthenticated,
     SessionExpired,
+    SessionSuperseded,
     Forbidden,
     NotEligible,
     ProxyNotAllowed,
+    AdmissionRequired,
     NotFound,
     SlotFull,
     AlreadyBooked,
@@ -54,9 +56,11 @@ impl ProblemKind {
         Self::DeviceLocked,
         Self::Unauthenticated,
         Self::SessionExpired,
+        Self::SessionSuperseded,
         Self::Forbidden,
         Self::NotEligible,
         Self::ProxyNotAllowed,
+        Self::AdmissionRequired,
         Self::NotFound,
         Self::SlotFull,
         Self::AlreadyBooked,
@@ -84,6 +88,8 @@ impl ProblemKind {
             Self::DeviceLocked => "device-locked",
             Self::Unauthenticated => "unauthenticated",
             Self::SessionExpired => "session-expired",
+            Self::SessionSuperseded => "session-superseded",
+            Self::AdmissionRequired => "admission-required",
             Self::Forbidden => "forbidden",
             Self::NotEligible => "not-eligible",
             Self::ProxyNotAllowed => "proxy-not-allowed",
@@ -119,6 +125,8 @@ impl ProblemKind {
             Self::DeviceLocked => "Another device is using this identity",
             Self::Unauthenticated => "Authentication is required",
             Self::SessionExpired => "The session has ended",
+            Self::SessionSuperseded => "A newer session holds this person's lock",
+            Self::AdmissionRequired => "Admission from the waiting room is required",
             Self::Forbidden => "Not allowed",
             Self::NotEligible => "Not eligible to book now",
             Self::ProxyNotAllowed => "Booking for another person is not allowed",
@@ -164,6 +172,12 @@ impl ProblemKind {
             Self::SessionExpired => {
                 "The session no longer holds this person's device lock. Verify again."
             }
+            Self::SessionSuperseded => {
+                "The person's device lock has changed hands since this session's token was issued (its fencing number is outdated): an older session can never write after losing the lock. Verify again."
+            }
+            Self::AdmissionRequired => {
+                "The waiting room is on for this campaign: take a ticket (`POST /v1/queue/tickets`), poll it until admitted, and send the admission grant as `X-Admission` with the booking call. A grant is for one person and campaign, short-lived, and spent by the booking it allows."
+            }
             Self::Forbidden => "The caller may not do this.",
             Self::NotEligible => {
                 "The person may not book now; `reason` says why: not-in-age-group (the birth date is outside the campaign's age group), window-not-open (the person's next window has not opened; `opens_at` says when), window-closed (every window of the person has closed while the campaign goes on for others), excluded-priority-target (the person is on the campaign's priority-target list and is vaccinated through that programme), channel-not-allowed (a window is open for the person, but not on this channel), proxy-not-allowed (the campaign does not allow booking for another person, or its `proxy_deadline` has passed), campaign-closed (every window of the campaign has closed), no-campaign (there is no campaign at all)."
@@ -202,14 +216,18 @@ impl ProblemKind {
             Self::VerificationFailed
             | Self::IdentityMismatch
             | Self::Unauthenticated
-            | Self::SessionExpired => Code::Unauthenticated,
+            | Self::SessionExpired
+            | Self::SessionSuperseded => Code::Unauthenticated,
             Self::VerificationExpired
             | Self::DeviceLocked
             | Self::CancellationClosed
             | Self::ModificationNotAllowed
             | Self::AlreadyCancelled => Code::FailedPrecondition,
             Self::VerificationNotFound | Self::NotFound => Code::NotFound,
-            Self::Forbidden | Self::NotEligible | Self::ProxyNotAllowed => Code::PermissionDenied,
+            Self::Forbidden
+            | Self::NotEligible
+            | Self::ProxyNotAllowed
+            | Self::AdmissionRequired => Code::PermissionDenied,
             Self::SlotFull => Code::ResourceExhausted,
             Self::AlreadyBooked | Self::IdempotencyKeyReused => Code::AlreadyExists,
             Self::Unavailable | Self::ProviderUnavailable => Code::Unavailable,
@@ -224,10 +242,14 @@ impl ProblemKind {
             Self::VerificationFailed
             | Self::IdentityMismatch
             | Self::Unauthenticated
-            | Self::SessionExpired => 401,
+            | Self::SessionExpired
+            | Self::SessionSuperseded => 401,
             Self::VerificationExpired => 410,
             Self::DeviceLocked => 423,
-            Self::Forbidden | Self::NotEligible | Self::ProxyNotAllowed => 403,
+            Self::Forbidden
+            | Self::NotEligible
+            | Self::ProxyNotAllowed
+            | Self::AdmissionRequired => 403,
             Self::VerificationNotFound | Self::NotFound => 404,
             Self::SlotFull
             | Self::AlreadyBooked

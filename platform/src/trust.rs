@@ -138,6 +138,7 @@ impl AuthStandIn {
             iat: now.timestamp(),
             exp: now.timestamp() + 1200,
             jti: uuid::Uuid::new_v4().to_string(),
+            fence: None,
         };
         Ok(sign_access_token(&self.keys, &claims)?)
     }

@@ -1,19 +1,22 @@
 //! Who may call session-svc (docs/security.md): it trusts no caller for the two calls that
 //! change a person's lock. `ClaimDevice` needs auth-svc's device proof — a single-use grant
 //! (`platform::trust::DeviceProof`) saying this person has just verified on this device —
-//! and `ReleaseSession` needs that session's own access token. Both are verified here, locally,
-//! against auth-svc's published keys; every refusal is counted and logged once as a security
-//! event without the person key, the device id or the token.
+//! and `ReleaseSession` needs that session's own access token. `CheckDevice` changes nothing
+//! but tells whether a person is signed in elsewhere, so it needs auth-svc's device-check grant
+//! (`platform::device_check::DeviceCheck`) for that person and device. All three are verified
+//! here, locally, against auth-svc's published keys; every refusal is counted and logged once
+//! as a security event without the person key, the device id or the token.
 
 use std::sync::Arc;
 
 use platform::auth::{JwksSource, Role, TokenVerifier};
 use platform::clock::SharedClock;
+use platform::device_check::DeviceCheck;
 use platform::grants::{GrantVerifier, ReplayGuard};
 use platform::problem::ProblemKind;
 use platform::trust::{DeviceProof, refused_call};
 
-use crate::domain::{ClaimDevice, ReleaseSession};
+use crate::domain::{CheckDevice, ClaimDevice, ReleaseSession};
 use crate::error::SessionError;
 
 const SERVICE: &str = "session-svc";
@@ -86,6 +89,37 @@ impl Callers {
             return Err(refuse(
                 "replayed-proof",
                 "the device proof was already used",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Answers the check only with a valid device-check grant for its person and device. The
+    /// grant is not single use: the check changes nothing, and the grant expires in seconds.
+    pub async fn authorize_check(&self, check: &CheckDevice) -> Result<(), SessionError> {
+        let refuse = |reason: &'static str, detail: &str| {
+            refused_call(SERVICE, "CheckDevice", reason);
+            SessionError::Unauthenticated(detail.to_owned())
+        };
+        if check.device_check.is_empty() {
+            return Err(refuse(
+                "no-credential",
+                "a device-check grant from auth-svc is required",
+            ));
+        }
+        let verified = match self.proofs.verify::<DeviceCheck>(&check.device_check).await {
+            Ok(verified) => verified,
+            Err(problem) if problem.kind == ProblemKind::Unavailable => {
+                return Err(SessionError::Upstream(problem));
+            }
+            Err(problem) => return Err(refuse("invalid-grant", &problem.detail)),
+        };
+        if verified.claims.sub != check.person_key.as_str()
+            || verified.claims.dev != check.device_id.as_str()
+        {
+            return Err(refuse(
+                "wrong-subject",
+                "the device-check grant is for another person or device",
             ));
         }
         Ok(())

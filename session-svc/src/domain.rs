@@ -40,12 +40,45 @@ impl TryFrom<pb::ClaimDeviceRequest> for ClaimDevice {
     }
 }
 
+/// auth-svc asking whether a claim by this device would be refused, with its device-check grant
+/// (empty when none was sent: [`crate::callers`] refuses it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CheckDevice {
+    pub person_key: PersonKey,
+    pub device_id: DeviceId,
+    pub device_check: String,
+}
+
+impl std::fmt::Debug for CheckDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The grant is a credential: never printed.
+        f.debug_struct("CheckDevice")
+            .field("person_key", &self.person_key)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TryFrom<pb::CheckDeviceRequest> for CheckDevice {
+    type Error = SessionError;
+
+    fn try_from(request: pb::CheckDeviceRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            person_key: PersonKey::parse(&request.person_key)?,
+            device_id: DeviceId::parse(&request.device_id)?,
+            device_check: request.device_check,
+        })
+    }
+}
+
 /// A question whether a session still holds the person's lock on a device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidateSession {
     pub person_key: PersonKey,
     pub session_id: SessionId,
     pub device_id: DeviceId,
+    /// The fencing number the caller's token carries, when it carries one.
+    pub fence: Option<u64>,
 }
 
 impl TryFrom<pb::ValidateSessionRequest> for ValidateSession {
@@ -56,6 +89,7 @@ impl TryFrom<pb::ValidateSessionRequest> for ValidateSession {
             person_key: PersonKey::parse(&request.person_key)?,
             session_id: SessionId::parse(&request.session_id)?,
             device_id: DeviceId::parse(&request.device_id)?,
+            fence: (request.fence > 0).then_some(request.fence),
         })
     }
 }
@@ -141,6 +175,7 @@ mod tests {
             person_key: "pk1".into(),
             session_id: String::new(),
             device_id: "pc-1".into(),
+            fence: 0,
         });
         assert!(
             matches!(bad_session, Err(SessionError::InvalidArgument(message)) if message.contains("session_id"))

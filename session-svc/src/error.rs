@@ -26,6 +26,12 @@ pub enum SessionError {
     /// Something this service depends on (auth-svc's keys, the replay store) did not answer.
     #[error("{}", .0.detail)]
     Upstream(Problem),
+    /// The waiting room is not answering in time: come back after `retry_after`.
+    #[error("overloaded, retry after {retry_after:?}")]
+    Overloaded { retry_after: Duration },
+    /// No such ticket for this person (or not one of ours).
+    #[error("no such ticket")]
+    TicketNotFound,
     /// The lock store did not answer or answered nonsense.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -58,12 +64,21 @@ impl From<SessionError> for Problem {
             }
             SessionError::Forbidden(detail) => Problem::new(ProblemKind::Forbidden, detail),
             SessionError::Upstream(problem) => problem,
+            SessionError::Overloaded { retry_after } => Problem::new(
+                ProblemKind::Overloaded,
+                "the waiting room is busy; retry after Retry-After seconds",
+            )
+            .with_retry_after(retry_after),
+            SessionError::TicketNotFound => {
+                Problem::new(ProblemKind::NotFound, "no such ticket for this person")
+            }
             SessionError::Store(store_error) => {
                 // Logged here, where it is turned into an answer, and nowhere else.
                 tracing::error!(error = %store_error, "device lock store failed");
                 match store_error {
-                    StoreError::Redis(_) => Problem::new(
-                        ProblemKind::Unavailable,
+                    // Redis slow or down: a clear, bounded "come back" (R4), never a hang.
+                    StoreError::Redis(_) | StoreError::Timeout(_) => Problem::new(
+                        ProblemKind::Overloaded,
                         "the session store is not answering",
                     )
                     .with_retry_after(Duration::from_secs(1)),
@@ -103,6 +118,16 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
         let status = tonic::Status::from(SessionError::Forbidden("another session".into()));
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn a_store_that_does_not_answer_is_overloaded_with_retry_after() {
+        let status = tonic::Status::from(SessionError::Store(StoreError::Timeout(
+            Duration::from_millis(250),
+        )));
+        let problem = Problem::from_status(&status);
+        assert_eq!(problem.kind, ProblemKind::Overloaded);
+        assert_eq!(problem.retry_after, Some(Duration::from_secs(1)));
     }
 
     #[test]

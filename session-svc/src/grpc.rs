@@ -10,11 +10,14 @@ use std::time::Duration;
 use platform::clock::SharedClock;
 use platform::problem::Problem;
 use proto::session::v1 as pb;
+use proto::session::v1::device_check_service_server::{
+    DeviceCheckService, DeviceCheckServiceServer,
+};
 use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
 use tonic::{Request, Response, Status};
 
 use crate::callers::{Callers, presented_token};
-use crate::domain::{ClaimDevice, ReleaseSession, ValidateSession};
+use crate::domain::{CheckDevice, ClaimDevice, ReleaseSession, ValidateSession};
 use crate::error::SessionError;
 use crate::service::SessionRules;
 use crate::store::DeviceLockStore;
@@ -48,6 +51,7 @@ impl SessionService for SessionGrpc {
         Ok(Response::new(pb::ClaimDeviceResponse {
             session_id: granted.session_id.as_str().to_owned(),
             expires_at: Some(platform::clock::to_timestamp(granted.expires_at)),
+            fence: granted.fence,
         }))
     }
 
@@ -56,8 +60,12 @@ impl SessionService for SessionGrpc {
         request: Request<pb::ValidateSessionRequest>,
     ) -> Result<Response<pb::ValidateSessionResponse>, Status> {
         let validate = ValidateSession::try_from(request.into_inner())?;
-        let valid = self.rules.validate(&validate).await?;
-        Ok(Response::new(pb::ValidateSessionResponse { valid }))
+        let validity = self.rules.validate_fenced(&validate).await?;
+        Ok(Response::new(pb::ValidateSessionResponse {
+            valid: validity.valid,
+            fence: validity.fence,
+            superseded: validity.superseded,
+        }))
     }
 
     async fn release_session(
@@ -71,20 +79,38 @@ impl SessionService for SessionGrpc {
     }
 }
 
-/// The gRPC service over `store`, accepting the credentials `callers` checks, for `serve`,
-/// the dev run and in-process tests.
+#[tonic::async_trait]
+impl DeviceCheckService for SessionGrpc {
+    async fn check_device(
+        &self,
+        request: Request<pb::CheckDeviceRequest>,
+    ) -> Result<Response<pb::CheckDeviceResponse>, Status> {
+        let check = CheckDevice::try_from(request.into_inner())?;
+        let refusal = self.rules.check(&check).await?;
+        Ok(Response::new(pb::CheckDeviceResponse {
+            refused: refusal.is_some(),
+            retry_after_seconds: refusal.map_or(0, |wait| wait.as_secs()),
+        }))
+    }
+}
+
+/// The gRPC services over `store` (`SessionService` and the read-only `DeviceCheckService`,
+/// one set of rules), accepting the credentials `callers` checks, for `serve` and in-process
+/// tests.
 pub fn service(
     store: Arc<dyn DeviceLockStore>,
     callers: Arc<Callers>,
     clock: SharedClock,
     session_ttl: Duration,
     block_duration: Duration,
-) -> SessionServiceServer<SessionGrpc> {
-    SessionServiceServer::new(SessionGrpc::new(SessionRules::new(
+) -> tonic::service::Routes {
+    let grpc = SessionGrpc::new(SessionRules::new(
         store,
         callers,
         clock,
         session_ttl,
         block_duration,
-    )))
+    ));
+    tonic::service::Routes::new(SessionServiceServer::new(grpc.clone()))
+        .add_service(DeviceCheckServiceServer::new(grpc))
 }

@@ -17,11 +17,12 @@ pub mod error;
 pub mod grpc;
 pub mod service;
 pub mod store;
+pub mod waiting_room;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::grants::{GrpcKeysSource, MemoryReplayGuard, ReplayGuard};
+use platform::grants::GrpcKeysSource;
 use platform::grpc::{GrpcService, ReadinessProbe};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,14 +33,17 @@ pub use crate::error::SessionError;
 pub use crate::grpc::{SessionGrpc, service};
 pub use crate::service::{GrantedSession, SessionRules};
 pub use crate::store::{
-    ClaimOutcome, CorruptData, DeviceLockStore, MemoryDeviceLockStore, RedisDeviceLockStore,
-    RedisReplayGuard, StoreError,
+    ClaimOutcome, CorruptData, DeviceLockStore, DeviceStanding, MemoryDeviceLockStore,
+    RedisDeviceLockStore, RedisReplayGuard, StoreError,
 };
 
 /// Name of the service in metrics and logs.
 pub const SERVICE_NAME: &str = "session-svc";
 /// Fully-qualified gRPC service name reported through `grpc.health.v1`.
 pub const HEALTH_NAME: &str = "vaxbook.session.v1.SessionService";
+/// Health names of the waiting room's services.
+pub const QUEUE_HEALTH_NAME: &str = "vaxbook.session.v1.QueueService";
+pub const QUEUE_ADMIN_HEALTH_NAME: &str = "vaxbook.session.v1.QueueAdminService";
 /// How long start-up waits for Redis before giving up.
 const REDIS_WAIT: Duration = Duration::from_secs(30);
 
@@ -50,34 +54,18 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let (store, replay): (Arc<dyn DeviceLockStore>, Arc<dyn ReplayGuard>) = match &config.store {
-        StoreConfig::Memory => (
-            Arc::new(MemoryDeviceLockStore::new()),
-            Arc::new(MemoryReplayGuard::new(config.clock.clone())),
-        ),
-        StoreConfig::Redis { url, key_prefix } => {
-            let connection = tokio::select! {
-                connection = platform::redis_conn::connect(url.expose(), REDIS_WAIT) => connection?,
-                _ = shutdown.cancelled() => return Ok(()),
-            };
-            (
-                Arc::new(RedisDeviceLockStore::new(
-                    connection.clone(),
-                    key_prefix.clone(),
-                )),
-                Arc::new(RedisReplayGuard::new(
-                    connection,
-                    key_prefix.clone(),
-                    config.clock.clone(),
-                )),
-            )
-        }
+    let Some(stores) = waiting_room::wiring::open_stores(&config, REDIS_WAIT, &shutdown).await?
+    else {
+        return Ok(());
     };
+    let (store, replay) = (stores.locks.clone(), stores.replay.clone());
     // auth-svc's public keys, fetched lazily: it may start after this service.
     let auth_channel = platform::grpc::channel(&config.auth_url, config.request_timeout)
         .map_err(|err| anyhow::anyhow!("VAXBOOK_AUTH_URL: {err}"))?;
+    let auth_keys: Arc<dyn platform::auth::JwksSource> =
+        Arc::new(GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER));
     let callers = Arc::new(Callers::new(
-        Arc::new(GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER)),
+        auth_keys.clone(),
         replay,
         config.clock.clone(),
     ));
@@ -90,15 +78,19 @@ pub async fn serve(
         })
     };
 
-    let routes = tonic::service::Routes::new(service(
+    let routes = service(
         store,
         callers,
         config.clock.clone(),
         config.session_ttl,
         config.block_duration,
-    ));
+    );
+    let routes =
+        waiting_room::wiring::add_waiting_room(routes, &config, &stores, auth_keys, &shutdown)
+            .await?;
     tracing::info!(
         session_ttl_secs = config.session_ttl.as_secs(),
+        idle_secs = config.idle_timeout.as_secs(),
         block_secs = config.block_duration.as_secs(),
         dev_mode = config.dev_mode,
         "starting session service"
@@ -107,7 +99,7 @@ pub async fn serve(
         GrpcService {
             name: SERVICE_NAME,
             routes,
-            health_names: vec![HEALTH_NAME],
+            health_names: vec![HEALTH_NAME, QUEUE_HEALTH_NAME, QUEUE_ADMIN_HEALTH_NAME],
             readiness: Some(readiness),
         },
         listener,

@@ -10,15 +10,26 @@ use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
 
 use crate::callers::Callers;
-use crate::domain::{ClaimDevice, ReleaseSession, SessionId, ValidateSession};
+use crate::domain::{CheckDevice, ClaimDevice, ReleaseSession, SessionId, ValidateSession};
 use crate::error::SessionError;
-use crate::store::{ClaimOutcome, DeviceLockStore};
+use crate::store::{ClaimOutcome, DeviceLockStore, DeviceStanding};
 
 /// A session granted to a device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrantedSession {
     pub session_id: SessionId,
     pub expires_at: DateTime<Utc>,
+    /// The session's fencing number: it grows each time the person's lock changes hands.
+    pub fence: u64,
+}
+
+/// What a validation answers: whether the session holds the lock, the fencing number of the
+/// lock in force, and whether the presented number is older than it (the lock changed hands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionValidity {
+    pub valid: bool,
+    pub fence: u64,
+    pub superseded: bool,
 }
 
 /// The session rules: who may hold a person's lock, for how long, and how long refused
@@ -75,9 +86,22 @@ impl SessionRules {
                 expires_at,
             } => {
                 tracing::debug!("device lock granted");
+                // The fencing number the claim script gave this session (read back: the lock
+                // is this session's until it is released or another claim wins it).
+                let fence = self
+                    .store
+                    .validate_fenced(
+                        &request.person_key,
+                        &session_id,
+                        &request.device_id,
+                        self.clock.now(),
+                    )
+                    .await?
+                    .fence;
                 Ok(GrantedSession {
                     session_id,
                     expires_at,
+                    fence,
                 })
             }
             ClaimOutcome::Locked { retry_after } | ClaimOutcome::Blocked { retry_after } => {
@@ -91,20 +115,60 @@ impl SessionRules {
         }
     }
 
-    /// Whether the session still holds the person's lock on that device.
-    pub async fn validate(&self, request: &ValidateSession) -> Result<bool, SessionError> {
-        let valid = self
+    /// How long a claim by this device now would tell it to wait, `None` when the claim would
+    /// be granted. Changes nothing: the device is not blocked by asking. Only with auth-svc's
+    /// device-check grant for this person and device.
+    pub async fn check(&self, request: &CheckDevice) -> Result<Option<Duration>, SessionError> {
+        self.callers.authorize_check(request).await?;
+        let standing = self
             .store
-            .validate(
+            .standing(&request.person_key, &request.device_id, self.clock.now())
+            .await?;
+        let (label, refusal) = match standing {
+            DeviceStanding::Free => ("free", None),
+            // The claim would block the device for the whole block duration.
+            DeviceStanding::HeldByAnother => ("locked", Some(self.block_duration)),
+            DeviceStanding::Blocked { retry_after } => ("blocked", Some(retry_after)),
+        };
+        metrics::counter!("session_checks_total", "outcome" => label).increment(1);
+        Ok(refusal)
+    }
+
+    /// Whether the session still holds the person's lock on that device (a validation counts as
+    /// activity against the idle timeout), and whether the caller's fencing number is outdated.
+    pub async fn validate(&self, request: &ValidateSession) -> Result<bool, SessionError> {
+        Ok(self.validate_fenced(request).await?.valid)
+    }
+
+    /// [`Self::validate`] with the fencing numbers.
+    pub async fn validate_fenced(
+        &self,
+        request: &ValidateSession,
+    ) -> Result<SessionValidity, SessionError> {
+        let found = self
+            .store
+            .validate_fenced(
                 &request.person_key,
                 &request.session_id,
                 &request.device_id,
                 self.clock.now(),
             )
             .await?;
+        let superseded = request
+            .fence
+            .is_some_and(|presented| found.fence > presented);
+        // A session whose number is outdated never writes, even if it looked valid.
+        let valid = found.valid && !superseded;
+        if superseded {
+            metrics::counter!("session_superseded_total").increment(1);
+        }
         metrics::counter!("session_validations_total", "valid" => if valid { "true" } else { "false" })
             .increment(1);
-        Ok(valid)
+        Ok(SessionValidity {
+            valid,
+            fence: found.fence,
+            superseded,
+        })
     }
 
     /// Ends the session; `true` when it still held the person's lock. Only with the access

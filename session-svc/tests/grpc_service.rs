@@ -87,7 +87,18 @@ fn redis_config(clock: Arc<SettableClock>) -> Config {
         key_prefix: platform::redis_conn::test_prefix("session-grpc"),
     };
     config.dev_mode = false;
+    config.signing_key_file = Some(signing_key_file());
     config
+}
+
+/// A signing key for admission grants in a file of its own: production configurations need one.
+fn signing_key_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "session-signing-{}.pem",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, platform::grants::generate_pem().unwrap()).unwrap();
+    path
 }
 
 fn start_instant() -> DateTime<Utc> {
@@ -134,6 +145,7 @@ async fn validate(
             person_key: person_key.to_owned(),
             session_id: session_id.to_owned(),
             device_id: device_id.to_owned(),
+            fence: 0,
         })
         .await
         .map(|response| response.into_inner().valid)

@@ -35,6 +35,16 @@ fn start_instant() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// A signing key for admission grants in a file of its own: production configurations need one.
+fn signing_key_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "session-signing-{}.pem",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, platform::grants::generate_pem().unwrap()).unwrap();
+    path
+}
+
 async fn start() -> Running {
     start_with(AuthStandIn::start().await.unwrap()).await
 }
@@ -55,6 +65,7 @@ async fn start_with(auth: AuthStandIn) -> Running {
         key_prefix: platform::redis_conn::test_prefix("session-trust"),
     };
     config.dev_mode = false;
+    config.signing_key_file = Some(signing_key_file());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
@@ -121,6 +132,7 @@ impl Running {
                 person_key: person.to_owned(),
                 session_id: session.to_owned(),
                 device_id: device.to_owned(),
+                fence: 0,
             })
             .await
             .unwrap()

@@ -30,6 +30,7 @@ use proto::scheduling::v1::scheduling_service_server::{
     SchedulingService, SchedulingServiceServer,
 };
 use proto::session::v1 as session_pb;
+use proto::session::v1::queue_service_server::{QueueService, QueueServiceServer};
 use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -81,6 +82,7 @@ impl TestKeys {
             iat: now.timestamp(),
             exp: (now + Duration::minutes(30)).timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
+            fence: None,
         }
     }
 
@@ -232,9 +234,41 @@ impl SchedulingService for SchedulingHandle {
     }
 }
 
-/// The fake session-svc: every session is valid until a test says otherwise.
+/// The fake session-svc: every session is valid until a test says otherwise; the waiting room
+/// is off until a test turns it on; a test may say the presented fencing number is outdated.
 pub struct FakeSessions {
     pub valid: AtomicBool,
+    pub waiting_room_on: AtomicBool,
+    pub superseded: AtomicBool,
+}
+
+#[tonic::async_trait]
+impl QueueService for SessionsHandle {
+    async fn take_ticket(
+        &self,
+        _: Request<session_pb::TakeTicketRequest>,
+    ) -> Result<Response<session_pb::TicketStatus>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn poll_ticket(
+        &self,
+        _: Request<session_pb::PollTicketRequest>,
+    ) -> Result<Response<session_pb::TicketStatus>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn get_admission(
+        &self,
+        _: Request<session_pb::GetAdmissionRequest>,
+    ) -> Result<Response<session_pb::AdmissionState>, Status> {
+        Ok(Response::new(session_pb::AdmissionState {
+            room: "*".to_owned(),
+            enabled: self.0.waiting_room_on.load(Ordering::SeqCst),
+            rate_per_second: 5.0,
+            ..Default::default()
+        }))
+    }
 }
 
 #[derive(Clone)]
@@ -253,8 +287,11 @@ impl SessionService for SessionsHandle {
         &self,
         _: Request<session_pb::ValidateSessionRequest>,
     ) -> Result<Response<session_pb::ValidateSessionResponse>, Status> {
+        let superseded = self.0.superseded.load(Ordering::SeqCst);
         Ok(Response::new(session_pb::ValidateSessionResponse {
-            valid: self.0.valid.load(Ordering::SeqCst),
+            valid: self.0.valid.load(Ordering::SeqCst) && !superseded,
+            superseded,
+            ..Default::default()
         }))
     }
 
@@ -299,6 +336,8 @@ pub struct Harness {
     pub keys: TestKeys,
     /// Signs proxy grants with the keys the fake auth-svc publishes over vaxbook.keys.v1.
     pub proxy_grants: GrantIssuer,
+    /// Signs admission grants with the keys the fake session-svc publishes.
+    pub admission_grants: GrantIssuer,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub addr: SocketAddr,
@@ -348,11 +387,21 @@ impl Harness {
 
         let sessions = Arc::new(FakeSessions {
             valid: AtomicBool::new(true),
+            waiting_room_on: AtomicBool::new(false),
+            superseded: AtomicBool::new(false),
         });
+        // session-svc's grant keys, for admission grants.
+        let session_keys = Arc::new(SigningKeys::generate().unwrap());
+        let admission_grants = GrantIssuer::new(session_keys.clone());
         let (session_listener, session_url) = loopback().await;
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(SessionServiceServer::new(SessionsHandle(sessions.clone())))
+                .add_service(QueueServiceServer::new(SessionsHandle(sessions.clone())))
+                .add_service(
+                    KeysServer::new(platform::admission::SESSION_ISSUER, session_keys)
+                        .into_service(),
+                )
                 .serve_with_incoming_shutdown(
                     TcpListenerStream::new(session_listener),
                     shutdown.clone().cancelled_owned(),
@@ -379,10 +428,35 @@ impl Harness {
             sessions,
             keys,
             proxy_grants,
+            admission_grants,
             shutdown,
             server,
             addr,
         }
+    }
+
+    /// An admission grant as session-svc would issue it: `person_key` admitted from `room`,
+    /// for `uses` writes, valid `ttl_secs` from now.
+    pub fn admission_grant(
+        &self,
+        person_key: &str,
+        room: &str,
+        uses: u32,
+        ttl_secs: u64,
+    ) -> String {
+        let claims = platform::admission::AdmissionGrant {
+            sub: person_key.to_owned(),
+            room: room.to_owned(),
+            uses,
+        };
+        self.admission_grants
+            .issue(
+                &claims,
+                self.clock.now(),
+                std::time::Duration::from_secs(ttl_secs),
+            )
+            .unwrap()
+            .token
     }
 
     /// A proxy grant as auth-svc would issue it: `booker` books for `person_key`, born on

@@ -192,14 +192,16 @@ fn booking_response(status: StatusCode, answer: booking::Booking) -> Result<Resp
     summary = "Book a slot for myself, or for another person where the campaign allows proxies",
     tag = "booking",
     params(DeviceIdHeader, ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
-        description = "Repeating a request with the same key returns the same booking.")),
+        description = "Repeating a request with the same key returns the same booking."),
+        crate::routes::queue::AdmissionHeader),
     request_body = CreateBookingBody,
     security(("bearer" = [])),
     responses((status = 201, description = "Booked.", body = BookingView,
         headers(("Location" = String, description = "`/v1/bookings/{id}`")))),
     extensions(("x-problem-types" = json!(["invalid-request", "invalid-identity", "unauthenticated",
         "session-expired", "forbidden", "not-eligible", "proxy-not-allowed", "not-found", "slot-full",
-        "already-booked", "idempotency-key-reused", "internal", "overloaded", "unavailable"])))
+        "already-booked", "idempotency-key-reused", "admission-required", "session-superseded",
+        "internal", "overloaded", "unavailable"])))
 )]
 pub async fn create_booking(
     State(state): State<AppState>,
@@ -236,12 +238,13 @@ pub async fn create_booking(
         }
         None => String::new(),
     };
-    let request = caller.grpc_request(booking::CreateBookingRequest {
+    let mut request = caller.grpc_request(booking::CreateBookingRequest {
         slot_id,
         idempotency_key,
         proxy: !proxy_grant.is_empty(),
         proxy_grant,
     })?;
+    crate::routes::queue::forward_admission(&headers, &mut request)?;
     let created = state
         .clients
         .booking
@@ -382,22 +385,26 @@ pub struct ChangeBookingBody {
     summary = "Move a booking to another slot",
     description = "Moves a confirmed booking to another slot of the same campaign, once the campaign allows changes: the old place is freed and the new one taken in one step. Before the campaign's date: 409 modification-not-allowed with `allowed_from` (absent when the campaign never allows changes). The old place must still be cancellable (through D-2 of its date, KST).",
     tag = "booking",
-    params(("id" = String, Path, format = Uuid, description = "The booking."), DeviceIdHeader),
+    params(("id" = String, Path, format = Uuid, description = "The booking."), DeviceIdHeader,
+        crate::routes::queue::AdmissionHeader),
     request_body = ChangeBookingBody,
     security(("bearer" = [])),
     responses((status = 200, description = "The changed booking.", body = BookingView)),
     extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
         "forbidden", "not-found", "modification-not-allowed", "slot-full", "already-cancelled",
-        "cancellation-closed", "internal", "overloaded", "unavailable"])))
+        "cancellation-closed", "admission-required", "session-superseded", "internal", "overloaded",
+        "unavailable"])))
 )]
 pub async fn change_booking(
     State(state): State<AppState>,
     caller: Authenticated,
     PathId(id): PathId,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ChangeBookingBody>,
 ) -> Result<Response, HttpProblem> {
     let slot_id = require_id("slot_id", &body.slot_id)?;
-    let request = caller.grpc_request(booking::ChangeBookingRequest { id, slot_id })?;
+    let mut request = caller.grpc_request(booking::ChangeBookingRequest { id, slot_id })?;
+    crate::routes::queue::forward_admission(&headers, &mut request)?;
     let changed = state
         .clients
         .booking

@@ -351,3 +351,102 @@ pub async fn add_carrier_subscriber(
     )
         .into_response())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = DevSetAdmission)]
+pub struct SetAdmissionBody {
+    /// Whether the waiting room limits admission.
+    pub enabled: bool,
+    /// People admitted per second while on.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 100000)]
+    pub rate_per_second: f64,
+    /// A campaign's own waiting room; absent: the general one.
+    #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$")]
+    pub campaign_id: Option<String>,
+    /// Hand the room to the automatic mode (booking-svc's capacity signal decides).
+    #[serde(default)]
+    pub automatic: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DevAdmission)]
+pub struct AdmissionView {
+    /// `*` (the general room) or the campaign id.
+    pub room: String,
+    pub enabled: bool,
+    pub rate_per_second: f64,
+    /// People waiting now.
+    pub waiting: u64,
+    /// `manual` or `automatic`.
+    pub mode: String,
+}
+
+/// `PUT /dev/admission {"enabled": true, "rate_per_second": 5}`
+#[utoipa::path(
+    put,
+    path = "/dev/admission",
+    operation_id = "devSetAdmission",
+    summary = "Turn the waiting room on or off and set its admission rate",
+    tag = "dev",
+    request_body = SetAdmissionBody,
+    responses((status = 200, description = "The waiting room now.", body = AdmissionView)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["invalid-request", "not-found", "overloaded", "unavailable"])))
+)]
+pub async fn set_admission(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SetAdmissionBody>,
+) -> Result<Json<AdmissionView>, HttpProblem> {
+    hooks(&state)?;
+    let rate_ok =
+        body.rate_per_second.is_finite() && (0.0..=100_000.0).contains(&body.rate_per_second);
+    if !rate_ok {
+        return Err(HttpProblem::invalid(
+            "`rate_per_second` must be a number from 0 to 100000",
+        ));
+    }
+    let room = body.campaign_id.unwrap_or_default().trim().to_owned();
+    if !room.is_empty() && platform::ids::CampaignId::parse(&room).is_err() {
+        return Err(HttpProblem::invalid(format!(
+            "`campaign_id` {}",
+            platform::ids::CampaignId::EXPECTED
+        )));
+    }
+    // The dev run's services all take the development operator key.
+    let mut request = platform::grpc::admin_request(
+        proto::session::v1::SetAdmissionRequest {
+            room,
+            enabled: body.enabled,
+            rate_per_second: body.rate_per_second,
+            automatic: body.automatic,
+        },
+        platform::config::DEV_ADMIN_KEY,
+    )
+    .map_err(|_| HttpProblem::new(ProblemKind::Internal, "internal error"))?;
+    request.metadata_mut().insert(
+        "x-operator",
+        tonic::metadata::MetadataValue::from_static("dev-run"),
+    );
+    let state_now = state
+        .clients
+        .queue_admin
+        .clone()
+        .set_admission(request)
+        .await
+        .map_err(|status| HttpProblem::from_grpc("session-svc", &status))?
+        .into_inner();
+    tracing::info!(
+        room = %state_now.room,
+        enabled = state_now.enabled,
+        rate_per_second = state_now.rate_per_second,
+        "dev admission set"
+    );
+    Ok(Json(AdmissionView {
+        room: state_now.room,
+        enabled: state_now.enabled,
+        rate_per_second: state_now.rate_per_second,
+        waiting: state_now.waiting,
+        mode: state_now.mode,
+    }))
+}

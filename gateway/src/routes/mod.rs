@@ -8,6 +8,7 @@ pub mod dev;
 pub mod eligibility;
 pub mod ops;
 pub mod providers;
+pub mod queue;
 pub mod views;
 
 use axum::Router;
@@ -88,6 +89,8 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .add(routes!(bookings::list_centers))
         .add(routes!(bookings::create_booking, bookings::list_bookings))
         .add(routes!(bookings::list_slots))
+        .add(routes!(queue::take_ticket))
+        .add(routes!(queue::poll_ticket))
         .add(routes!(
             bookings::get_booking,
             bookings::cancel_booking,
@@ -102,6 +105,7 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
         .add(routes!(dev::issue_assertion))
         .add(routes!(dev::add_carrier_subscriber))
         .add(routes!(dev::issue_certificate_signature))
+        .add(routes!(dev::set_admission))
 }
 
 async fn unknown_route() -> HttpProblem {

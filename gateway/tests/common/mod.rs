@@ -270,6 +270,7 @@ impl session::session_service_server::SessionService for Fake {
         self.0.record("session.ValidateSession", &request)?;
         Ok(Response::new(session::ValidateSessionResponse {
             valid: self.0.session_valid.load(Ordering::SeqCst),
+            ..Default::default()
         }))
     }
 
@@ -514,17 +515,23 @@ impl Harness {
         )
         .await;
         let (session_url, session_health) = spawn_server(
-            tonic::service::Routes::new(session::session_service_server::SessionServiceServer::new(fake.clone())),
+            tonic::service::Routes::new(
+                session::session_service_server::SessionServiceServer::new(fake.clone()),
+            ),
             stop.clone(),
         )
         .await;
         let (scheduling_url, scheduling_health) = spawn_server(
-            tonic::service::Routes::new(scheduling::scheduling_service_server::SchedulingServiceServer::new(fake.clone())),
+            tonic::service::Routes::new(
+                scheduling::scheduling_service_server::SchedulingServiceServer::new(fake.clone()),
+            ),
             stop.clone(),
         )
         .await;
         let (booking_url, booking_health) = spawn_server(
-            tonic::service::Routes::new(booking::booking_service_server::BookingServiceServer::new(fake)),
+            tonic::service::Routes::new(
+                booking::booking_service_server::BookingServiceServer::new(fake),
+            ),
             stop.clone(),
         )
         .await;
@@ -585,6 +592,7 @@ impl Harness {
             iat: now,
             exp: now + 1800,
             jti: uuid::Uuid::new_v4().to_string(),
+            fence: None,
         }
     }
 

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    ClaimOutcome, DeviceLockStore, StoreError, instant_from_millis, retry_after_from_millis,
-    whole_millis,
+    ClaimOutcome, DeviceLockStore, DeviceStanding, StoreError, Validation, instant_from_millis,
+    retry_after_from_millis, whole_millis,
 };
 use crate::domain::{DeviceId, PersonKey, SessionId};
 
@@ -20,18 +20,23 @@ use crate::domain::{DeviceId, PersonKey, SessionId};
 const MIN_PURGE_THRESHOLD: usize = 1024;
 
 #[derive(Debug)]
-struct HeldLock {
-    device_id: String,
-    session_id: String,
-    expires_ms: i64,
+pub(super) struct HeldLock {
+    pub(super) device_id: String,
+    pub(super) session_id: String,
+    /// The effective end: the hard end, or sooner after idleness.
+    pub(super) expires_ms: i64,
+    pub(super) hard_ms: i64,
+    pub(super) fence: u64,
 }
 
 #[derive(Debug)]
-struct LockTables {
+pub(super) struct LockTables {
     /// person key → the device holding the person's lock.
-    locks: HashMap<String, HeldLock>,
+    pub(super) locks: HashMap<String, HeldLock>,
     /// (person key, device id) → block end in ms since the epoch.
-    blocks: HashMap<(String, String), i64>,
+    pub(super) blocks: HashMap<(String, String), i64>,
+    /// person key → (fencing counter, when it may be forgotten in ms).
+    pub(super) fences: HashMap<String, (u64, i64)>,
     /// Sweep expired entries once the maps hold this many entries.
     purge_threshold: usize,
 }
@@ -43,6 +48,7 @@ impl LockTables {
         }
         self.locks.retain(|_, held| held.expires_ms > now_ms);
         self.blocks.retain(|_, until_ms| *until_ms > now_ms);
+        self.fences.retain(|_, (_, until_ms)| *until_ms > now_ms);
         // Amortised: the next sweep waits until the live set has doubled.
         self.purge_threshold =
             (2 * (self.locks.len() + self.blocks.len())).max(MIN_PURGE_THRESHOLD);
@@ -53,6 +59,8 @@ impl LockTables {
 #[derive(Debug)]
 pub struct MemoryDeviceLockStore {
     tables: Mutex<LockTables>,
+    /// Sessions end after this long without a validation; `None`: only their lifetime ends them.
+    idle_timeout: Option<Duration>,
 }
 
 impl Default for MemoryDeviceLockStore {
@@ -67,9 +75,17 @@ impl MemoryDeviceLockStore {
             tables: Mutex::new(LockTables {
                 locks: HashMap::new(),
                 blocks: HashMap::new(),
+                fences: HashMap::new(),
                 purge_threshold: MIN_PURGE_THRESHOLD,
             }),
+            idle_timeout: None,
         }
+    }
+
+    /// Sessions end after `idle` without a validation, not only after their lifetime.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
     }
 
     /// Number of lock and block entries currently kept (live or not yet purged).
@@ -78,7 +94,7 @@ impl MemoryDeviceLockStore {
         tables.locks.len() + tables.blocks.len()
     }
 
-    fn tables(&self) -> MutexGuard<'_, LockTables> {
+    pub(super) fn tables(&self) -> MutexGuard<'_, LockTables> {
         // The maps stay consistent even if a holder panicked: every update is a single insert
         // or remove, so a poisoned lock is safe to keep using.
         self.tables
@@ -131,17 +147,62 @@ impl DeviceLockStore for MemoryDeviceLockStore {
         let session_id = SessionId::generate();
         let expires_ms = now_ms.saturating_add(whole_millis(session_ttl));
         let expires_at = instant_from_millis(expires_ms)?;
+        let effective_ms = self.idle_timeout.map_or(expires_ms, |idle| {
+            expires_ms.min(now_ms.saturating_add(whole_millis(idle)))
+        });
+        // The fencing counter outlives every token of an earlier session (as in Redis).
+        let fence = {
+            let counter = tables
+                .fences
+                .entry(person_key.as_str().to_owned())
+                .or_insert((0, expires_ms));
+            counter.0 += 1;
+            counter.1 = expires_ms;
+            counter.0
+        };
         tables.locks.insert(
             person_key.as_str().to_owned(),
             HeldLock {
                 device_id: device_id.as_str().to_owned(),
                 session_id: session_id.as_str().to_owned(),
-                expires_ms,
+                expires_ms: effective_ms,
+                hard_ms: expires_ms,
+                fence,
             },
         );
         Ok(ClaimOutcome::Granted {
             session_id,
             expires_at,
+        })
+    }
+
+    async fn standing(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceStanding, StoreError> {
+        let now_ms = now.timestamp_millis();
+        let tables = self.tables();
+        let block_key = (
+            person_key.as_str().to_owned(),
+            device_id.as_str().to_owned(),
+        );
+        if let Some(until_ms) = tables.blocks.get(&block_key).copied()
+            && until_ms > now_ms
+        {
+            return Ok(DeviceStanding::Blocked {
+                retry_after: retry_after_from_millis(until_ms - now_ms),
+            });
+        }
+        let held_by_another_device = tables
+            .locks
+            .get(person_key.as_str())
+            .is_some_and(|held| held.expires_ms > now_ms && held.device_id != device_id.as_str());
+        Ok(if held_by_another_device {
+            DeviceStanding::HeldByAnother
+        } else {
+            DeviceStanding::Free
         })
     }
 
@@ -152,13 +213,38 @@ impl DeviceLockStore for MemoryDeviceLockStore {
         device_id: &DeviceId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        Ok(self
+            .validate_fenced(person_key, session_id, device_id, now)
+            .await?
+            .valid)
+    }
+
+    async fn validate_fenced(
+        &self,
+        person_key: &PersonKey,
+        session_id: &SessionId,
+        device_id: &DeviceId,
+        now: DateTime<Utc>,
+    ) -> Result<Validation, StoreError> {
         let now_ms = now.timestamp_millis();
-        let tables = self.tables();
-        Ok(tables.locks.get(person_key.as_str()).is_some_and(|held| {
-            held.expires_ms > now_ms
-                && held.session_id == session_id.as_str()
-                && held.device_id == device_id.as_str()
-        }))
+        let idle = self.idle_timeout;
+        let mut tables = self.tables();
+        let Some(held) = tables.locks.get_mut(person_key.as_str()) else {
+            return Ok(Validation::default());
+        };
+        if held.expires_ms <= now_ms {
+            return Ok(Validation::default());
+        }
+        let valid = held.session_id == session_id.as_str() && held.device_id == device_id.as_str();
+        if valid && let Some(idle) = idle {
+            held.expires_ms = held
+                .expires_ms
+                .max(held.hard_ms.min(now_ms.saturating_add(whole_millis(idle))));
+        }
+        Ok(Validation {
+            valid,
+            fence: held.fence,
+        })
     }
 
     async fn release(

@@ -7,7 +7,9 @@
 //! never against the store's own time, so both stores behave identically when tests or the dev
 //! run move the clock. Instants are compared in whole milliseconds in both stores.
 
+mod lock_ops;
 mod memory_store;
+pub mod queue;
 mod redis_store;
 mod replay;
 
@@ -18,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{DeviceId, PersonKey, SessionId};
 
+pub use self::lock_ops::{HeldState, LockHolder, LockOperations};
 pub use self::memory_store::MemoryDeviceLockStore;
 pub use self::redis_store::RedisDeviceLockStore;
 pub use self::replay::RedisReplayGuard;
@@ -46,6 +49,25 @@ impl ClaimOutcome {
     }
 }
 
+/// Where a device stands with the person's lock, as [`DeviceLockStore::standing`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceStanding {
+    /// A claim by this device would be granted (no lock, an expired one, or its own).
+    Free,
+    /// Another device holds an unexpired lock: a claim would block this device.
+    HeldByAnother,
+    /// This device is blocked by an earlier attempt for `retry_after` more.
+    Blocked { retry_after: Duration },
+}
+
+/// What a validation found: whether the session holds the lock, and the fencing number of
+/// the lock in force (0 when none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Validation {
+    pub valid: bool,
+    pub fence: u64,
+}
+
 /// A lock store that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,12 +76,27 @@ pub enum StoreError {
     /// Stored data that this code did not write (or a script reply it does not understand).
     #[error("unexpected data in the lock store: {0}")]
     Corrupt(#[from] CorruptData),
+    /// The store did not answer within the command timeout (`SESSION_REDIS_TIMEOUT_MS`).
+    #[error("the store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Runs one store call, giving up after `limit`: a slow or unreachable Redis becomes
+/// [`StoreError::Timeout`] in bounded time instead of a hang.
+pub async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => answer,
+        Err(_) => Err(StoreError::Timeout(limit)),
+    }
 }
 
 /// What was wrong with data found in the lock store. Never carries a person key or device id.
 #[derive(Debug, thiserror::Error)]
 pub enum CorruptData {
-    /// The claim script answered an outcome this code does not know.
+    /// The claim or standing script answered an outcome this code does not know.
     #[error("the claim script replied {0:?}")]
     UnknownClaimOutcome(String),
     /// A lock's `expires_ms` field is not an integer.
@@ -85,6 +122,16 @@ pub trait DeviceLockStore: Send + Sync {
         block_duration: Duration,
     ) -> Result<ClaimOutcome, StoreError>;
 
+    /// What a claim by `device_id` at `now` would come to, without claiming: read-only, it
+    /// neither blocks the device nor touches the lock (the answer follows [`Self::claim`]'s
+    /// order: a block first, then another device's lock).
+    async fn standing(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceStanding, StoreError>;
+
     /// Whether `session_id` on `device_id` holds the person's unexpired lock.
     async fn validate(
         &self,
@@ -93,6 +140,21 @@ pub trait DeviceLockStore: Send + Sync {
         device_id: &DeviceId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Like [`Self::validate`], also answering the fencing number of the lock in force. A
+    /// store that keeps no fencing numbers answers 0.
+    async fn validate_fenced(
+        &self,
+        person_key: &PersonKey,
+        session_id: &SessionId,
+        device_id: &DeviceId,
+        now: DateTime<Utc>,
+    ) -> Result<Validation, StoreError> {
+        let valid = self
+            .validate(person_key, session_id, device_id, now)
+            .await?;
+        Ok(Validation { valid, fence: 0 })
+    }
 
     /// Frees the person's lock if `session_id` holds it; `true` when it held an unexpired lock.
     /// Blocks of other devices stay in force.

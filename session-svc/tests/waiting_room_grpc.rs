@@ -1,0 +1,392 @@
+//! The waiting room over gRPC against real Redis, as production runs it (`dev_mode: false`,
+//! a signing key file): concurrent arrivals get distinct places 1..N in arrival order, the
+//! same person gets the same place back, admitted people receive an admission grant that
+//! verifies against session-svc's published keys, `GetAdmission` tells booking-svc whether a
+//! campaign is limited, and the operators' calls are refused without their key and name, and
+//! audited in the hash-chained trail.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use platform::admission::{AdmissionGrant, SESSION_ISSUER};
+use platform::audit::{AuditLog, AuditQuery};
+use platform::auth::Role;
+use platform::clock::{Clock as _, SettableClock};
+use platform::grants::{GrantVerifier, GrpcKeysSource};
+use platform::trust::{AuthStandIn, with_bearer};
+use proto::session::v1 as pb;
+use proto::session::v1::queue_admin_service_client::QueueAdminServiceClient;
+use proto::session::v1::queue_service_client::QueueServiceClient;
+use proto::session::v1::session_service_client::SessionServiceClient;
+use session_svc::waiting_room::audit::RedisAuditLog;
+use session_svc::{Config, StoreConfig};
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+
+struct Running {
+    channel: Channel,
+    auth: AuthStandIn,
+    clock: Arc<SettableClock>,
+    prefix: String,
+    shutdown: CancellationToken,
+}
+
+fn signing_key_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "session-signing-{}.pem",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, platform::grants::generate_pem().unwrap()).unwrap();
+    path
+}
+
+async fn start() -> Running {
+    platform::telemetry::init_for_tests();
+    let _ = platform::metrics::handle();
+    let auth = AuthStandIn::start().await.unwrap();
+    let clock = Arc::new(SettableClock::new());
+    let hooks = platform::dev::DevHooks::new(Utc::now());
+    let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
+    let prefix = platform::redis_conn::test_prefix("waiting-room");
+    config.clock = clock.clone();
+    config.auth_url = auth.url.clone();
+    config.store = StoreConfig::Redis {
+        url: platform::config::ConnectionUrl::new(platform::config::string(
+            "VAXBOOK_TEST_REDIS_URL",
+            platform::redis_conn::DEFAULT_REDIS_URL,
+        )),
+        key_prefix: prefix.clone(),
+    };
+    config.dev_mode = false;
+    config.signing_key_file = Some(signing_key_file());
+    config.queue.step_interval = Duration::from_millis(50);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(session_svc::serve(config, listener, shutdown.clone()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Running {
+        channel,
+        auth,
+        clock,
+        prefix,
+        shutdown,
+    }
+}
+
+impl Running {
+    /// Claims a session for `person` on `device` and answers its access token.
+    async fn signed_in(&self, person: &str, device: &str) -> String {
+        let now = self.clock.now();
+        let proof = self.auth.proof(person, device, now).unwrap();
+        let granted = SessionServiceClient::new(self.channel.clone())
+            .claim_device(pb::ClaimDeviceRequest {
+                person_key: person.to_owned(),
+                device_id: device.to_owned(),
+                device_proof: proof,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(granted.fence >= 1);
+        self.auth
+            .token(
+                Role::Citizen,
+                person,
+                "1990-01-13",
+                &granted.session_id,
+                device,
+                now,
+            )
+            .unwrap()
+    }
+
+    fn queue(&self) -> QueueServiceClient<Channel> {
+        QueueServiceClient::new(self.channel.clone())
+    }
+
+    fn admin(&self) -> QueueAdminServiceClient<Channel> {
+        QueueAdminServiceClient::new(self.channel.clone())
+    }
+
+    async fn take(&self, token: &str, room: &str) -> Result<pb::TicketStatus, tonic::Status> {
+        let request = with_bearer(
+            pb::TakeTicketRequest {
+                room: room.to_owned(),
+            },
+            token,
+        )
+        .unwrap();
+        self.queue()
+            .take_ticket(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn poll(&self, token: &str, ticket: &str) -> Result<pb::TicketStatus, tonic::Status> {
+        let request = with_bearer(
+            pb::PollTicketRequest {
+                ticket: ticket.to_owned(),
+            },
+            token,
+        )
+        .unwrap();
+        self.queue()
+            .poll_ticket(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn set_admission(&self, enabled: bool, rate: f64) -> pb::AdmissionState {
+        let mut request = platform::grpc::admin_request(
+            pb::SetAdmissionRequest {
+                room: "*".to_owned(),
+                enabled,
+                rate_per_second: rate,
+                automatic: false,
+            },
+            platform::config::DEV_ADMIN_KEY,
+        )
+        .unwrap();
+        request
+            .metadata_mut()
+            .insert("x-operator", "sre-kim".parse().unwrap());
+        self.admin()
+            .set_admission(request)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+fn person(n: usize) -> String {
+    format!("pk-{n}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn people_wait_in_arrival_order_and_the_admitted_get_a_grant() {
+    let running = start().await;
+    // Without an access token nobody gets a ticket.
+    let refused = running
+        .queue()
+        .take_ticket(pb::TakeTicketRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // The room is on at 2 people a second.
+    let state = running.set_admission(true, 2.0).await;
+    assert!(state.enabled);
+    assert_eq!(state.room, "*");
+
+    let count = 20;
+    let mut tokens = Vec::new();
+    for n in 0..count {
+        let who = person(n);
+        let token = running.signed_in(&who, &format!("pc-{n}")).await;
+        tokens.push((who, token));
+    }
+    // Everyone arrives at once: distinct places 1..N.
+    let mut arrivals = Vec::new();
+    for (who, token) in &tokens {
+        let running_queue = running.queue();
+        let request = with_bearer(pb::TakeTicketRequest::default(), token).unwrap();
+        let who = who.clone();
+        let token = token.clone();
+        arrivals.push(tokio::spawn(async move {
+            let mut client = running_queue;
+            let status = client.take_ticket(request).await.unwrap().into_inner();
+            (who, token, status)
+        }));
+    }
+    let mut taken = Vec::new();
+    for arrival in arrivals {
+        taken.push(arrival.await.unwrap());
+    }
+    let mut positions: Vec<u64> = taken
+        .iter()
+        .filter(|(_, _, status)| !status.admitted)
+        .map(|(_, _, status)| status.position)
+        .collect();
+    let admitted_at_once = taken.len() - positions.len();
+    positions.sort_unstable();
+    let first = admitted_at_once as u64 + 1;
+    assert!(admitted_at_once <= 3, "{admitted_at_once} admitted at once");
+    // Every place taken exactly once (a step may have admitted the very first arrivals).
+    assert_eq!(
+        positions.first().copied().unwrap_or(first),
+        1,
+        "{positions:?}"
+    );
+    assert_eq!(
+        positions.len() as u64,
+        positions.last().copied().unwrap_or(0)
+    );
+    for (_, _, status) in &taken {
+        if !status.admitted {
+            assert!(status.poll_after_seconds >= 1);
+            assert!(status.eta_seconds >= status.position / 2);
+        }
+    }
+
+    // Coming back (another tab): the same ticket, no worse place.
+    let (who, token, status) = taken
+        .iter()
+        .filter(|(_, _, status)| !status.admitted)
+        .max_by_key(|(_, _, status)| status.position)
+        .unwrap();
+    let again = running.take(token, "").await.unwrap();
+    assert_eq!(&again.ticket, &status.ticket);
+    assert!(again.admitted || again.position <= status.position);
+
+    // Someone else's ticket is nobody's business.
+    let (_, other_token, _) = taken.iter().find(|(other, _, _)| other != who).unwrap();
+    let refused = running.poll(other_token, &status.ticket).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+
+    // The head of the queue is admitted within a few steps and gets a grant.
+    let (head, head_token, head_status) = taken
+        .iter()
+        .min_by_key(|(_, _, status)| (status.admitted, status.position))
+        .unwrap();
+    let mut admitted = None;
+    for _ in 0..60 {
+        let polled = running.poll(head_token, &head_status.ticket).await.unwrap();
+        if polled.admitted {
+            admitted = Some(polled);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admitted = admitted.expect("the head of the queue is admitted");
+    assert_eq!(admitted.position, 0);
+    // The same grant on every poll while admitted.
+    let again = running.poll(head_token, &head_status.ticket).await.unwrap();
+    assert_eq!(again.admission, admitted.admission);
+    let verifier = GrantVerifier::new(
+        Arc::new(GrpcKeysSource::new(running.channel.clone()).expecting(SESSION_ISSUER)),
+        running.clock.clone(),
+    );
+    let grant = verifier
+        .verify::<AdmissionGrant>(&admitted.admission)
+        .await
+        .unwrap();
+    assert_eq!(&grant.claims.sub, head);
+    assert_eq!(grant.claims.room, "*");
+    assert!(grant.claims.uses >= 1);
+
+    // booking-svc's question: is this campaign limited? The general room answers.
+    let governing = running
+        .queue()
+        .get_admission(pb::GetAdmissionRequest {
+            room: "covid19-2021-18-49".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(governing.room, "*");
+    assert!(governing.enabled);
+    assert!((governing.rate_per_second - 2.0).abs() < 1e-9);
+    running.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn operators_look_up_and_release_a_person_audited() {
+    let running = start().await;
+    let who = person(1);
+    let token = running.signed_in(&who, "pc-1").await;
+    running.set_admission(true, 0.0).await;
+    let ticket = running.take(&token, "").await.unwrap();
+    assert_eq!(ticket.position, 1);
+
+    // Without the operator key, or without naming the operator: refused.
+    let anonymous = running
+        .admin()
+        .lookup_person(pb::LookupPersonRequest {
+            person_key: who.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let unnamed = platform::grpc::admin_request(
+        pb::LookupPersonRequest {
+            person_key: who.clone(),
+        },
+        platform::config::DEV_ADMIN_KEY,
+    )
+    .unwrap();
+    let refused = running.admin().lookup_person(unnamed).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+
+    let seen = running
+        .admin()
+        .lookup_person(named(pb::LookupPersonRequest {
+            person_key: who.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.device_id, "pc-1");
+    assert!(seen.fence >= 1);
+    assert_eq!(seen.places.len(), 1);
+    assert_eq!(seen.places[0].position, 1);
+    assert_eq!(seen.places[0].ticket, ticket.ticket);
+
+    let released = running
+        .admin()
+        .release_lock(named(pb::ReleaseLockRequest {
+            person_key: who.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(released.released);
+    // The released session no longer holds the lock: it cannot take tickets.
+    let refused = running.take(&token, "").await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // Both calls are in the chain, by operator and person key, and the chain holds.
+    let connection = platform::redis_conn::connect_for_tests().await.unwrap();
+    let trail = RedisAuditLog::new(connection, &running.prefix);
+    let entries = trail
+        .query(&AuditQuery {
+            person_key: Some(who.clone()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|entry| entry.record.action.as_str())
+        .collect();
+    assert_eq!(actions, ["session.lookup-person", "session.release-lock"]);
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry.record.actor == "agent-lee")
+    );
+    assert_eq!(platform::audit::verify_log(&trail).await.unwrap(), Ok(2));
+    running.shutdown.cancel();
+}
+
+/// An operator request: the operator key and the operator's name.
+fn named<T>(message: T) -> tonic::Request<T> {
+    let mut request =
+        platform::grpc::admin_request(message, platform::config::DEV_ADMIN_KEY).unwrap();
+    request
+        .metadata_mut()
+        .insert("x-operator", "agent-lee".parse().unwrap());
+    request
+}
