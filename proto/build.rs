@@ -12,10 +12,9 @@ const PROTOS: &[&str] = &[
     "vaxbook/auth/v1/staff.proto",
     "vaxbook/session/v1/session.proto",
     "vaxbook/session/v1/queue.proto",
-    "vaxbook/session/v1/queue.proto",
     "vaxbook/scheduling/v1/scheduling.proto",
     "vaxbook/booking/v1/booking.proto",
-    "vaxbook/booking/v1/capacity.proto",
+    "vaxbook/booking/v1/staff.proto",
     "vaxbook/booking/v1/capacity.proto",
     "vaxbook/keys/v1/keys.proto",
 ];

@@ -25,6 +25,7 @@ pub mod eligibility;
 pub mod error;
 pub mod grpc;
 pub mod service;
+pub mod staff;
 pub mod store;
 
 pub use config::{Config, StoreConfig};
@@ -78,9 +79,10 @@ pub async fn serve(
         Arc::new(GrpcJwksSource::new(auth_channel.clone())),
         config.clock.clone(),
     ));
-    // auth-svc's proxy grants, verified against the keys it publishes (vaxbook.keys.v1).
+    // auth-svc's proxy grants, verified against the keys it publishes (vaxbook.keys.v1), taken
+    // only from a publisher that names itself auth-svc.
     let proxy_grants = Arc::new(GrantVerifier::new(
-        Arc::new(GrpcKeysSource::new(auth_channel)),
+        Arc::new(GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER)),
         config.clock.clone(),
     ));
     let eligibility = Arc::new(
@@ -89,8 +91,12 @@ pub async fn serve(
     );
     let logic = Arc::new(
         service::BookingLogic::new(store.clone(), eligibility, config.clock.clone())
-            .with_proxy_grants(proxy_grants),
+            .with_proxy_grants(proxy_grants.clone()),
     );
+    // The call-center channel (R9): agent tokens and caller grants are auth-svc grants too.
+    let audit = staff::audit_log(&config).await?;
+    let staff =
+        staff::StaffBookingGrpc::new(logic.clone(), proxy_grants, audit, config.clock.clone());
 
     let sessions = grpc::SessionCheck::new(
         platform::grpc::channel(&config.session_url, config.request_timeout)
@@ -103,6 +109,7 @@ pub async fn serve(
             .with_capacity(capacity.clone()),
     ))
     .add_service(admission::capacity::CapacityGrpc::service(capacity))
+    .add_service(staff.into_service())
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
         logic,
         config.common.admin_key.clone(),

@@ -20,7 +20,9 @@ use crate::domain::{
     Booking, BookingChange, BookingRequest, BookingStatus, Center, NewBooking, Person,
     ProxyBooking, ReleasedShare, Slot, SlotDraft, SlotQuery, storage_precision,
 };
-use crate::eligibility::{CampaignTerms, Channel, EligibilityChecker, EligibilityQuery};
+use crate::eligibility::{
+    CampaignTerms, Channel, EligibilityAnswer, EligibilityChecker, EligibilityQuery,
+};
 use crate::error::BookingError;
 use crate::store::{BookingStore, BookingStoreError};
 
@@ -46,6 +48,8 @@ struct Subject {
 
 /// scheduling-svc's reason when the proxy policy refuses.
 const PROXY_NOT_ALLOWED_REASON: &str = "proxy-not-allowed";
+/// scheduling-svc's reason when the campaign does not allow the channel (R9).
+pub const CHANNEL_NOT_ALLOWED_REASON: &str = "channel-not-allowed";
 
 /// The booking service's logic over a store and an eligibility source.
 pub struct BookingLogic {
@@ -165,7 +169,32 @@ impl BookingLogic {
         person: &Person,
         request: BookingRequest,
     ) -> Result<Booking, BookingError> {
-        match self.try_create_booking(person, request).await {
+        self.book(person, request, None).await
+    }
+
+    /// Books a slot for a caller a call-center agent verified (R9): the same rules on the
+    /// call-center channel, the booking recording the agent's account id.
+    pub async fn create_booking_by_agent(
+        &self,
+        caller: &Person,
+        request: BookingRequest,
+        agent: &str,
+    ) -> Result<Booking, BookingError> {
+        if request.proxy || request.proxy_grant.is_some() {
+            return Err(BookingError::invalid(
+                "an agent books for the verified caller only, never through a proxy grant",
+            ));
+        }
+        self.book(caller, request, Some(agent)).await
+    }
+
+    async fn book(
+        &self,
+        person: &Person,
+        request: BookingRequest,
+        agent: Option<&str>,
+    ) -> Result<Booking, BookingError> {
+        match self.try_create_booking(person, request, agent).await {
             Ok(Created::New(booking)) => {
                 metrics::counter!("booking_created_total").increment(1);
                 tracing::info!(booking_id = %booking.id, slot_id = %booking.slot.id, "booking created");
@@ -184,6 +213,7 @@ impl BookingLogic {
         &self,
         person: &Person,
         request: BookingRequest,
+        agent: Option<&str>,
     ) -> Result<Created, BookingError> {
         let subject = self.subject(person, &request).await?;
         let booker = subject.proxy.as_ref().map(|(booker, _)| booker.clone());
@@ -198,7 +228,7 @@ impl BookingLogic {
             campaign_id: &slot.campaign_id,
             birth_date: subject.person.birth_date,
             person_key: &subject.person.person_key,
-            channel: Channel::Web,
+            channel: channel_of(agent),
             proxy: request.proxy || subject.proxy.is_some(),
         };
         let answer = self.eligibility.check(&query).await?;
@@ -233,6 +263,7 @@ impl BookingLogic {
             cancellation_closes_days_before: answer.terms.cancellation_closes_days_before,
             released_share: share,
             proxy,
+            agent: agent.map(str::to_owned),
         };
         match self.store.create_booking(new_booking).await {
             Ok(booking) => Ok(Created::New(Booking {
@@ -420,6 +451,25 @@ impl BookingLogic {
         Ok(cancelled)
     }
 
+    /// Cancels a caller's booking for a call-center agent (R9): the same deadline, where the
+    /// booking's campaign allows the call-center channel.
+    pub async fn cancel_booking_by_agent(
+        &self,
+        caller: &Person,
+        id: Uuid,
+    ) -> Result<Booking, BookingError> {
+        let booking = self.own_booking(caller, id).await?;
+        let query = EligibilityQuery {
+            campaign_id: &booking.campaign_id,
+            birth_date: caller.birth_date,
+            person_key: &caller.person_key,
+            channel: Channel::CallCenter,
+            proxy: false,
+        };
+        require_channel_allowed(&self.eligibility.check(&query).await?)?;
+        self.cancel_booking(caller, id).await
+    }
+
     /// Moves the caller's confirmed booking to another slot of its campaign, once the campaign
     /// allows changes and while the booking could still be cancelled (R8): the old place is
     /// given up and the new one taken in one store transaction.
@@ -428,7 +478,26 @@ impl BookingLogic {
         person: &Person,
         change: BookingChange,
     ) -> Result<Booking, BookingError> {
-        match self.try_change_booking(person, change).await {
+        self.change(person, change, Channel::Web).await
+    }
+
+    /// Moves a caller's booking for a call-center agent (R9): the same rules, the campaign
+    /// asked on the call-center channel.
+    pub async fn change_booking_by_agent(
+        &self,
+        caller: &Person,
+        change: BookingChange,
+    ) -> Result<Booking, BookingError> {
+        self.change(caller, change, Channel::CallCenter).await
+    }
+
+    async fn change(
+        &self,
+        person: &Person,
+        change: BookingChange,
+        channel: Channel,
+    ) -> Result<Booking, BookingError> {
+        match self.try_change_booking(person, change, channel).await {
             Ok(Changed::Moved(booking)) => {
                 metrics::counter!("booking_changed_total").increment(1);
                 tracing::info!(booking_id = %booking.id, slot_id = %booking.slot.id, "booking changed");
@@ -447,6 +516,7 @@ impl BookingLogic {
         &self,
         person: &Person,
         change: BookingChange,
+        channel: Channel,
     ) -> Result<Changed, BookingError> {
         let booking = self.own_booking(person, change.id).await?;
         if booking.status == BookingStatus::Cancelled {
@@ -468,10 +538,12 @@ impl BookingLogic {
             campaign_id: &booking.campaign_id,
             birth_date: person.birth_date,
             person_key: &person.person_key,
-            channel: Channel::Web,
+            channel,
             proxy: false,
         };
-        let terms = self.eligibility.check(&query).await?.terms;
+        let answer = self.eligibility.check(&query).await?;
+        require_channel_allowed(&answer)?;
+        let terms = answer.terms;
         let now = self.clock.now();
         require_modification_allowed(&terms, now)?;
         // The old place is given up, so the cancellation deadline applies to a change too.
@@ -499,6 +571,26 @@ impl BookingLogic {
     pub async fn upsert_slot(&self, slot: SlotDraft) -> Result<Slot, BookingError> {
         Ok(self.store.upsert_slot(slot).await?)
     }
+}
+
+/// The call-center channel for an agent's booking, the web otherwise.
+fn channel_of(agent: Option<&str>) -> Channel {
+    if agent.is_some() {
+        Channel::CallCenter
+    } else {
+        Channel::Web
+    }
+}
+
+/// R9: a campaign that does not allow the channel refuses changes on it too (other
+/// ineligibility, a closed window say, does not stop a change).
+fn require_channel_allowed(answer: &EligibilityAnswer) -> Result<(), BookingError> {
+    if answer.reason == CHANNEL_NOT_ALLOWED_REASON {
+        return Err(BookingError::NotEligible {
+            reason: answer.reason.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// R8's deadline: a booking's place may be given up while today (KST) is on or before its
@@ -716,6 +808,7 @@ mod tests {
                 cancellation_closes_days_before: 2,
                 released_share: ReleasedShare::FULL,
                 proxy: None,
+                agent: None,
             })
             .await
             .unwrap();

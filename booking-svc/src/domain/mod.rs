@@ -135,6 +135,9 @@ pub struct Booking {
     pub booked_by: Option<String>,
     /// The masked name (홍*동) of the person booked for, kept for the booker's list.
     pub beneficiary_masked_name: Option<String>,
+    /// The account id of the call-center agent who made the booking (R9); `None` for the web
+    /// channel. The channel is `call_center` exactly when this is set.
+    pub agent: Option<String>,
 }
 
 impl Booking {
@@ -171,6 +174,8 @@ pub struct NewBooking {
     pub released_share: ReleasedShare,
     /// Set when a proxy books for the person.
     pub proxy: Option<ProxyBooking>,
+    /// Set when a call-center agent books for the caller: the agent's account id.
+    pub agent: Option<String>,
 }
 
 /// The last day a booking for a slot on `vaccination_date` may be cancelled

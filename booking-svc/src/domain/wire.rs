@@ -237,6 +237,13 @@ impl From<Booking> for pb::Booking {
             cancellable_until: format_iso_date(booking.cancellable_until),
             made_by_proxy: booking.booked_by.is_some(),
             booked_for_masked_name: booking.beneficiary_masked_name.unwrap_or_default(),
+            channel: if booking.agent.is_some() {
+                "call_center"
+            } else {
+                "web"
+            }
+            .to_owned(),
+            agent: booking.agent.unwrap_or_default(),
         }
     }
 }

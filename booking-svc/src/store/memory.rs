@@ -29,6 +29,7 @@ struct StoredBooking {
     cancellable_until: NaiveDate,
     booked_by: Option<String>,
     beneficiary_masked_name: Option<String>,
+    agent: Option<String>,
 }
 
 #[derive(Default)]
@@ -55,6 +56,7 @@ impl State {
             cancellable_until: stored.cancellable_until,
             booked_by: stored.booked_by.clone(),
             beneficiary_masked_name: stored.beneficiary_masked_name.clone(),
+            agent: stored.agent.clone(),
         })
     }
 
@@ -259,6 +261,7 @@ impl BookingStore for MemoryBookingStore {
             ),
             booked_by: booking.proxy.as_ref().map(|proxy| proxy.booked_by.clone()),
             beneficiary_masked_name: booking.proxy.map(|proxy| proxy.beneficiary_masked_name),
+            agent: booking.agent,
         };
         if let Some(slot) = state.slots.get_mut(&booking.slot_id) {
             slot.booked += 1;

@@ -43,7 +43,7 @@ const SLOT_COLUMNS: &str =
 const BOOKING_SELECT: &str = "SELECT b.id, b.person_key, b.campaign_id, b.status, \
      b.idempotency_key, b.created_at, b.cancelled_at, b.cancellable_until, \
      s.id, s.campaign_id, s.center_id, s.date, s.starts_at, s.ends_at, s.vaccine, s.capacity, \
-     s.booked, b.booked_by, b.beneficiary_masked_name \
+     s.booked, b.booked_by, b.beneficiary_masked_name, b.agent \
      FROM bookings b JOIN slots s ON s.id = b.slot_id";
 
 /// Column of the slot in a [`BOOKING_SELECT`] row.
@@ -121,6 +121,7 @@ fn booking_from_row(row: &Row) -> Result<Booking, BookingStoreError> {
         slot: slot_from_row(row, BOOKING_SLOT_AT)?,
         booked_by: row.try_get(BOOKING_PROXY_AT)?,
         beneficiary_masked_name: row.try_get(BOOKING_PROXY_AT + 1)?,
+        agent: row.try_get(BOOKING_PROXY_AT + 2)?,
     })
 }
 
@@ -392,12 +393,17 @@ impl BookingStore for PgBookingStore {
             .proxy
             .as_ref()
             .map(|proxy| proxy.beneficiary_masked_name.as_str());
+        let channel = if booking.agent.is_some() {
+            "call_center"
+        } else {
+            "web"
+        };
         let insert = transaction
             .prepare_cached(
                 "INSERT INTO bookings (id, person_key, campaign_id, slot_id, status, \
                  idempotency_key, created_at, cancellable_until, booked_by, \
-                 beneficiary_masked_name) \
-                 VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7, $8, $9)",
+                 beneficiary_masked_name, channel, agent) \
+                 VALUES ($1, $2, $3, $4, 'confirmed', $5, $6, $7, $8, $9, $10, $11)",
             )
             .await?;
         // On a unique violation the transaction is dropped, which rolls the reservation back.
@@ -414,6 +420,8 @@ impl BookingStore for PgBookingStore {
                     &until,
                     &booked_by,
                     &masked_name,
+                    &channel,
+                    &booking.agent,
                 ],
             )
             .await
@@ -435,6 +443,7 @@ impl BookingStore for PgBookingStore {
             cancellable_until: until,
             booked_by,
             beneficiary_masked_name,
+            agent: booking.agent,
         })
     }
 

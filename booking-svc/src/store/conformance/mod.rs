@@ -87,6 +87,7 @@ fn booking(person: &str, slot: &Slot, key: Option<&str>) -> NewBooking {
         cancellation_closes_days_before: 2,
         released_share: ReleasedShare::FULL,
         proxy: None,
+        agent: None,
     }
 }
 
