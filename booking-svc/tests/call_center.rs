@@ -1,0 +1,322 @@
+//! The call-center channel (R9) against the real `serve` on PostgreSQL: an agent books, lists
+//! and cancels for a caller they verified (the booking records channel and agent, the campaign
+//! is asked on the call-center channel), and each refusal — a citizen token on a staff RPC, no
+//! caller grant, a caller grant of another agent, a campaign without the call-center channel —
+//! has its own reason and an audit entry in booking-svc's hash-chained trail, which pinpoints
+//! an entry altered directly in the database.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use booking_svc::StoreConfig;
+use platform::audit::{
+    AuditEntry, AuditLog as _, AuditQuery, ChainBreak, PgAuditLog, verify_chain,
+};
+use platform::clock::Clock as _;
+use platform::problem::ProblemKind;
+use platform::staff::{AGENT_TOKEN_TTL, AgentToken, CALLER_GRANT_TTL, CallerGrant, StaffRole};
+use proto::booking::v1 as pb;
+use proto::booking::v1::staff_booking_service_client::StaffBookingServiceClient;
+use support::{Harness, book, problem};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+const CAMPAIGN: &str = "r60-plus";
+const CALLER: &str = "caller-person-key-0000000000000000000000000";
+const CALLER_BIRTH_DATE: &str = "1950-05-01";
+
+struct CallCenter {
+    harness: Harness,
+    staff: StaffBookingServiceClient<Channel>,
+    audit: PgAuditLog,
+    url: String,
+}
+
+async fn call_center(name: &str) -> CallCenter {
+    let url = platform::pg::create_test_database(name).await.unwrap();
+    let harness = Harness::start_with(|config| {
+        config.dev_mode = false;
+        config.store = StoreConfig::Postgres {
+            url: platform::config::ConnectionUrl::new(url.clone()),
+            max_connections: 4,
+        };
+    })
+    .await;
+    let channel = Channel::from_shared(format!("http://{}", harness.addr))
+        .unwrap()
+        .connect_lazy();
+    // The first call waits for the server (and its migrations).
+    let staff = StaffBookingServiceClient::new(channel);
+    let audit = PgAuditLog::new(platform::pg::pool(&url, 2).unwrap());
+    CallCenter {
+        harness,
+        staff,
+        audit,
+        url,
+    }
+}
+
+impl CallCenter {
+    fn agent_token(&self, sub: &str) -> String {
+        let claims = AgentToken {
+            sub: sub.to_owned(),
+            username: format!("user.{sub}"),
+            org: "national-call-center".to_owned(),
+            role: StaffRole::Agent,
+        };
+        self.harness
+            .proxy_grants
+            .issue(&claims, self.harness.clock.now(), AGENT_TOKEN_TTL)
+            .unwrap()
+            .token
+    }
+
+    fn caller_grant(&self, agent: &str) -> String {
+        let claims = CallerGrant {
+            agent: agent.to_owned(),
+            for_key: CALLER.to_owned(),
+            for_bd: CALLER_BIRTH_DATE.to_owned(),
+        };
+        self.harness
+            .proxy_grants
+            .issue(&claims, self.harness.clock.now(), CALLER_GRANT_TTL)
+            .unwrap()
+            .token
+    }
+
+    async fn entries(&self) -> Vec<AuditEntry> {
+        self.audit
+            .query(&AuditQuery {
+                limit: 500,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+    }
+}
+
+fn staff<T>(message: T, agent_token: &str, caller_grant: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert(
+        "authorization",
+        format!("Bearer {agent_token}").parse().unwrap(),
+    );
+    if let Some(grant) = caller_grant {
+        metadata.insert("x-caller-grant", grant.parse().unwrap());
+    }
+    request
+}
+
+fn reason(problem: &platform::problem::Problem) -> &str {
+    problem
+        .extra
+        .get("reason")
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn an_agent_books_lists_and_cancels_for_a_verified_caller() {
+    let cc = call_center("booking_call_center").await;
+    let slot = cc.harness.seed_slot(CAMPAIGN, 10, 3).await;
+    let token = cc.agent_token("agent-kim");
+    let grant = cc.caller_grant("agent-kim");
+    let mut client = cc.staff.clone();
+
+    let centers = client
+        .list_centers(staff(pb::ListCentersRequest::default(), &token, None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!centers.centers.is_empty());
+    let booked = client
+        .create_booking(staff(book(&slot.id, "cc-1"), &token, Some(&grant)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(booked.channel, "call_center");
+    assert_eq!(booked.agent, "agent-kim");
+    let asked = cc.harness.scheduling.questions.lock().unwrap().clone();
+    let last = asked.last().unwrap();
+    assert_eq!(
+        last.channel,
+        proto::scheduling::v1::Channel::CallCenter as i32
+    );
+    assert_eq!(last.person_key, CALLER);
+
+    // One booking per campaign, as for a citizen's own booking.
+    let second = cc.harness.seed_slot(CAMPAIGN, 11, 3).await;
+    let (code, _) = problem(
+        client
+            .create_booking(staff(book(&second.id, ""), &token, Some(&grant)))
+            .await,
+    );
+    assert_eq!(code, Code::AlreadyExists);
+
+    let listed = client
+        .list_caller_bookings(staff(
+            pb::ListCallerBookingsRequest::default(),
+            &token,
+            Some(&grant),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.bookings.len(), 1);
+    assert_eq!(listed.bookings[0].id, booked.id);
+    let cancelled = client
+        .cancel_booking(staff(
+            pb::CancelBookingRequest {
+                id: booked.id.clone(),
+            },
+            &token,
+            Some(&grant),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, pb::BookingStatus::Cancelled as i32);
+
+    // The row records channel and agent.
+    let (db, connection) = tokio_postgres::connect(&cc.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = db
+        .query_one(
+            "SELECT channel, agent FROM bookings WHERE id = $1::text::uuid",
+            &[&booked.id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "call_center");
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("agent-kim")
+    );
+
+    let entries = cc.entries().await;
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.record.action.as_str(), e.record.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("staff.list-centers", "ok"),
+            ("staff.book", "ok"),
+            ("staff.book", "already-booked"),
+            ("staff.list-bookings", "ok"),
+            ("staff.cancel", "ok"),
+        ]
+    );
+    assert!(
+        entries[1..]
+            .iter()
+            .all(|e| e.record.person_key.as_deref() == Some(CALLER)
+                && e.record.actor == "agent-kim"
+                && e.record.organisation == "national-call-center")
+    );
+    assert_eq!(verify_chain(&entries).unwrap(), 5);
+}
+
+#[tokio::test]
+async fn each_refusal_has_its_reason_and_an_audit_entry() {
+    let cc = call_center("booking_call_center_refusals").await;
+    let slot = cc.harness.seed_slot(CAMPAIGN, 10, 3).await;
+    let token = cc.agent_token("agent-kim");
+    let mut client = cc.staff.clone();
+
+    // A citizen token on a staff RPC.
+    let citizen = cc.harness.token(CALLER);
+    let (code, refused) = problem(
+        client
+            .create_booking(staff(
+                book(&slot.id, ""),
+                &citizen,
+                Some(&cc.caller_grant("agent-kim")),
+            ))
+            .await,
+    );
+    assert_eq!(code, Code::Unauthenticated);
+    assert_eq!(reason(&refused), "agent-token-required");
+
+    // No caller grant: the caller was not verified.
+    let (code, refused) = problem(
+        client
+            .create_booking(staff(book(&slot.id, ""), &token, None))
+            .await,
+    );
+    assert_eq!(code, Code::Unauthenticated);
+    assert_eq!(reason(&refused), "caller-not-verified");
+
+    // A caller grant issued to another agent.
+    let (code, refused) = problem(
+        client
+            .create_booking(staff(
+                book(&slot.id, ""),
+                &token,
+                Some(&cc.caller_grant("agent-lee")),
+            ))
+            .await,
+    );
+    assert_eq!(code, Code::PermissionDenied);
+    assert_eq!(refused.kind, ProblemKind::Forbidden);
+    assert_eq!(reason(&refused), "caller-of-another-agent");
+
+    // A campaign without the call-center channel.
+    cc.harness.answer(|answer| {
+        answer.eligible = false;
+        answer.reason = "channel-not-allowed".to_owned();
+    });
+    let (_, refused) = problem(
+        client
+            .create_booking(staff(
+                book(&slot.id, ""),
+                &token,
+                Some(&cc.caller_grant("agent-kim")),
+            ))
+            .await,
+    );
+    assert_eq!(refused.kind, ProblemKind::NotEligible);
+    assert_eq!(reason(&refused), "channel-not-allowed");
+
+    let entries = cc.entries().await;
+    let outcomes: Vec<(&str, &str, Option<&str>)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.record.actor.as_str(),
+                e.record.outcome.as_str(),
+                e.record.person_key.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("unknown", "agent-token-required", None),
+            ("agent-kim", "caller-not-verified", None),
+            ("agent-kim", "caller-of-another-agent", None),
+            ("agent-kim", "channel-not-allowed", Some(CALLER)),
+        ]
+    );
+    assert_eq!(verify_chain(&entries).unwrap(), 4);
+
+    // An entry altered directly in the database is pinpointed.
+    let (db, connection) = tokio_postgres::connect(&cc.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \
+         UPDATE audit_log SET outcome = 'ok' WHERE seq = 4; \
+         ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;",
+    )
+    .await
+    .unwrap();
+    let broken = verify_chain(&cc.entries().await).unwrap_err();
+    assert_eq!(broken, ChainBreak::Altered { seq: 4 });
+}
