@@ -6,6 +6,7 @@
 pub mod api;
 pub mod journey;
 pub mod otlp;
+pub mod people;
 pub mod process;
 pub mod seed;
 

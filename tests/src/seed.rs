@@ -74,20 +74,7 @@ pub async fn open_campaign_with(
             admin_key,
         )?)
         .await?;
-    let center = booking
-        .upsert_center(admin_request(
-            UpsertCenterRequest {
-                center: Some(Center {
-                    id: String::new(),
-                    name: "서울 중구 예방접종센터".to_owned(),
-                    region: "서울".to_owned(),
-                    address: "서울특별시 중구 을지로 1".to_owned(),
-                }),
-            },
-            admin_key,
-        )?)
-        .await?
-        .into_inner();
+    let center = center(&mut booking, admin_key).await?;
     let mut slot_ids = Vec::new();
     let mut tomorrow_slot_id = String::new();
     for days in (5..5 + slots).chain([1]) {
@@ -126,4 +113,25 @@ pub async fn open_campaign_with(
         slot_ids,
         tomorrow_slot_id,
     })
+}
+
+/// Creates the one center the end-to-end tests book at (a new id each call).
+pub async fn center(
+    booking: &mut BookingAdminServiceClient<platform::grpc::GrpcChannel>,
+    admin_key: &str,
+) -> anyhow::Result<Center> {
+    Ok(booking
+        .upsert_center(admin_request(
+            UpsertCenterRequest {
+                center: Some(Center {
+                    id: String::new(),
+                    name: "서울 중구 예방접종센터".to_owned(),
+                    region: "서울".to_owned(),
+                    address: "서울특별시 중구 을지로 1".to_owned(),
+                }),
+            },
+            admin_key,
+        )?)
+        .await?
+        .into_inner())
 }

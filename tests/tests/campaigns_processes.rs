@@ -11,12 +11,12 @@ use chrono::{DateTime, Duration, Utc};
 use platform::clock::to_timestamp;
 use platform::grpc::admin_request;
 use proto::booking::v1::booking_admin_service_client::BookingAdminServiceClient;
-use proto::booking::v1::{Center, Slot, UpsertCenterRequest, UpsertSlotRequest};
+use proto::booking::v1::{Slot, UpsertSlotRequest};
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
 use proto::scheduling::v1::{Campaign, Channel, UpsertCampaignRequest, Window, WindowKind};
 use serde_json::{Value, json};
-use vaxbook_tests::journey::{self, OtpSource, Person};
-use vaxbook_tests::{Api, ProcessStack};
+use vaxbook_tests::journey::{self, Person};
+use vaxbook_tests::{ProcessStack, people, seed};
 
 /// An open window from `opens` to `closes` on the web, releasing `share_bp` of the supply.
 fn open_window(id: &str, opens: DateTime<Utc>, closes: DateTime<Utc>, share_bp: u32) -> Window {
@@ -59,20 +59,7 @@ async fn seed(
             &stack.admin_key,
         )?)
         .await?;
-    let center = booking
-        .upsert_center(admin_request(
-            UpsertCenterRequest {
-                center: Some(Center {
-                    id: String::new(),
-                    name: "서울 중구 예방접종센터".to_owned(),
-                    region: "서울".to_owned(),
-                    address: "서울특별시 중구 을지로 1".to_owned(),
-                }),
-            },
-            &stack.admin_key,
-        )?)
-        .await?
-        .into_inner();
+    let center = seed::center(&mut booking, &stack.admin_key).await?;
     let starts_at = Utc::now() + Duration::days(5);
     let slot = booking
         .upsert_slot(admin_request(
@@ -111,25 +98,6 @@ fn campaign(id: &str, born_from: &str, born_to: &str, windows: Vec<Window>) -> C
     }
 }
 
-/// Registers `person` with the stack's carriers' agency and verifies them on `device`.
-async fn verified(stack: &ProcessStack, person: &Person, device: &str) -> anyhow::Result<Api> {
-    stack
-        .agency
-        .directory
-        .register(&platform::carrier::Subscriber {
-            name: person.name.to_owned(),
-            rrn: person.rrn.to_owned(),
-            phone: person.phone.to_owned(),
-            carrier: person.carrier.to_owned(),
-        })
-        .map_err(|error| anyhow::anyhow!("cannot register a test person: {error}"))?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
-    journey::login(&Api::new(&stack.gateway_url, device), &otp, person).await
-}
-
 async fn wait_until(at: DateTime<Utc>) {
     let left = at - Utc::now();
     if let Ok(left) = left.to_std() {
@@ -157,7 +125,7 @@ const UNCLE: Person = Person {
 async fn a_proxy_books_for_a_60_plus_person_until_the_proxy_deadline() -> anyhow::Result<()> {
     let stack = ProcessStack::start("proxy").await?;
     // The booker (born 1990, not in the 60+ campaign) books for their mother.
-    let booker = verified(&stack, &journey::HONG, "laptop-1").await?;
+    let booker = people::verified(&stack, &journey::HONG, "laptop-1").await?;
     let now = Utc::now();
     let deadline = now + Duration::seconds(10);
     let mut sixty_plus = campaign(
@@ -212,7 +180,7 @@ async fn a_proxy_books_for_a_60_plus_person_until_the_proxy_deadline() -> anyhow
     );
 
     // The mother, once verified herself, sees the booking made for her.
-    let mother = verified(&stack, &MOTHER, "tablet-2").await?;
+    let mother = people::verified(&stack, &MOTHER, "tablet-2").await?;
     let hers = mother.get("/v1/bookings").await?;
     assert_eq!(hers.status, 200, "{hers:?}");
     let hers = hers.body.as_array().cloned().unwrap_or_default();
@@ -308,7 +276,7 @@ async fn a_slots_supply_is_released_in_steps_by_the_clock() -> anyhow::Result<()
     let stack = ProcessStack::start("supply").await?;
     let mut people_in = Vec::new();
     for (index, person) in people().iter().enumerate() {
-        people_in.push(verified(&stack, person, &format!("device-{index}")).await?);
+        people_in.push(people::verified(&stack, person, &format!("device-{index}")).await?);
     }
     let now = Utc::now();
     // The first window releases half of every slot now, the second the rest when it opens.

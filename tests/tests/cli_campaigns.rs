@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use vaxbook_tests::journey::{self, OtpSource, Person};
-use vaxbook_tests::{Api, ProcessStack, process};
+use vaxbook_tests::journey::{self, Person};
+use vaxbook_tests::{Api, ProcessStack, people, process};
 
 const CAMPAIGN: &str = "e2e-cli-18-49";
 
@@ -67,24 +67,6 @@ async fn vaxbook(stack: &ProcessStack, args: &[&str]) -> anyhow::Result<(bool, S
     ))
 }
 
-async fn verified(stack: &ProcessStack, person: &Person, device: &str) -> anyhow::Result<Api> {
-    stack
-        .agency
-        .directory
-        .register(&platform::carrier::Subscriber {
-            name: person.name.to_owned(),
-            rrn: person.rrn.to_owned(),
-            phone: person.phone.to_owned(),
-            carrier: person.carrier.to_owned(),
-        })
-        .map_err(|error| anyhow::anyhow!("cannot register a test person: {error}"))?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
-    journey::login(&Api::new(&stack.gateway_url, device), &otp, person).await
-}
-
 async fn eligibility(api: &Api) -> anyhow::Result<Value> {
     let reply = api.get("/v1/me/eligibility").await?;
     anyhow::ensure!(reply.status == 200, "eligibility: {reply:?}");
@@ -106,8 +88,8 @@ async fn eventually(api: &Api, wanted: impl Fn(&Value) -> bool) -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_apply_campaign_files_and_import_exclusion_lists() -> anyhow::Result<()> {
     let stack = ProcessStack::start("cli-campaigns").await?;
-    let hong = verified(&stack, &journey::HONG, "laptop-1").await?;
-    let same_day = verified(&stack, &SAME_DAY, "tablet-2").await?;
+    let hong = people::verified(&stack, &journey::HONG, "laptop-1").await?;
+    let same_day = people::verified(&stack, &SAME_DAY, "tablet-2").await?;
     let before = eligibility(&hong).await?;
     assert_eq!(before["eligible"], false, "{before}");
     assert_eq!(before["reason"], "no-campaign", "{before}");

@@ -1,0 +1,31 @@
+//! People of the end-to-end tests beyond the journey's own: registered with the multi-process
+//! stack's stand-in carriers' agency (so their phone verification succeeds) and verified through
+//! the gateway, each on a device of their own.
+
+use crate::api::Api;
+use crate::journey::{self, OtpSource, Person};
+use crate::process::ProcessStack;
+
+/// Makes `person`'s phone known to the stack's carriers' agency.
+pub fn register(stack: &ProcessStack, person: &Person) -> anyhow::Result<()> {
+    stack
+        .agency
+        .directory
+        .register(&platform::carrier::Subscriber {
+            name: person.name.to_owned(),
+            rrn: person.rrn.to_owned(),
+            phone: person.phone.to_owned(),
+            carrier: person.carrier.to_owned(),
+        })
+        .map_err(|error| anyhow::anyhow!("cannot register a test person: {error}"))
+}
+
+/// Registers `person` and verifies them on `device`: the gateway client holding their token.
+pub async fn verified(stack: &ProcessStack, person: &Person, device: &str) -> anyhow::Result<Api> {
+    register(stack, person)?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    journey::login(&Api::new(&stack.gateway_url, device), &otp, person).await
+}
