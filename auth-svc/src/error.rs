@@ -32,6 +32,12 @@ pub enum AuthError {
         scope: &'static str,
         retry_after: Duration,
     },
+    /// Too many proxy resolutions (`ResolveProxy`) by this booker or from this client address.
+    #[error("too many people named to book for by this {scope}; retry later")]
+    TooManyProxies {
+        scope: &'static str,
+        retry_after: Duration,
+    },
     #[error("too many wrong codes for this person or phone number; retry later")]
     LockedOut { retry_after: Duration },
     /// The carriers' agency does not confirm the phone for this person. One answer whichever
@@ -82,7 +88,9 @@ impl From<AuthError> for Problem {
             AuthError::RateLimited { retry_after } => {
                 Problem::new(ProblemKind::RateLimited, detail).with_retry_after(retry_after)
             }
-            AuthError::TooManyStarts { retry_after, .. } | AuthError::LockedOut { retry_after } => {
+            AuthError::TooManyStarts { retry_after, .. }
+            | AuthError::TooManyProxies { retry_after, .. }
+            | AuthError::LockedOut { retry_after } => {
                 Problem::new(ProblemKind::RateLimited, detail).with_retry_after(retry_after)
             }
             AuthError::IdentityMismatch => Problem::new(ProblemKind::IdentityMismatch, detail),

@@ -5,6 +5,10 @@
 //! replica counts together), keyed by a pseudonymous subject: the person key, or a keyed hash
 //! of the phone number or client address, so no number or address is stored in clear.
 //!
+//! Proxy resolutions (a verified person naming someone else to book for, by name and RRN) are
+//! counted per booker and per client address in the same window, so the proxy path cannot be
+//! used to test RRNs in bulk either.
+//!
 //! Every refusal in auth-svc is also a security event ([`security_event`]): counted in
 //! `auth_security_events_total{kind}` and logged once, without personal data, so an attack
 //! shows as it happens.
@@ -79,6 +83,10 @@ pub struct LimitSettings {
     /// Starts per client address in `start_window`.
     pub client_starts: u64,
     pub start_window: Duration,
+    /// Proxy resolutions per booker in `start_window`.
+    pub proxy_per_booker: u64,
+    /// Proxy resolutions per client address in `start_window`.
+    pub proxy_per_client: u64,
     /// Wrong codes per person and per phone before the lockout.
     pub wrong_codes: u64,
     /// How long wrong codes are counted; a lockout lasts until this window ends.
@@ -151,6 +159,27 @@ impl AbuseLimits {
         Ok(())
     }
 
+    /// Counts one proxy resolution of `subject`'s: the booker ([`Self::person`]) or the client
+    /// address ([`Self::client`]); refused past its limit.
+    pub async fn count_proxy(&self, subject: &Subject) -> Result<(), AuthError> {
+        let (limit, scope) = if subject.0.starts_with("person:") {
+            (self.settings.proxy_per_booker, "booker")
+        } else {
+            (self.settings.proxy_per_client, "client address")
+        };
+        let hit = self
+            .store
+            .hit_counter(&subject.key("proxies"), self.settings.start_window)
+            .await?;
+        if hit.count > limit {
+            return Err(AuthError::TooManyProxies {
+                scope,
+                retry_after: hit.resets_in.max(Duration::from_secs(1)),
+            });
+        }
+        Ok(())
+    }
+
     /// Refuses while any of `subjects` has used up its wrong codes.
     pub async fn refuse_if_locked_out(&self, subjects: &[&Subject]) -> Result<(), AuthError> {
         for subject in subjects {
@@ -206,6 +235,8 @@ mod tests {
         let settings = LimitSettings {
             phone_starts: 2,
             client_starts: 3,
+            proxy_per_booker: 2,
+            proxy_per_client: 3,
             start_window: Duration::from_secs(600),
             wrong_codes: 3,
             lockout: Duration::from_secs(1800),

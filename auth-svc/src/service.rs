@@ -1,5 +1,5 @@
 //! The verification flow, independent of gRPC: start (validate → rate-limit per person →
-//! provider challenge) and complete (challenge lookup → provider check → device lock through
+//! would the device lock be refused → provider challenge) and complete (challenge lookup → provider check → device lock through
 //! session-svc → access token). The tonic adapter in `grpc.rs` converts wire messages into the
 //! validated inputs here and the results back.
 
@@ -88,6 +88,11 @@ impl Verifications {
         // Wrong codes lock the person out of every provider, not only the one they came from.
         self.limits
             .refuse_if_locked_out(&[&AbuseLimits::person(&person_key)])
+            .await?;
+        // A device that could not claim the person's lock (R3) is told so before any SMS or
+        // challenge goes out; session-svc's answer changes nothing.
+        self.sessions
+            .check_device(&person_key, &input.device_id)
             .await?;
         let verification_id = VerificationId::new_random();
         let started = provider
@@ -181,6 +186,7 @@ fn record_outcome<T>(step: &'static str, provider: &str, outcome: &Result<T, Aut
         Err(
             AuthError::RateLimited { .. }
             | AuthError::TooManyStarts { .. }
+            | AuthError::TooManyProxies { .. }
             | AuthError::LockedOut { .. },
         ) => "rate-limited",
         Err(AuthError::IdentityMismatch) => "identity-mismatch",
@@ -206,7 +212,9 @@ fn security_kind(error: &AuthError) -> Option<&'static str> {
         AuthError::AssertionRejected { .. } => "rejected-assertion",
         AuthError::WrongDevice => "wrong-device",
         AuthError::IdentityMismatch => "identity-mismatch",
-        AuthError::RateLimited { .. } | AuthError::TooManyStarts { .. } => "rate-limited",
+        AuthError::RateLimited { .. }
+        | AuthError::TooManyStarts { .. }
+        | AuthError::TooManyProxies { .. } => "rate-limited",
         AuthError::LockedOut { .. } => "locked-out",
         AuthError::Session(problem) => match problem.kind {
             ProblemKind::DeviceLocked => "device-locked",

@@ -33,6 +33,8 @@ pub(super) const HARNESS_RRN: &str = "850919-1234567";
 pub(super) const HARNESS_LIMITS: LimitSettings = LimitSettings {
     phone_starts: 5,
     client_starts: 100,
+    proxy_per_booker: 10,
+    proxy_per_client: 100,
     start_window: Duration::from_secs(600),
     wrong_codes: 10,
     lockout: Duration::from_secs(1800),
@@ -44,15 +46,33 @@ pub(super) const ROTATED_KAKAO_KID: &str = "kakao-rotated";
 pub(super) const HARNESS_ASSERTION_TTL: Duration = Duration::from_secs(600);
 
 /// Grants every claim for 30 minutes, or answers with a scripted problem; records the claims.
+/// Device checks pass unless `check_refuses_with` is set; they are counted.
 #[derive(Default)]
 pub(super) struct ScriptedSessions {
     pub(super) refuse_with: Mutex<Option<Problem>>,
+    pub(super) check_refuses_with: Mutex<Option<Problem>>,
     pub(super) claims: Mutex<Vec<(String, String)>>,
+    pub(super) checks: Mutex<Vec<(String, String)>>,
     clock: Mutex<Option<SharedClock>>,
 }
 
 #[async_trait::async_trait]
 impl SessionGateway for ScriptedSessions {
+    async fn check_device(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+    ) -> Result<(), AuthError> {
+        self.checks
+            .lock()
+            .unwrap()
+            .push((person_key.to_string(), device_id.as_str().to_owned()));
+        match self.check_refuses_with.lock().unwrap().clone() {
+            Some(problem) => Err(AuthError::Session(problem)),
+            None => Ok(()),
+        }
+    }
+
     async fn claim_device(
         &self,
         person_key: &PersonKey,
@@ -81,6 +101,36 @@ impl JwksSource for StaticJwks {
     async fn fetch(&self) -> Result<Jwks, String> {
         Ok(self.0.clone())
     }
+}
+
+#[tokio::test]
+async fn a_device_that_could_not_claim_the_lock_is_refused_before_any_challenge() {
+    let h = harness();
+    let locked = Problem::new(ProblemKind::DeviceLocked, "held by another device")
+        .with_retry_after(Duration::from_secs(420));
+    *h.sessions.check_refuses_with.lock().unwrap() = Some(locked.clone());
+    for provider in [ProviderKind::Phone, ProviderKind::Kakao] {
+        let error = h
+            .verifications
+            .start(start_input(provider, "pc-b"))
+            .await
+            .unwrap_err();
+        assert_eq!(Problem::from(error), locked, "{provider:?}");
+    }
+    assert!(h.outbox.sent_to(PHONE).is_empty());
+    assert!(h.sessions.claims.lock().unwrap().is_empty());
+    let person = derive_person_key(b"test-secret", &Rrn::parse(HARNESS_RRN).unwrap());
+    assert_eq!(
+        h.sessions.checks.lock().unwrap().as_slice(),
+        [
+            (person.to_string(), "pc-b".to_owned()),
+            (person.to_string(), "pc-b".to_owned())
+        ]
+    );
+    // Once session-svc would grant the claim, the same device starts.
+    *h.sessions.check_refuses_with.lock().unwrap() = None;
+    h.start("pc-b").await;
+    assert_eq!(h.outbox.sent_to(PHONE).len(), 1);
 }
 
 /// The flow with phone, kakao and naver enabled (pass and financial_cert are not). Kakao

@@ -3,14 +3,21 @@
 //! verified on this device, so every claim carries a fresh single-use device-proof grant
 //! (`platform::trust::DeviceProof`, signed with auth-svc's key). session-svc's answer, grant
 //! or refusal, is passed on as it is, so a device-locked refusal keeps its `retry_after`.
+//!
+//! Before any challenge is sent, auth-svc asks session-svc's read-only `CheckDevice` whether
+//! the claim would be refused (a blocked second device, R3), with a device-check grant
+//! (`platform::device_check::DeviceCheck`) that can only ask, never claim: a blocked device
+//! gets its `423` before an SMS goes out.
 
 use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
+use platform::device_check::{DEVICE_CHECK_TTL, DeviceCheck};
 use platform::grants::GrantIssuer;
-use platform::problem::Problem;
+use platform::problem::{Problem, ProblemKind};
 use platform::trust::{DEVICE_PROOF_TTL, DeviceProof};
-use proto::session::v1::ClaimDeviceRequest;
+use proto::session::v1::device_check_service_client::DeviceCheckServiceClient;
 use proto::session::v1::session_service_client::SessionServiceClient;
+use proto::session::v1::{CheckDeviceRequest, ClaimDeviceRequest};
 
 use crate::domain::{DeviceId, PersonKey, SessionId};
 use crate::error::AuthError;
@@ -22,10 +29,21 @@ pub struct ClaimedSession {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The detail of a device-locked refusal, as session-svc words it.
+pub const DEVICE_LOCKED_DETAIL: &str = "this identity is in use on another device";
+
 /// Claims the person's device lock. Called only once the person has completed a verification
 /// on the device: implementations may prove exactly that to session-svc.
 #[async_trait::async_trait]
 pub trait SessionGateway: Send + Sync {
+    /// Refuses with device-locked (and how long to wait) when a claim by this device would be
+    /// refused now; changes nothing. Asked before any challenge is sent.
+    async fn check_device(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+    ) -> Result<(), AuthError>;
+
     async fn claim_device(
         &self,
         person_key: &PersonKey,
@@ -36,6 +54,7 @@ pub trait SessionGateway: Send + Sync {
 /// session-svc over gRPC, with trace context propagation; each claim carries a device proof.
 pub struct GrpcSessionGateway {
     client: SessionServiceClient<platform::grpc::TracedChannel>,
+    checks: DeviceCheckServiceClient<platform::grpc::TracedChannel>,
     proofs: GrantIssuer,
     clock: SharedClock,
 }
@@ -49,6 +68,10 @@ impl GrpcSessionGateway {
     ) -> Self {
         Self {
             client: SessionServiceClient::with_interceptor(
+                channel.clone(),
+                platform::telemetry::TracePropagation,
+            ),
+            checks: DeviceCheckServiceClient::with_interceptor(
                 channel,
                 platform::telemetry::TracePropagation,
             ),
@@ -60,6 +83,44 @@ impl GrpcSessionGateway {
 
 #[async_trait::async_trait]
 impl SessionGateway for GrpcSessionGateway {
+    async fn check_device(
+        &self,
+        person_key: &PersonKey,
+        device_id: &DeviceId,
+    ) -> Result<(), AuthError> {
+        let grant = self
+            .proofs
+            .issue(
+                &DeviceCheck {
+                    sub: person_key.as_str().to_owned(),
+                    dev: device_id.as_str().to_owned(),
+                },
+                self.clock.now(),
+                DEVICE_CHECK_TTL,
+            )
+            .map_err(|err| {
+                tracing::error!(error = %err, "cannot sign the device-check grant");
+                AuthError::Session(Problem::internal())
+            })?;
+        let mut checks = self.checks.clone();
+        let answer = checks
+            .check_device(CheckDeviceRequest {
+                person_key: person_key.as_str().to_owned(),
+                device_id: device_id.as_str().to_owned(),
+                device_check: grant.token,
+            })
+            .await
+            .map_err(|status| AuthError::Session(Problem::from_status(&status)))?
+            .into_inner();
+        if !answer.refused {
+            return Ok(());
+        }
+        let wait = std::time::Duration::from_secs(answer.retry_after_seconds.max(1));
+        Err(AuthError::Session(
+            Problem::new(ProblemKind::DeviceLocked, DEVICE_LOCKED_DETAIL).with_retry_after(wait),
+        ))
+    }
+
     async fn claim_device(
         &self,
         person_key: &PersonKey,
@@ -137,6 +198,7 @@ mod tests {
             Ok(Response::new(pb::ClaimDeviceResponse {
                 session_id: "session-1".to_owned(),
                 expires_at: Some(platform::clock::to_timestamp(Utc::now())),
+                ..Default::default()
             }))
         }
 
@@ -153,6 +215,84 @@ mod tests {
         ) -> Result<Response<pb::ReleaseSessionResponse>, Status> {
             Err(Status::unimplemented("not used"))
         }
+    }
+
+    /// Records the device checks it is sent; refuses with 300 s when the device is `pc-b`.
+    #[derive(Clone, Default)]
+    struct CheckRecorder(Arc<Mutex<Vec<pb::CheckDeviceRequest>>>);
+
+    #[tonic::async_trait]
+    impl pb::device_check_service_server::DeviceCheckService for CheckRecorder {
+        async fn check_device(
+            &self,
+            request: Request<pb::CheckDeviceRequest>,
+        ) -> Result<Response<pb::CheckDeviceResponse>, Status> {
+            let request = request.into_inner();
+            let refused = request.device_id == "pc-b";
+            self.0.lock().unwrap().push(request);
+            Ok(Response::new(pb::CheckDeviceResponse {
+                refused,
+                retry_after_seconds: if refused { 300 } else { 0 },
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_check_carries_a_check_grant_that_cannot_claim_and_passes_on_the_wait() {
+        let recorder = CheckRecorder::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    pb::device_check_service_server::DeviceCheckServiceServer::new(
+                        recorder.clone(),
+                    ),
+                )
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let keys = Arc::new(SigningKeys::generate().unwrap());
+        let clock = Arc::new(SettableClock::new());
+        let gateway = GrpcSessionGateway::new(
+            platform::grpc::channel(&format!("http://{addr}"), std::time::Duration::from_secs(5))
+                .unwrap(),
+            GrantIssuer::new(keys.clone()),
+            clock.clone(),
+        );
+        let person = PersonKey::parse("pk-alice").unwrap();
+        gateway
+            .check_device(&person, &DeviceId::parse("pc-a").unwrap())
+            .await
+            .unwrap();
+        let refused = gateway
+            .check_device(&person, &DeviceId::parse("pc-b").unwrap())
+            .await
+            .unwrap_err();
+        let AuthError::Session(problem) = refused else {
+            panic!("expected session-svc's refusal, got {refused:?}");
+        };
+        assert_eq!(problem.kind, ProblemKind::DeviceLocked);
+        assert_eq!(
+            problem.retry_after,
+            Some(std::time::Duration::from_secs(300))
+        );
+
+        let checks = recorder.0.lock().unwrap().clone();
+        assert_eq!(checks.len(), 2);
+        let verifier = GrantVerifier::new(Arc::new(StaticKeysSource(keys.jwks())), clock.clone());
+        let grant = verifier
+            .verify::<DeviceCheck>(&checks[0].device_check)
+            .await
+            .unwrap();
+        assert_eq!(grant.claims.sub, "pk-alice");
+        assert_eq!(grant.claims.dev, "pc-a");
+        // A check grant is not a device proof: it cannot claim a lock.
+        assert!(
+            verifier
+                .verify::<DeviceProof>(&checks[0].device_check)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -19,7 +19,6 @@ use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::auth::v1::{
     CompleteVerificationRequest, GetJwksRequest, Provider, StartVerificationRequest,
 };
-use proto::session::v1::session_service_server::SessionServiceServer;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -337,7 +336,7 @@ async fn the_dev_run_verifies_through_the_in_memory_outbox() {
     let session_addr = session_listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(SessionServiceServer::new(sessions))
+            .add_routes(fake_session_routes(&sessions))
             .serve_with_incoming(TcpListenerStream::new(session_listener)),
     );
     let hooks = platform::dev::DevHooks::new(chrono::Utc::now());

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use session_svc::domain::{DeviceId, PersonKey, SessionId};
-use session_svc::{ClaimOutcome, DeviceLockStore, MemoryDeviceLockStore, RedisDeviceLockStore};
+use session_svc::{
+    ClaimOutcome, DeviceLockStore, DeviceStanding, MemoryDeviceLockStore, RedisDeviceLockStore,
+};
 
 const TTL: Duration = Duration::from_secs(1200);
 const BLOCK: Duration = Duration::from_secs(600);
@@ -308,6 +310,68 @@ async fn of_twenty_racing_devices_exactly_one_wins(store: &dyn DeviceLockStore) 
     );
 }
 
+async fn standing_answers_what_a_claim_would_and_changes_nothing(store: &dyn DeviceLockStore) {
+    let person = person();
+    let (pc, phone) = (device("pc-1"), device("phone-1"));
+    let standing = |device: &DeviceId, now| {
+        let person = person.clone();
+        let device = device.clone();
+        async move { store.standing(&person, &device, now).await.unwrap() }
+    };
+    assert_eq!(standing(&pc, start()).await, DeviceStanding::Free);
+    // Asking did not claim: the lock is still free for either device.
+    let (session, _) = granted_at(store, &person, &pc, at(1)).await;
+    assert_eq!(standing(&pc, at(2)).await, DeviceStanding::Free);
+    for offset in [2, 3, 4] {
+        assert_eq!(
+            standing(&phone, at(offset)).await,
+            DeviceStanding::HeldByAnother
+        );
+    }
+    // Asking did not block the phone: once the holder leaves, the phone is granted at once.
+    assert!(store.release(&person, &session, at(5)).await.unwrap());
+    assert_eq!(standing(&phone, at(6)).await, DeviceStanding::Free);
+    let (phone_session, _) = granted_at(store, &person, &phone, at(7)).await;
+    assert!(
+        store
+            .validate(&person, &phone_session, &phone, at(8))
+            .await
+            .unwrap()
+    );
+
+    // A claim that blocked the pc: the standing tells the block's rest, rounded up.
+    assert!(matches!(
+        claim_at(store, &person, &pc, at(10_000)).await,
+        ClaimOutcome::Locked { .. }
+    ));
+    assert_eq!(
+        standing(&pc, at(250_500)).await,
+        DeviceStanding::Blocked {
+            retry_after: Duration::from_secs(360)
+        }
+    );
+    // Still blocked after the holder's release, as a claim would be.
+    assert!(
+        store
+            .release(&person, &phone_session, at(300_000))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        standing(&pc, at(300_001)).await,
+        DeviceStanding::Blocked { .. }
+    ));
+    assert_eq!(standing(&pc, at(610_000)).await, DeviceStanding::Free);
+    // Another person's lock and blocks are not this person's.
+    assert_eq!(
+        store
+            .standing(&self::person(), &pc, at(300_001))
+            .await
+            .unwrap(),
+        DeviceStanding::Free
+    );
+}
+
 async fn memory_store() -> Arc<dyn DeviceLockStore> {
     Arc::new(MemoryDeviceLockStore::new())
 }
@@ -354,4 +418,5 @@ both_stores!(
     validation_checks_device_session_person_and_expiry,
     locks_and_blocks_are_per_person_and_per_device,
     of_twenty_racing_devices_exactly_one_wins,
+    standing_answers_what_a_claim_would_and_changes_nothing,
 );

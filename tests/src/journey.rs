@@ -239,7 +239,8 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
             &json!({"provider": "fax", "name": person.name, "rrn": person.rrn, "phone": person.phone}),
         )
         .await?;
-    unknown_provider.assert_problem(400, "invalid-request");
+    // auth-svc decides which providers are on offer (the gateway keeps no list).
+    unknown_provider.assert_problem(400, "unsupported-provider");
     let not_json = laptop
         .send_bytes(
             reqwest::Method::POST,
@@ -320,10 +321,19 @@ pub async fn walk(gateway: &str, otp: &OtpSource, expect: &Expect) -> anyhow::Re
         .await?
         .assert_problem(410, "verification-expired");
 
-    // A second device of the same person is blocked, with Retry-After.
+    // A second device of the same person is blocked, with Retry-After, before any code is
+    // sent to it (auth-svc asks session-svc first).
     let phone_device = Api::new(gateway, "phone-2");
-    let locked = verify(&phone_device, otp, &person).await?;
+    let codes_before = otp.codes(person.phone).await?.len();
+    let locked = phone_device
+        .post("/v1/auth/verifications", &start_body(&person))
+        .await?;
     locked.assert_problem(423, "device-locked");
+    assert_eq!(
+        otp.codes(person.phone).await?.len(),
+        codes_before,
+        "no code is sent to a blocked device"
+    );
     let retry_after: u64 = locked
         .header("retry-after")
         .and_then(|v| v.parse().ok())

@@ -170,6 +170,11 @@ async fn the_printed_walkthrough_runs_as_printed() -> anyhow::Result<()> {
             && stdout.contains("\"proxy_deadline\":\"2021-08-09T18:00:00+09:00\""),
         "{stdout}"
     );
+    // The optional step: a financial certificate under the dev CA verifies its person.
+    assert!(
+        stdout.contains("verified by certificate: 박*수"),
+        "{stdout}"
+    );
     // The second person is not yet in their window, and sees when it opens.
     assert!(
         stdout.contains("\"reason\":\"window-not-open\"")
@@ -254,8 +259,23 @@ async fn the_journey_walks_through_vaxbook_dev_on_postgres_and_redis() -> anyhow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simple_certificates_verify_through_the_dev_identity_providers() -> anyhow::Result<()> {
     let dev = DevStack::start("dev-idp").await?;
-    let person = journey::HONG;
+    // One person per provider: a person verified on one device is blocked on the others (R3),
+    // and since the start asks session-svc first, the second device would not get a nonce.
+    let people = [
+        journey::HONG,
+        journey::Person {
+            name: "김영희",
+            rrn: "950115-2234567",
+            ..journey::HONG
+        },
+        journey::Person {
+            name: "이순신",
+            rrn: "880303-1234567",
+            ..journey::HONG
+        },
+    ];
     for (index, provider) in ["kakao", "naver", "pass"].iter().enumerate() {
+        let person = people[index].clone();
         let device = Api::new(&dev.gateway_url, &format!("tablet-{index}"));
         let started = device
             .post(
@@ -313,16 +333,23 @@ async fn simple_certificates_verify_through_the_dev_identity_providers() -> anyh
         let completed = device
             .post(&complete, &json!({"assertion": signed.body["assertion"]}))
             .await?;
+        assert_eq!(completed.status, 200, "{completed:?}");
         if index == 0 {
-            assert_eq!(completed.status, 200, "{completed:?}");
             let me = device.with_token(completed.body["access_token"].as_str().unwrap_or_default());
             let eligibility = me.get("/v1/me/eligibility").await?;
             assert_eq!(eligibility.body["eligible"], true, "{eligibility:?}");
-        } else {
-            // The first device holds the person's lock: verified, but blocked (R3).
-            completed.assert_problem(423, "device-locked");
         }
     }
+    // The first device holds the first person's lock: another device is blocked (R3) at the
+    // start, before the provider is asked for anything.
+    let person = journey::HONG;
+    Api::new(&dev.gateway_url, "tablet-9")
+        .post(
+            "/v1/auth/verifications",
+            &json!({"provider": "naver", "name": person.name, "rrn": person.rrn}),
+        )
+        .await?
+        .assert_problem(423, "device-locked");
     Api::new(&dev.gateway_url, "idp-app")
         .post(
             "/dev/idp/myspace/assertions",
@@ -330,13 +357,27 @@ async fn simple_certificates_verify_through_the_dev_identity_providers() -> anyh
         )
         .await?
         .assert_problem(404, "not-found");
+    // Financial certificates are offered in the dev run (its stand-in CA is trusted); a
+    // provider nobody registered is not.
     let cert = Api::new(&dev.gateway_url, "desktop")
         .post(
             "/v1/auth/verifications",
-            &json!({"provider": "financial_cert", "name": person.name, "rrn": person.rrn}),
+            &json!({"provider": "financial_cert", "name": "박민수", "rrn": "800220-1234567"}),
         )
         .await?;
-    cert.assert_problem(400, "unsupported-provider");
+    assert_eq!(cert.status, 201, "{cert:?}");
+    assert!(
+        cert.body["nonce"]
+            .as_str()
+            .is_some_and(|nonce| nonce.len() >= 16)
+    );
+    Api::new(&dev.gateway_url, "desktop")
+        .post(
+            "/v1/auth/verifications",
+            &json!({"provider": "myspace", "name": "박민수", "rrn": "800220-1234567"}),
+        )
+        .await?
+        .assert_problem(400, "unsupported-provider");
     Ok(())
 }
 

@@ -81,6 +81,8 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
         session_svc::Config::local_dev(listeners.session.local_addr()?, &hooks);
     // session-svc verifies auth-svc's device proofs and tokens against auth-svc's keys.
     session_config.auth_url = auth_url.clone();
+    // The automatic waiting room reads booking-svc's capacity signal.
+    session_config.queue.booking_url = booking_url.clone();
     if let Some((url, key_prefix)) = redis_url.as_ref().map(redis) {
         session_config.store = session_svc::StoreConfig::Redis { url, key_prefix };
     }
@@ -253,11 +255,9 @@ curl -s -X DELETE $G/v1/bookings/$BID -H "$AUTH" -H "$DEV"; echo
 S60=$(curl -s "$G/v1/slots?center_id=$CENTER&from=2021-08-16&to=2021-08-16" -H "$AUTH" -H "$DEV")
 SLOT60=$(echo "$S60" | sed -E 's/^\[\{"id":"([^"]+)".*/\1/')
 curl -s -i -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -d "{\"slot_id\":\"$SLOT60\",\"for\":{\"name\":\"김순자\",\"rrn\":\"500303-2234567\"}}"; echo
-# 7. the same person on a second device is blocked for 10 minutes (423 device-locked)
-V2=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-2' -d "$PERSON")
-VID2=$(echo "$V2" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/')
-OTP2=$(curl -s "$G/dev/sms?to=010-1234-5678" | sed -E 's/^\[\{[^}]*"otp":"([0-9]+)".*/\1/')
-curl -s -i -X POST $G/v1/auth/verifications/$VID2/complete -H "$JSON" -H 'X-Device-Id: phone-2' -d "{\"otp\":\"$OTP2\"}"; echo
+# 7. the same person on a second device is blocked for 10 minutes (423 device-locked), told so
+#    when it starts: no code is sent to it
+curl -s -i -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: phone-2' -d "$PERSON"; echo
 # 8. someone not yet in their window: born on the 15th, their turn is 15 Aug 20:00
 #    (window-not-open with opens_at), and their upcoming windows
 P2='{"provider":"phone","name":"김영희","rrn":"950115-2234567","phone":"010-2345-6789","carrier":"kt"}'
@@ -268,6 +268,12 @@ T3=$(curl -s -X POST $G/v1/auth/verifications/$VID3/complete -H "$JSON" -H 'X-De
 AUTH3="Authorization: Bearer $(echo "$T3" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')"
 curl -s $G/v1/me/eligibility -H "$AUTH3" -H 'X-Device-Id: tablet-3'; echo
 curl -s $G/v1/me/windows -H "$AUTH3" -H 'X-Device-Id: tablet-3'; echo
+# 9. or verify with a financial certificate: the dev CA's stand-in app signs the nonce
+P4='{"provider":"financial_cert","name":"박민수","rrn":"800220-1234567"}'
+V4=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: pc-4' -d "$P4")
+VID4=$(echo "$V4" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/'); NONCE4=$(echo "$V4" | sed -E 's/.*"nonce":"([^"]+)".*/\1/')
+SIG4=$(curl -s -X POST $G/dev/idp/financial_cert/signatures -H "$JSON" -d "{\"name\":\"박민수\",\"rrn\":\"800220-1234567\",\"nonce\":\"$NONCE4\"}")
+curl -s -X POST $G/v1/auth/verifications/$VID4/complete -H "$JSON" -H 'X-Device-Id: pc-4' -d "$SIG4" | sed -E 's/.*"masked_name":"([^"]+)".*/verified by certificate: \1/'
 "#;
 
 fn banner(

@@ -109,6 +109,8 @@ impl CircuitBreaker {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn breaker(open_for: Duration) -> CircuitBreaker {

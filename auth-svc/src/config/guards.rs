@@ -24,6 +24,9 @@ const DEFAULT_BREAKER_FAILURES: u32 = 5;
 const DEFAULT_BREAKER_OPEN: Duration = Duration::from_secs(30);
 const DEFAULT_PHONE_START_LIMIT: u64 = 5;
 const DEFAULT_CLIENT_START_LIMIT: u64 = 100;
+/// Proxy resolutions per booker in the start window: a family books for a few people.
+const DEFAULT_PROXY_BOOKER_LIMIT: u64 = 10;
+const DEFAULT_PROXY_CLIENT_LIMIT: u64 = 100;
 const DEFAULT_WRONG_CODE_LIMIT: u64 = 10;
 const DEFAULT_LOCKOUT: Duration = Duration::from_secs(1800);
 
@@ -97,6 +100,14 @@ impl GuardConfig {
                     "AUTH_CLIENT_START_LIMIT",
                     DEFAULT_CLIENT_START_LIMIT,
                 )?,
+                proxy_per_booker: config::parse(
+                    "AUTH_PROXY_BOOKER_LIMIT",
+                    DEFAULT_PROXY_BOOKER_LIMIT,
+                )?,
+                proxy_per_client: config::parse(
+                    "AUTH_PROXY_CLIENT_LIMIT",
+                    DEFAULT_PROXY_CLIENT_LIMIT,
+                )?,
                 start_window,
                 wrong_codes: config::parse("AUTH_WRONG_CODE_LIMIT", DEFAULT_WRONG_CODE_LIMIT)?,
                 lockout: config::seconds("AUTH_LOCKOUT_SECS", DEFAULT_LOCKOUT.as_secs())?,
@@ -131,6 +142,8 @@ impl GuardConfig {
         LimitSettings {
             phone_starts: DEFAULT_PHONE_START_LIMIT,
             client_starts: DEFAULT_CLIENT_START_LIMIT,
+            proxy_per_booker: DEFAULT_PROXY_BOOKER_LIMIT,
+            proxy_per_client: DEFAULT_PROXY_CLIENT_LIMIT,
             start_window,
             wrong_codes: DEFAULT_WRONG_CODE_LIMIT,
             lockout: DEFAULT_LOCKOUT,
@@ -159,6 +172,8 @@ impl GuardConfig {
         let limits = &self.limits;
         if limits.phone_starts == 0
             || limits.client_starts == 0
+            || limits.proxy_per_booker == 0
+            || limits.proxy_per_client == 0
             || limits.wrong_codes == 0
             || limits.lockout.is_zero()
         {

@@ -20,10 +20,13 @@ use proto::auth::v1::{
     CompleteVerificationRequest, CompleteVerificationResponse, Provider, StartVerificationRequest,
     StartVerificationResponse,
 };
+use proto::session::v1::device_check_service_server::{
+    DeviceCheckService, DeviceCheckServiceServer,
+};
 use proto::session::v1::session_service_server::{SessionService, SessionServiceServer};
 use proto::session::v1::{
-    ClaimDeviceRequest, ClaimDeviceResponse, ReleaseSessionRequest, ReleaseSessionResponse,
-    ValidateSessionRequest, ValidateSessionResponse,
+    CheckDeviceRequest, CheckDeviceResponse, ClaimDeviceRequest, ClaimDeviceResponse,
+    ReleaseSessionRequest, ReleaseSessionResponse, ValidateSessionRequest, ValidateSessionResponse,
 };
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -35,10 +38,35 @@ pub const PHONE: &str = "010-1234-5678";
 pub const CARRIER: &str = "skt";
 
 /// A stand-in session-svc: grants every claim, or refuses with device-locked when told to.
+/// Its device check answers "would be granted" unless `check_refuses` is set; checks are
+/// recorded.
 #[derive(Clone, Default)]
 pub struct FakeSessions {
     pub locked: Arc<Mutex<bool>>,
+    pub check_refuses: Arc<Mutex<Option<u64>>>,
     pub claims: Arc<Mutex<Vec<ClaimDeviceRequest>>>,
+    pub checks: Arc<Mutex<Vec<CheckDeviceRequest>>>,
+}
+
+#[tonic::async_trait]
+impl DeviceCheckService for FakeSessions {
+    async fn check_device(
+        &self,
+        request: Request<CheckDeviceRequest>,
+    ) -> Result<Response<CheckDeviceResponse>, Status> {
+        self.checks.lock().unwrap().push(request.into_inner());
+        let wait = *self.check_refuses.lock().unwrap();
+        Ok(Response::new(CheckDeviceResponse {
+            refused: wait.is_some(),
+            retry_after_seconds: wait.unwrap_or(0),
+        }))
+    }
+}
+
+/// The fake's two services, as session-svc serves them.
+pub fn fake_session_routes(sessions: &FakeSessions) -> tonic::service::Routes {
+    tonic::service::Routes::new(SessionServiceServer::new(sessions.clone()))
+        .add_service(DeviceCheckServiceServer::new(sessions.clone()))
 }
 
 #[tonic::async_trait]
@@ -61,6 +89,7 @@ impl SessionService for FakeSessions {
         Ok(Response::new(ClaimDeviceResponse {
             session_id: uuid::Uuid::new_v4().to_string(),
             expires_at: Some(platform::clock::to_timestamp(expires_at)),
+            ..Default::default()
         }))
     }
 
@@ -68,7 +97,10 @@ impl SessionService for FakeSessions {
         &self,
         _request: Request<ValidateSessionRequest>,
     ) -> Result<Response<ValidateSessionResponse>, Status> {
-        Ok(Response::new(ValidateSessionResponse { valid: true }))
+        Ok(Response::new(ValidateSessionResponse {
+            valid: true,
+            ..Default::default()
+        }))
     }
 
     async fn release_session(
@@ -155,6 +187,7 @@ pub fn config_with_agency(
         provider_health: Default::default(),
         dev_mode: false,
         clock: Arc::new(SystemClock) as SharedClock,
+        staff_database: None,
     }
 }
 
@@ -178,10 +211,9 @@ pub async fn start_with(label: &str, adjust: impl FnOnce(&mut Config)) -> Runnin
     let sessions = FakeSessions::default();
     let session_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let session_addr = session_listener.local_addr().unwrap();
-    let session_server = SessionServiceServer::new(sessions.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(session_server)
+            .add_routes(fake_session_routes(&sessions))
             .serve_with_incoming(TcpListenerStream::new(session_listener)),
     );
 

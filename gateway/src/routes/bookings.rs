@@ -200,12 +200,13 @@ fn booking_response(status: StatusCode, answer: booking::Booking) -> Result<Resp
         headers(("Location" = String, description = "`/v1/bookings/{id}`")))),
     extensions(("x-problem-types" = json!(["invalid-request", "invalid-identity", "unauthenticated",
         "session-expired", "forbidden", "not-eligible", "proxy-not-allowed", "not-found", "slot-full",
-        "already-booked", "idempotency-key-reused", "admission-required", "session-superseded",
-        "internal", "overloaded", "unavailable"])))
+        "already-booked", "idempotency-key-reused", "rate-limited", "admission-required",
+        "session-superseded", "internal", "overloaded", "unavailable"])))
 )]
 pub async fn create_booking(
     State(state): State<AppState>,
     caller: Authenticated,
+    client: crate::client_address::ClientAddress,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateBookingBody>,
 ) -> Result<Response, HttpProblem> {
@@ -222,9 +223,14 @@ pub async fn create_booking(
     // RRN goes no further than auth-svc; booking-svc checks the grant and the campaign.
     let proxy_grant = match body.for_person {
         Some(person) => {
+            // The client address: auth-svc limits proxy resolutions per booker and address.
             let request = caller.grpc_request(proto::auth::v1::ResolveProxyRequest {
                 name: person.name,
                 rrn: person.rrn,
+                client_address: client
+                    .0
+                    .map(|address| address.to_string())
+                    .unwrap_or_default(),
             })?;
             state
                 .clients
