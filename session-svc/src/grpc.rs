@@ -103,6 +103,7 @@ pub fn service(
     clock: SharedClock,
     session_ttl: Duration,
     block_duration: Duration,
+    store_timeout: Duration,
 ) -> tonic::service::Routes {
     let grpc = SessionGrpc::new(SessionRules::new(
         store,
@@ -110,6 +111,7 @@ pub fn service(
         clock,
         session_ttl,
         block_duration,
+        store_timeout,
     ));
     tonic::service::Routes::new(SessionServiceServer::new(grpc.clone()))
         .add_service(DeviceCheckServiceServer::new(grpc))

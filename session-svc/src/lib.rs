@@ -84,6 +84,7 @@ pub async fn serve(
         config.clock.clone(),
         config.session_ttl,
         config.block_duration,
+        config.store_timeout,
     );
     let routes =
         waiting_room::wiring::add_waiting_room(routes, &config, &stores, auth_keys, &shutdown)

@@ -41,7 +41,12 @@ pub struct SessionRules {
     clock: SharedClock,
     session_ttl: Duration,
     block_duration: Duration,
+    /// Deadline of one store call; a claim as a whole gets a few of them (R4: never a hang).
+    store_timeout: Duration,
 }
+
+/// How many store deadlines a whole claim (used-proof check, claim, fencing read) may take.
+const CLAIM_DEADLINES: u32 = 4;
 
 impl SessionRules {
     pub fn new(
@@ -50,6 +55,7 @@ impl SessionRules {
         clock: SharedClock,
         session_ttl: Duration,
         block_duration: Duration,
+        store_timeout: Duration,
     ) -> Self {
         Self {
             store,
@@ -57,12 +63,26 @@ impl SessionRules {
             clock,
             session_ttl,
             block_duration,
+            store_timeout,
         }
     }
 
     /// Gives the device the person's lock, or refuses it with how long to wait. Only with a
     /// valid, unused device proof for this person and device.
     pub async fn claim(&self, request: &ClaimDevice) -> Result<GrantedSession, SessionError> {
+        let limit = self.store_timeout * CLAIM_DEADLINES;
+        match tokio::time::timeout(limit, self.claim_unbounded(request)).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                metrics::counter!("session_claims_total", "outcome" => "overloaded").increment(1);
+                Err(SessionError::Store(crate::store::StoreError::Timeout(
+                    limit,
+                )))
+            }
+        }
+    }
+
+    async fn claim_unbounded(&self, request: &ClaimDevice) -> Result<GrantedSession, SessionError> {
         self.callers.authorize_claim(request).await?;
         let outcome = self
             .store
@@ -145,15 +165,16 @@ impl SessionRules {
         &self,
         request: &ValidateSession,
     ) -> Result<SessionValidity, SessionError> {
-        let found = self
-            .store
-            .validate_fenced(
+        let found = crate::store::bounded(
+            self.store_timeout,
+            self.store.validate_fenced(
                 &request.person_key,
                 &request.session_id,
                 &request.device_id,
                 self.clock.now(),
-            )
-            .await?;
+            ),
+        )
+        .await?;
         let superseded = request
             .fence
             .is_some_and(|presented| found.fence > presented);

@@ -83,6 +83,8 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     session_config.auth_url = auth_url.clone();
     // The automatic waiting room reads booking-svc's capacity signal.
     session_config.queue.booking_url = booking_url.clone();
+    // The automatic waiting room reads booking-svc's capacity signal.
+    session_config.queue.booking_url = booking_url.clone();
     if let Some((url, key_prefix)) = redis_url.as_ref().map(redis) {
         session_config.store = session_svc::StoreConfig::Redis { url, key_prefix };
     }

@@ -60,8 +60,9 @@ impl ReplayGuard for RedisReplayGuard {
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "the used-proof store failed");
+                // Redis slow or down: the same clear "come back" as the lock store's.
                 Problem::new(
-                    ProblemKind::Unavailable,
+                    ProblemKind::Overloaded,
                     "the session store is not answering",
                 )
                 .with_retry_after(std::time::Duration::from_secs(1))
