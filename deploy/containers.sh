@@ -43,8 +43,11 @@ secret() { [ -s "$1" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"
 admin_key="$(secret "$run_dir/admin-key")"
 person_secret="$(secret "$run_dir/person-key-secret")"
 key_file="$run_dir/auth-signing-key.pem"
-[ -s "$key_file" ] || podman run --rm "$image" /usr/local/bin/vaxbook keygen >"$key_file"
+[ -s "$key_file" ] || podman run --rm --no-healthcheck "$image" /usr/local/bin/vaxbook keygen >"$key_file"
 chmod 644 "$key_file"
+session_key_file="$run_dir/session-signing-key.pem"
+[ -s "$session_key_file" ] || podman run --rm --no-healthcheck "$image" /usr/local/bin/vaxbook keygen >"$session_key_file"
+chmod 644 "$session_key_file"
 
 database_url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/${name//-/_}}"
 redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
@@ -54,6 +57,8 @@ common=(--detach --network host
   -e "VAXBOOK_ADMIN_KEY=$admin_key" -e "AUTH_PERSON_KEY_SECRET=$person_secret"
   -e "AUTH_SIGNING_KEY_FILE=/run/secrets/auth-signing-key.pem" -e "AUTH_CARRIER_CHECK_URL=$carrier_url"
   -v "$key_file:/run/secrets/auth-signing-key.pem:ro"
+  -e "SESSION_SIGNING_KEY_FILE=/run/secrets/session-signing-key.pem"
+  -v "$session_key_file:/run/secrets/session-signing-key.pem:ro"
   -e "AUTH_LISTEN_ADDR=127.0.0.1:$((base + 51))" -e "AUTH_METRICS_ADDR=127.0.0.1:$((base + 101))"
   -e "SESSION_LISTEN_ADDR=127.0.0.1:$((base + 52))" -e "SESSION_METRICS_ADDR=127.0.0.1:$((base + 102))"
   -e "SCHEDULING_LISTEN_ADDR=127.0.0.1:$((base + 53))" -e "SCHEDULING_METRICS_ADDR=127.0.0.1:$((base + 103))"
@@ -66,7 +71,7 @@ common=(--detach --network host
   -e "RUST_LOG=${RUST_LOG:-info}" -e "VAXBOOK_LOG_FORMAT=text")
 
 down
-podman run --rm --network host -e "DATABASE_URL=$database_url" "$image" /usr/local/bin/vaxbook migrate >&2
+podman run --rm --no-healthcheck --network host -e "DATABASE_URL=$database_url" "$image" /usr/local/bin/vaxbook migrate >&2
 port_of() {
   case "$1" in
     auth-svc) echo $((base + 51)) ;; session-svc) echo $((base + 52)) ;;

@@ -414,6 +414,7 @@ async fn main() -> anyhow::Result<()> {
                         cancellation_closes_days_before: 2,
                         released_share: booking_svc::domain::ReleasedShare::FULL,
                         proxy: None,
+                        agent: None,
                     })
                     .await
                     .is_ok()
