@@ -1,8 +1,10 @@
 //! The vaxbook command line: `vaxbook dev` runs every service in one process on the embedded
 //! default, `vaxbook migrate` applies the database migrations, `vaxbook seed-demo` loads the
 //! 2021 demo round into running services, `vaxbook campaigns apply` and `vaxbook exclusions
-//! import` are the operators' data loads, `vaxbook healthcheck` is the containers' health probe.
+//! import` are the operators' data loads, `vaxbook healthcheck` is the containers' health probe;
+//! `vaxbook accounts`, `vaxbook audit` and `vaxbook callcenter` serve the call-center channel.
 
+mod callcenter;
 mod demo;
 mod dev;
 mod operator;
@@ -74,6 +76,18 @@ enum Command {
         #[command(subcommand)]
         command: ExclusionsCommand,
     },
+    /// Call-center staff accounts (R9).
+    Accounts {
+        #[command(subcommand)]
+        command: callcenter::AccountsCommand,
+    },
+    /// The hash-chained audit trails (R9).
+    Audit {
+        #[command(subcommand)]
+        command: callcenter::AuditCommand,
+    },
+    /// The reference call-center client of the staff gRPC APIs (R9).
+    Callcenter(callcenter::CallCenterArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +145,22 @@ async fn main() -> anyhow::Result<()> {
             booking_svc::migrate(&database_url).await?;
             tracing::info!("migrations applied");
             telemetry.shutdown().await;
+            Ok(())
+        }
+        Command::Accounts { command } => {
+            for line in callcenter::accounts(command).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Audit { command } => {
+            println!("{}", callcenter::audit(command).await?);
+            Ok(())
+        }
+        Command::Callcenter(args) => {
+            for line in callcenter::callcenter(args).await? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Keygen => {
