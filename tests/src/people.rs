@@ -6,6 +6,22 @@ use crate::api::Api;
 use crate::journey::{self, OtpSource, Person};
 use crate::process::ProcessStack;
 
+/// Born 1950: in a 60+ round; someone books for her (a proxy booking).
+pub const MOTHER: Person = Person {
+    name: "김순자",
+    rrn: "500303-2234567",
+    phone: "010-3456-7890",
+    carrier: "kt",
+};
+
+/// Born 1955: in a 60+ round too.
+pub const UNCLE: Person = Person {
+    name: "박철수",
+    rrn: "550505-1234567",
+    phone: "010-5678-9012",
+    carrier: "lgu",
+};
+
 /// Makes `person`'s phone known to the stack's carriers' agency.
 pub fn register(stack: &ProcessStack, person: &Person) -> anyhow::Result<()> {
     stack

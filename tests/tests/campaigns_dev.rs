@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use vaxbook_tests::journey::{self, OtpSource, Person};
+use vaxbook_tests::people::{MOTHER, UNCLE};
 use vaxbook_tests::{Api, DevStack};
 
 /// The first demo center.
@@ -48,20 +49,6 @@ async fn first_slot(me: &Api, date: &str) -> anyhow::Result<Value> {
     anyhow::ensure!(slots.status == 200, "slots: {slots:?}");
     Ok(slots.body[0].clone())
 }
-
-const MOTHER: Person = Person {
-    name: "김순자",
-    rrn: "500303-2234567",
-    phone: "010-3456-7890",
-    carrier: "kt",
-};
-
-const UNCLE: Person = Person {
-    name: "박철수",
-    rrn: "550505-1234567",
-    phone: "010-5678-9012",
-    carrier: "lgu",
-};
 
 fn for_person(slot_id: &Value, person: &Person) -> Value {
     json!({"slot_id": slot_id, "for": {"name": person.name, "rrn": person.rrn}})

@@ -16,6 +16,7 @@ use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServi
 use proto::scheduling::v1::{Campaign, Channel, UpsertCampaignRequest, Window, WindowKind};
 use serde_json::{Value, json};
 use vaxbook_tests::journey::{self, Person};
+use vaxbook_tests::people::{MOTHER, UNCLE};
 use vaxbook_tests::{ProcessStack, people, seed};
 
 /// An open window from `opens` to `closes` on the web, releasing `share_bp` of the supply.
@@ -104,22 +105,6 @@ async fn wait_until(at: DateTime<Utc>) {
         tokio::time::sleep(left).await;
     }
 }
-
-/// Born 1950: in the 60+ campaign.
-const MOTHER: Person = Person {
-    name: "김순자",
-    rrn: "500303-2234567",
-    phone: "010-3456-7890",
-    carrier: "kt",
-};
-
-/// Born 1955: in the 60+ campaign too.
-const UNCLE: Person = Person {
-    name: "박철수",
-    rrn: "550505-1234567",
-    phone: "010-5678-9012",
-    carrier: "lgu",
-};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_books_for_a_60_plus_person_until_the_proxy_deadline() -> anyhow::Result<()> {
