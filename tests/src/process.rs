@@ -458,6 +458,20 @@ impl ProcessStack {
             .collect::<Vec<_>>()
             .join(",");
         set("VAXBOOK_AUTH_URL", auth_list);
+        // session-svc's automatic waiting room reads booking-svc's capacity signal, and
+        // booking-svc asks session-svc: booking-svc's ports are drawn here too.
+        let mut booking_addrs = Vec::new();
+        for _ in 0..replicas.of("booking-svc") {
+            booking_addrs.push(free_addr()?);
+        }
+        set(
+            "VAXBOOK_BOOKING_URL",
+            booking_addrs
+                .iter()
+                .map(|addr| format!("http://{addr}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         let mut log_filter = "info".to_owned();
         for (key, value) in extra_env {
             if *key == "RUST_LOG" {
@@ -488,7 +502,12 @@ impl ProcessStack {
             let mut list = Vec::new();
             for index in 0..replicas.of(name) {
                 let mut own_env = env.clone();
-                if let Some(addr) = auth_addrs.get(index).filter(|_| name == "auth-svc") {
+                let drawn = match name {
+                    "auth-svc" => auth_addrs.get(index),
+                    "booking-svc" => booking_addrs.get(index),
+                    _ => None,
+                };
+                if let Some(addr) = drawn {
                     own_env.insert(listen_var.clone(), addr.to_string());
                 }
                 let proc_name = replica_name(name, index);

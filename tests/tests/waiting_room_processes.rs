@@ -1,0 +1,270 @@
+//! The waiting room end to end, every service its own process on real PostgreSQL and Redis
+//! (issue 8's "done when"): while the room is on a booking without a grant is refused — through
+//! the gateway's REST and over gRPC straight to booking-svc — and with the grant the poll hands
+//! out it succeeds once; and the automatic mode opens the room by itself when booking-svc is
+//! saturated (a bounded load on 127.0.0.1) and closes it again when the load is gone.
+
+use std::time::{Duration, Instant};
+
+use proto::booking::v1::CreateBookingRequest;
+use proto::booking::v1::booking_service_client::BookingServiceClient;
+use serde_json::json;
+use vaxbook_tests::journey::{self, OtpSource};
+use vaxbook_tests::{Api, ProcessStack, seed};
+
+async fn set_room(stack: &ProcessStack, enabled: bool, rate: f64) -> anyhow::Result<()> {
+    let channel = platform::grpc::channel(&stack.session_url, Duration::from_secs(5))?;
+    let mut admin =
+        proto::session::v1::queue_admin_service_client::QueueAdminServiceClient::new(channel);
+    let mut request = platform::grpc::admin_request(
+        proto::session::v1::SetAdmissionRequest {
+            room: "*".to_owned(),
+            enabled,
+            rate_per_second: rate,
+            automatic: false,
+        },
+        &stack.admin_key,
+    )?;
+    request
+        .metadata_mut()
+        .insert("x-operator", "sre-e2e".parse()?);
+    admin.set_admission(request).await?;
+    // booking-svc reuses the room's status for BOOKING_ADMISSION_CACHE_MS (2 s).
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    Ok(())
+}
+
+async fn admitted_grant(me: &Api) -> anyhow::Result<String> {
+    let taken = me.post("/v1/queue/tickets", &json!({})).await?;
+    anyhow::ensure!(taken.status == 202, "take a ticket: {taken:?}");
+    let ticket = taken.body["ticket"].as_str().unwrap_or_default().to_owned();
+    // Taking again (another tab) answers the same ticket.
+    let again = me.post("/v1/queue/tickets", &json!({})).await?;
+    anyhow::ensure!(
+        again.body["ticket"] == ticket.as_str(),
+        "same ticket: {again:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let polled = me.get(&format!("/v1/queue/tickets/{ticket}")).await?;
+        anyhow::ensure!(polled.status == 200, "poll: {polled:?}");
+        if polled.body["admitted"] == true {
+            return Ok(polled.body["admission"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "never admitted: {polled:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn grpc_booking(
+    token: &str,
+    slot_id: &str,
+    key: &str,
+    grant: Option<&str>,
+) -> anyhow::Result<tonic::Request<CreateBookingRequest>> {
+    let mut request = tonic::Request::new(CreateBookingRequest {
+        slot_id: slot_id.to_owned(),
+        idempotency_key: key.to_owned(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    if let Some(grant) = grant {
+        request.metadata_mut().insert("x-admission", grant.parse()?);
+    }
+    Ok(request)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_back_door_through_rest_or_grpc() -> anyhow::Result<()> {
+    let stack = ProcessStack::start("waiting-room").await?;
+    let seeded =
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    let me = journey::login(
+        &Api::new(&stack.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let token = me.token.clone().unwrap_or_default();
+    let slot = seeded.slot_ids[0].clone();
+    set_room(&stack, true, 2.0).await?;
+
+    // REST without the grant: refused.
+    let refused = me
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&json!({"slot_id": slot})),
+            &[("Idempotency-Key", "rest-1")],
+        )
+        .await?;
+    refused.assert_problem(403, "admission-required");
+    // gRPC straight to booking-svc without the grant: refused the same.
+    let channel = platform::grpc::channel(&stack.booking_url, Duration::from_secs(5))?;
+    let mut booking = BookingServiceClient::new(channel);
+    let status = booking
+        .create_booking(grpc_booking(&token, &slot, "grpc-1", None)?)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a booking without a grant went through gRPC"))?;
+    assert_eq!(
+        platform::problem::Problem::from_status(&status).kind,
+        platform::problem::ProblemKind::AdmissionRequired
+    );
+
+    // Through the waiting room: admitted, the grant books once.
+    let grant = admitted_grant(&me).await?;
+    assert!(!grant.is_empty());
+    let booked = me
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&json!({"slot_id": slot})),
+            &[("Idempotency-Key", "rest-2"), ("X-Admission", &grant)],
+        )
+        .await?;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    let again = me
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&json!({"slot_id": seeded.slot_ids[1]})),
+            &[("Idempotency-Key", "rest-3"), ("X-Admission", &grant)],
+        )
+        .await?;
+    again.assert_problem(403, "admission-required");
+    // The same spent grant over gRPC opens nothing either.
+    let status = booking
+        .create_booking(grpc_booking(
+            &token,
+            &seeded.slot_ids[1],
+            "grpc-2",
+            Some(&grant),
+        )?)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a spent grant booked over gRPC"))?;
+    assert_eq!(
+        platform::problem::Problem::from_status(&status).kind,
+        platform::problem::ProblemKind::AdmissionRequired
+    );
+    set_room(&stack, false, 2.0).await?;
+    Ok(())
+}
+
+async fn room_enabled(stack: &ProcessStack) -> anyhow::Result<bool> {
+    let channel = platform::grpc::channel(&stack.session_url, Duration::from_secs(5))?;
+    let state = proto::session::v1::queue_service_client::QueueServiceClient::new(channel)
+        .get_admission(proto::session::v1::GetAdmissionRequest {
+            room: "*".to_owned(),
+        })
+        .await?
+        .into_inner();
+    Ok(state.enabled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_automatic_mode_opens_the_room_under_load_and_closes_it_after() -> anyhow::Result<()> {
+    // booking-svc sized for one write in flight: a few concurrent writes saturate it.
+    let stack = ProcessStack::start_with(
+        "waiting-room-auto",
+        &[
+            ("SESSION_ADMISSION_AUTO", "true"),
+            ("BOOKING_TARGET_IN_FLIGHT", "1"),
+            ("BOOKING_TARGET_LATENCY_MS", "60000"),
+        ],
+    )
+    .await?;
+    let seeded =
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    let me = journey::login(
+        &Api::new(&stack.gateway_url, "laptop-1"),
+        &otp,
+        &journey::HONG,
+    )
+    .await?;
+    let token = me.token.clone().unwrap_or_default();
+    assert!(!room_enabled(&stack).await?, "the room starts closed");
+
+    // A bounded load: 16 callers writing as fast as they can for at most 20 s, straight to
+    // booking-svc, until the room opens by itself.
+    let channel = platform::grpc::channel(&stack.booking_url, Duration::from_secs(5))?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut load = Vec::new();
+    for lane in 0..16 {
+        let mut booking = BookingServiceClient::new(channel.clone());
+        let (token, slot, stop) = (
+            token.clone(),
+            seeded.slot_ids[lane % 2].clone(),
+            stop.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.is_cancelled() {
+                n += 1;
+                if let Ok(request) = grpc_booking(&token, &slot, &format!("load-{lane}-{n}"), None)
+                {
+                    let _ = booking.create_booking(request).await;
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut opened = false;
+    while Instant::now() < deadline {
+        if room_enabled(&stack).await? {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        opened,
+        "booking-svc saturated: the automatic mode opened the room"
+    );
+    // While it is open (the load still on, booking-svc's cached status refreshed), a write
+    // without a grant is refused.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refused = me
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&json!({"slot_id": seeded.slot_ids[0]})),
+            &[("Idempotency-Key", "during")],
+        )
+        .await?;
+    refused.assert_problem(403, "admission-required");
+    stop.cancel();
+    for lane in load {
+        let _ = lane.await;
+    }
+
+    // The load gone and nobody waiting: the room closes by itself.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut closed = false;
+    while Instant::now() < deadline {
+        if !room_enabled(&stack).await? {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        closed,
+        "booking-svc recovered: the automatic mode closed the room"
+    );
+    Ok(())
+}
