@@ -240,3 +240,37 @@ async fn creation_checks_names_and_password_length() {
     assert!(created.otpauth_uri.starts_with("otpauth://totp/"));
     assert!(created.account.password_hash.starts_with("$argon2id$"));
 }
+
+#[tokio::test]
+async fn a_citizen_token_signed_by_the_same_key_is_never_an_agent_token() {
+    let f = fixture().await;
+    let now = f.clock.now();
+    let claims = platform::auth::AccessClaims {
+        iss: platform::auth::ISSUER.to_owned(),
+        aud: platform::auth::AUDIENCE.to_owned(),
+        sub: "person-key".to_owned(),
+        sid: "session-1".to_owned(),
+        dev: "device-1".to_owned(),
+        bd: "1990-01-01".to_owned(),
+        role: platform::auth::Role::Citizen,
+        iat: now.timestamp(),
+        exp: now.timestamp() + 600,
+        jti: "jti-1".to_owned(),
+        fence: None,
+    };
+    let citizen = platform::trust::sign_access_token(f.login.issuer.keys(), &claims).expect("sign");
+    // The same key verifies it as a citizen token (what the gateway checks)…
+    let gateway = platform::auth::TokenVerifier::new(
+        Arc::new(StaticKeysSource(f.login.issuer.keys().jwks())),
+        f.clock.clone(),
+    );
+    assert!(gateway.verify(&citizen).await.is_ok());
+    // …but no staff RPC takes it as an agent token, nor a caller grant.
+    assert!(f.verifier.verify::<AgentToken>(&citizen).await.is_err());
+    assert!(
+        f.verifier
+            .verify::<platform::staff::CallerGrant>(&citizen)
+            .await
+            .is_err()
+    );
+}
