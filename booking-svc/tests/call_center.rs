@@ -320,3 +320,74 @@ async fn each_refusal_has_its_reason_and_an_audit_entry() {
     let broken = verify_chain(&cc.entries().await).unwrap_err();
     assert_eq!(broken, ChainBreak::Altered { seq: 4 });
 }
+
+#[tokio::test]
+async fn an_agent_moves_a_callers_booking_only_where_the_channel_is_allowed() {
+    let cc = call_center("booking_call_center_change").await;
+    cc.harness
+        .answer(|answer| answer.modification_allowed_from = Some(support::kst(1, 0, 0)));
+    let first = cc.harness.seed_slot(CAMPAIGN, 10, 3).await;
+    let second = cc.harness.seed_slot(CAMPAIGN, 11, 3).await;
+    let token = cc.agent_token("agent-kim");
+    let grant = cc.caller_grant("agent-kim");
+    let mut client = cc.staff.clone();
+    let booked = client
+        .create_booking(staff(book(&first.id, ""), &token, Some(&grant)))
+        .await
+        .unwrap()
+        .into_inner();
+    let moved = client
+        .change_booking(staff(
+            support::change(&booked.id, &second.id),
+            &token,
+            Some(&grant),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.slot.unwrap().id, second.id);
+    assert_eq!(moved.agent, "agent-kim");
+
+    // Once the campaign no longer allows the call-center channel, neither change nor cancel.
+    cc.harness.answer(|answer| {
+        answer.eligible = false;
+        answer.reason = "channel-not-allowed".to_owned();
+    });
+    let (_, refused) = problem(
+        client
+            .change_booking(staff(
+                support::change(&booked.id, &first.id),
+                &token,
+                Some(&grant),
+            ))
+            .await,
+    );
+    assert_eq!(reason(&refused), "channel-not-allowed");
+    let (_, refused) = problem(
+        client
+            .cancel_booking(staff(
+                pb::CancelBookingRequest {
+                    id: booked.id.clone(),
+                },
+                &token,
+                Some(&grant),
+            ))
+            .await,
+    );
+    assert_eq!(reason(&refused), "channel-not-allowed");
+    let outcomes: Vec<String> = cc
+        .entries()
+        .await
+        .into_iter()
+        .map(|e| format!("{} {}", e.record.action, e.record.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            "staff.book ok",
+            "staff.change ok",
+            "staff.change channel-not-allowed",
+            "staff.cancel channel-not-allowed",
+        ]
+    );
+}
