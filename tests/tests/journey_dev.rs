@@ -185,6 +185,17 @@ async fn the_printed_walkthrough_runs_as_printed() -> anyhow::Result<()> {
         stdout.to_lowercase().contains("retry-after: 600"),
         "{stdout}"
     );
+    // The waiting room: without an admission the booking is refused, the polled ticket is
+    // admitted, and the booking with its grant is confirmed.
+    assert!(
+        stdout.contains("/problems/admission-required"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"admitted\":true"), "{stdout}");
+    assert!(
+        stdout.matches("\"status\":\"confirmed\"").count() >= 2,
+        "{stdout}"
+    );
     Ok(())
 }
 

@@ -83,8 +83,6 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     session_config.auth_url = auth_url.clone();
     // The automatic waiting room reads booking-svc's capacity signal.
     session_config.queue.booking_url = booking_url.clone();
-    // The automatic waiting room reads booking-svc's capacity signal.
-    session_config.queue.booking_url = booking_url.clone();
     if let Some((url, key_prefix)) = redis_url.as_ref().map(redis) {
         session_config.store = session_svc::StoreConfig::Redis { url, key_prefix };
     }
@@ -276,6 +274,18 @@ V4=$(curl -s -X POST $G/v1/auth/verifications -H "$JSON" -H 'X-Device-Id: pc-4' 
 VID4=$(echo "$V4" | sed -E 's/.*"verification_id":"([^"]+)".*/\1/'); NONCE4=$(echo "$V4" | sed -E 's/.*"nonce":"([^"]+)".*/\1/')
 SIG4=$(curl -s -X POST $G/dev/idp/financial_cert/signatures -H "$JSON" -d "{\"name\":\"박민수\",\"rrn\":\"800220-1234567\",\"nonce\":\"$NONCE4\"}")
 curl -s -X POST $G/v1/auth/verifications/$VID4/complete -H "$JSON" -H 'X-Device-Id: pc-4' -d "$SIG4" | sed -E 's/.*"masked_name":"([^"]+)".*/verified by certificate: \1/'
+# 10. the waiting room (R11): on, admitting 2 people a second, a booking without an admission is
+#     refused (403 admission-required); take a ticket (the same one from any tab), poll it until
+#     admitted, book with the admission grant in X-Admission, then turn the room off again
+curl -s -X PUT $G/dev/admission -H "$JSON" -d '{"enabled":true,"rate_per_second":2}'; echo
+sleep 3   # booking-svc reuses the room's status for 2 s
+curl -s -i -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -d "{\"slot_id\":\"$SLOT\"}"; echo
+Q=$(curl -s -X POST $G/v1/queue/tickets -H "$AUTH" -H "$DEV"); echo "$Q"
+TICKET=$(echo "$Q" | sed -E 's/.*"ticket":"([^"]+)".*/\1/')
+for i in $(seq 30); do echo "$Q" | grep -q '"admitted":true' && break; sleep 1; Q=$(curl -s "$G/v1/queue/tickets/$TICKET" -H "$AUTH" -H "$DEV"); done; echo "$Q"
+ADM=$(echo "$Q" | sed -E 's/.*"admission":"([^"]+)".*/\1/')
+curl -s -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -H "X-Admission: $ADM" -H "Idempotency-Key: queued-$VID" -d "{\"slot_id\":\"$SLOT\"}"; echo
+curl -s -X PUT $G/dev/admission -H "$JSON" -d '{"enabled":false}'; echo
 "#;
 
 fn banner(
