@@ -169,7 +169,7 @@ async fn deploy_local_scripts_start_and_stop_the_system() -> anyhow::Result<()> 
     );
     assert_eq!(pids.len(), 5, "pid files: {started}");
     assert!(
-        started.contains("seeded 2 campaigns, 6 centers, 456 slots"),
+        started.contains("seeded 2 campaigns, 6 centers, 732 slots"),
         "seed-demo: {started}"
     );
     assert!(
