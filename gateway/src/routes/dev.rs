@@ -406,8 +406,9 @@ pub async fn set_admission(
             "`rate_per_second` must be a number from 0 to 100000",
         ));
     }
-    let room = body.campaign_id.unwrap_or_default().trim().to_owned();
-    if !room.is_empty() && platform::ids::CampaignId::parse(&room).is_err() {
+    // Absent: the general room; present, it must be a campaign id.
+    let room = body.campaign_id.unwrap_or_else(|| "*".to_owned());
+    if room != "*" && platform::ids::CampaignId::parse(&room).is_err() {
         return Err(HttpProblem::invalid(format!(
             "`campaign_id` {}",
             platform::ids::CampaignId::EXPECTED

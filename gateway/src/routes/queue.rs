@@ -171,11 +171,9 @@ pub async fn take_ticket(
             HttpProblem::invalid("the body must be a JSON object like {\"campaign_id\": \"…\"}")
         })?
     };
-    let room = body
-        .campaign_id
-        .map(|campaign| campaign.trim().to_owned())
-        .unwrap_or_default();
-    if !room.is_empty() && platform::ids::CampaignId::parse(&room).is_err() {
+    // Absent: the general room; present, it must be a campaign id.
+    let room = body.campaign_id.unwrap_or_else(|| "*".to_owned());
+    if room != "*" && platform::ids::CampaignId::parse(&room).is_err() {
         return Err(HttpProblem::invalid(format!(
             "`campaign_id` {}",
             platform::ids::CampaignId::EXPECTED
