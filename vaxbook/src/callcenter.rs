@@ -38,6 +38,16 @@ pub enum AccountsCommand {
         #[arg(long, env = "AUTH_DATABASE_URL")]
         database_url: String,
     },
+    /// Print the current TOTP code of a base32 secret (the dev run's agent, tests, scripts;
+    /// staff use their authenticator app).
+    Totp {
+        #[arg(long)]
+        secret: String,
+        /// The instant (RFC 3339) to compute it for instead of now: the dev run checks codes
+        /// on its own clock (`curl $G/dev/clock`).
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 /// Which service's trail a database holds (only the default variable differs).
@@ -174,13 +184,27 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
 
 /// `vaxbook accounts …`: the lines to print.
 pub async fn accounts(command: AccountsCommand) -> anyhow::Result<Vec<String>> {
-    let AccountsCommand::Create {
-        org,
-        role,
-        name,
-        password,
-        database_url,
-    } = command;
+    let (org, role, name, password, database_url) = match command {
+        AccountsCommand::Create {
+            org,
+            role,
+            name,
+            password,
+            database_url,
+        } => (org, role, name, password, database_url),
+        AccountsCommand::Totp { secret, at } => {
+            let at = match at {
+                Some(raw) => chrono::DateTime::parse_from_rfc3339(&raw)
+                    .map_err(|err| anyhow::anyhow!("--at must be RFC 3339: {err}"))?
+                    .with_timezone(&chrono::Utc),
+                None => chrono::Utc::now(),
+            };
+            let unix = u64::try_from(at.timestamp())?;
+            return Ok(vec![auth_svc::accounts::credentials::totp_code(
+                &secret, "totp", unix,
+            )?]);
+        }
+    };
     let role = StaffRole::parse(&role)
         .ok_or_else(|| anyhow::anyhow!("--role must be agent, supervisor or operator"))?;
     let password = read_password(password)?;

@@ -6,6 +6,7 @@
 
 pub mod callers;
 pub mod credentials;
+pub mod dev;
 pub mod grpc;
 pub mod store;
 
@@ -330,10 +331,16 @@ pub async fn staff_service(
             let audit = platform::audit::PgAuditLog::migrate(url.expose(), pool).await?;
             (Arc::new(accounts), Arc::new(audit))
         }
-        None => (
-            Arc::new(store::MemoryAccountStore::new()),
-            Arc::new(platform::audit::MemoryAuditLog::new()),
-        ),
+        None => {
+            let accounts = store::MemoryAccountStore::new();
+            if config.dev_mode {
+                dev::seed(&accounts, config.clock.now()).await?;
+            }
+            (
+                Arc::new(accounts),
+                Arc::new(platform::audit::MemoryAuditLog::new()),
+            )
+        }
     };
     let issuer = signer.grant_issuer();
     let verifications = Arc::new(callers::CallerVerifications {
