@@ -152,6 +152,7 @@ impl Verifications {
             session_id: &session.session_id,
             device_id: &input.device_id,
             session_expires_at: session.expires_at,
+            fence: session.fence,
         })?;
         tracing::info!(verification_id = %id, session_id = %session.session_id, "verification completed");
         Ok(CompleteOutput {

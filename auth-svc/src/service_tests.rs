@@ -90,6 +90,7 @@ impl SessionGateway for ScriptedSessions {
             session_id: SessionId::parse(&format!("session-{}", self.claims.lock().unwrap().len()))
                 .unwrap(),
             expires_at: now + chrono::Duration::minutes(30),
+            fence: Some(7),
         })
     }
 }
@@ -319,6 +320,8 @@ async fn a_right_code_yields_a_token_for_the_person_and_device() {
     assert_eq!(claims.bd, "1985-09-19");
     assert_eq!(claims.dev, "phone-a");
     assert_eq!(claims.sid, "session-1");
+    // session-svc's fencing number of the claimed session rides in the token.
+    assert_eq!(claims.fence, Some(7));
     let expected_key = derive_person_key(b"test-secret", &Rrn::parse("8509191234567").unwrap());
     assert_eq!(claims.sub, expected_key.as_str());
     assert_eq!(

@@ -27,6 +27,9 @@ use crate::error::AuthError;
 pub struct ClaimedSession {
     pub session_id: SessionId,
     pub expires_at: DateTime<Utc>,
+    /// session-svc's fencing number of the session (grows each time the person's lock changes
+    /// hands); the access token carries it so booking-svc refuses an older session's writes.
+    pub fence: Option<u64>,
 }
 
 /// The detail of a device-locked refusal, as session-svc words it.
@@ -159,6 +162,7 @@ impl SessionGateway for GrpcSessionGateway {
             (Some(session_id), Some(expires_at)) => Ok(ClaimedSession {
                 session_id,
                 expires_at,
+                fence: (response.fence > 0).then_some(response.fence),
             }),
             _ => {
                 tracing::error!(

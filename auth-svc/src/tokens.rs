@@ -100,6 +100,8 @@ pub struct TokenSubject<'a> {
     pub session_id: &'a SessionId,
     pub device_id: &'a DeviceId,
     pub session_expires_at: DateTime<Utc>,
+    /// The session's fencing number from session-svc, when it gave one.
+    pub fence: Option<u64>,
 }
 
 /// Issues citizen access tokens that never outlive their session.
@@ -133,7 +135,7 @@ impl TokenIssuer {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
-            fence: None,
+            fence: subject.fence,
         };
         Ok(IssuedToken {
             token: self.signer.sign(&claims)?,
@@ -204,6 +206,7 @@ mod tests {
             session_id: &fixture.session_id,
             device_id: &fixture.device_id,
             session_expires_at,
+            fence: Some(3),
         }
     }
 
@@ -227,6 +230,7 @@ mod tests {
         assert_eq!(claims.sid, "session-1");
         assert_eq!(claims.dev, "device-1");
         assert_eq!(claims.bd, "1990-01-01");
+        assert_eq!(claims.fence, Some(3));
         assert_eq!(claims.role, Role::Citizen);
         assert_eq!(claims.iss, ISSUER);
         assert_eq!(claims.aud, AUDIENCE);

@@ -268,3 +268,62 @@ async fn the_automatic_mode_opens_the_room_under_load_and_closes_it_after() -> a
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_lock_changed_hands_never_books() -> anyhow::Result<()> {
+    let stack = ProcessStack::start("fencing").await?;
+    let seeded =
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    let otp = OtpSource::RedisOutbox {
+        url: stack.redis_url.clone(),
+        prefix: stack.redis_prefix.clone(),
+    };
+    let laptop = Api::new(&stack.gateway_url, "laptop-1");
+    let first = journey::login(&laptop, &otp, &journey::HONG).await?;
+    let old_token = first.token.clone().unwrap_or_default();
+    // The lock changes hands: logged out, then verified again (a higher fencing number).
+    let logout = first
+        .send(reqwest::Method::POST, "/v1/session/logout", None, &[])
+        .await?;
+    assert_eq!(logout.status, 204);
+    let second = journey::login(&laptop, &otp, &journey::HONG).await?;
+    assert_ne!(second.token, first.token);
+
+    // The old token, straight to booking-svc: refused as superseded, nothing booked.
+    let channel = platform::grpc::channel(&stack.booking_url, Duration::from_secs(5))?;
+    let status = BookingServiceClient::new(channel)
+        .create_booking(grpc_booking(
+            &old_token,
+            &seeded.slot_ids[0],
+            "stale-1",
+            None,
+        )?)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a superseded session booked"))?;
+    assert_eq!(
+        platform::problem::Problem::from_status(&status).kind,
+        platform::problem::ProblemKind::SessionSuperseded
+    );
+    // Through the gateway the same.
+    let refused = first
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&json!({"slot_id": seeded.slot_ids[0]})),
+            &[("Idempotency-Key", "stale-2")],
+        )
+        .await?;
+    refused.assert_problem(401, "session-superseded");
+    // The current session books.
+    let booked = second
+        .send(
+            reqwest::Method::POST,
+            "/v1/bookings",
+            Some(&json!({"slot_id": seeded.slot_ids[0]})),
+            &[("Idempotency-Key", "fresh-1")],
+        )
+        .await?;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    Ok(())
+}
