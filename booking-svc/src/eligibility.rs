@@ -343,9 +343,8 @@ mod tests {
 
     #[tokio::test]
     async fn questions_carry_the_service_credential() {
-        let channel = platform::grpc::channel("http://127.0.0.1:1", Duration::from_secs(1))
-            .unwrap()
-            .into();
+        let channel =
+            platform::grpc::channel("http://127.0.0.1:1", Duration::from_secs(1)).unwrap();
         let asking = GrpcEligibility::new(channel)
             .with_service_credential(platform::config::Secret::new("service-key"));
         let request = asking.as_service(()).unwrap();

@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 }
 
 fn start_redis(port: u16) -> Child {
-    let child = Command::new("redis-server")
+    let mut child = Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -55,6 +55,8 @@ fn start_redis(port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the dedicated redis-server did not start");
 }
 
