@@ -5,10 +5,18 @@
 //! PostgreSQL (booking-svc's own store, no HTTP or gRPC) with the same concurrency, so the
 //! report gives end-to-end bookings/s as a ratio of raw database bookings/s measured in one run.
 //!
+//! With `--verifications N` it instead measures verifications per second per identity
+//! provider (phone, kakao, naver, pass, financial_cert) and nothing else (see
+//! `verifications.rs`).
+//!
 //! ```sh
 //! cargo build --release --workspace --bins
 //! target/release/vaxbook-load --people 2000 --concurrency 64
+//! target/release/vaxbook-load --verifications 2000 --provider all --concurrency 64
 //! ```
+
+#[path = "load/verifications.rs"]
+mod verifications;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -35,6 +43,16 @@ struct Args {
     /// How many requests are in flight at once (1 to 1024).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     concurrency: u32,
+    /// Instead of the booking run: how many verifications (start + complete, distinct people
+    /// and devices) each provider runs through the gateway (1 to 20000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    verifications: Option<u32>,
+    /// With --verifications: the provider measured, or all of them in one run.
+    #[arg(long, default_value = "all", value_parser = ["phone", "kakao", "naver", "pass", "financial_cert", "all"])]
+    provider: String,
+    /// With --verifications: the run gives up (stopping the stack) after this many seconds.
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    time_limit_secs: u64,
 }
 
 impl Args {
@@ -196,6 +214,20 @@ async fn main() -> anyhow::Result<()> {
     let args = <Args as clap::Parser>::parse();
     let people = args.people();
     let concurrency = args.concurrency();
+    if let Some(count) = args.verifications {
+        let providers: Vec<&'static str> = verifications::PROVIDERS
+            .iter()
+            .copied()
+            .filter(|provider| args.provider == "all" || args.provider == *provider)
+            .collect();
+        let limit = Duration::from_secs(args.time_limit_secs);
+        return tokio::time::timeout(
+            limit,
+            verifications::run(count as usize, &providers, concurrency),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("gave up after {} s", limit.as_secs()))?;
+    }
     println!("vaxbook-load: {people} people, {concurrency} requests in flight, 127.0.0.1 only");
 
     // Enough places for everyone, spread over 20 slots.
