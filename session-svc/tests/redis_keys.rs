@@ -66,12 +66,19 @@ async fn locks_and_blocks_are_prefixed_keys_with_ttls() {
     let lock_key = format!("{prefix}session:lock:{{pk-keys}}");
     let block_key = format!("{prefix}session:block:{{pk-keys}}:phone:1");
     let fence_key = format!("{prefix}session:fence:{{pk-keys}}");
+    let blocked_key = format!("{prefix}session:blocks:{{pk-keys}}");
     assert_eq!(store.lock_key(&person), lock_key);
     assert_eq!(store.block_key(&person, &phone), block_key);
     assert_eq!(store.fence_key(&person), fence_key);
+    assert_eq!(store.blocked_devices_key(&person), blocked_key);
     assert_eq!(
         keys_under(&mut connection, &prefix).await,
-        vec![block_key.clone(), fence_key.clone(), lock_key.clone()]
+        vec![
+            block_key.clone(),
+            blocked_key.clone(),
+            fence_key.clone(),
+            lock_key.clone()
+        ]
     );
 
     let (device, session, expires_ms): (String, String, i64) = redis::cmd("HMGET")
@@ -102,13 +109,18 @@ async fn locks_and_blocks_are_prefixed_keys_with_ttls() {
         fence_ttl > 1_190_000 && fence_ttl <= 1_200_000,
         "{fence_ttl}"
     );
+    let blocked_ttl = ttl_ms(&mut connection, &blocked_key).await;
+    assert!(
+        blocked_ttl > 590_000 && blocked_ttl <= 600_000,
+        "{blocked_ttl}"
+    );
 
     // Releasing removes the lock key and leaves the other device's block (and the counter,
     // so the next holder's number is higher).
     assert!(store.release(&person, &session_id, start()).await.unwrap());
     assert_eq!(
         keys_under(&mut connection, &prefix).await,
-        vec![block_key, fence_key]
+        vec![block_key, blocked_key, fence_key]
     );
 }
 

@@ -309,6 +309,20 @@ async fn operators_look_up_and_release_a_person_audited() {
     running.set_admission(true, 0.0).await;
     let ticket = running.take(&token, "").await.unwrap();
     assert_eq!(ticket.position, 1);
+    // A second device tries: blocked (R3), and operators will see the block.
+    let proof = running
+        .auth
+        .proof(&who, "phone-2", running.clock.now())
+        .unwrap();
+    let locked = SessionServiceClient::new(running.channel.clone())
+        .claim_device(pb::ClaimDeviceRequest {
+            person_key: who.clone(),
+            device_id: "phone-2".to_owned(),
+            device_proof: proof,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(locked.code(), Code::FailedPrecondition);
 
     // Without the operator key, or without naming the operator: refused.
     let anonymous = running
@@ -342,6 +356,8 @@ async fn operators_look_up_and_release_a_person_audited() {
     assert_eq!(seen.places.len(), 1);
     assert_eq!(seen.places[0].position, 1);
     assert_eq!(seen.places[0].ticket, ticket.ticket);
+    assert_eq!(seen.blocks.len(), 1);
+    assert_eq!(seen.blocks[0].device_id, "phone-2");
 
     let released = running
         .admin()

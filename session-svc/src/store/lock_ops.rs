@@ -122,36 +122,22 @@ impl LockOperations for RedisDeviceLockStore {
             });
             state.fence = fence.unwrap_or(0);
         }
-        // The person's blocks share the person's hash tag, so on a cluster they sit on one node;
-        // SCAN walks that node's keys matching the person's block prefix (operators only).
-        let pattern = format!("{}*", self.block_key_prefix(person_key));
-        let prefix_len = pattern.len() - 1;
-        let mut cursor: u64 = 0;
-        let mut keys: Vec<String> = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut connection)
-                .await?;
-            keys.extend(batch);
-            if next == 0 || keys.len() > 10_000 {
-                break;
-            }
-            cursor = next;
-        }
-        for key in keys {
+        // The person's blocked devices are listed in a set of their own (no keyspace scan).
+        let devices: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.blocked_devices_key(person_key))
+            .query_async(&mut connection)
+            .await?;
+        for device in devices {
+            let Ok(device_id) = crate::domain::DeviceId::parse(&device) else {
+                continue;
+            };
             let until: Option<i64> = redis::cmd("GET")
-                .arg(&key)
+                .arg(self.block_key(person_key, &device_id))
                 .query_async(&mut connection)
                 .await?;
             if let Some(until_ms) = until
                 && until_ms > now_ms
             {
-                let device = key.get(prefix_len..).unwrap_or_default().to_owned();
                 state.blocks.push((device, instant_from_millis(until_ms)?));
             }
         }
@@ -175,16 +161,5 @@ impl LockOperations for RedisDeviceLockStore {
             .query_async(&mut connection)
             .await?;
         Ok(expires.is_some_and(|until| until > now.timestamp_millis()))
-    }
-}
-
-impl RedisDeviceLockStore {
-    /// What every block key of the person starts with.
-    fn block_key_prefix(&self, person_key: &PersonKey) -> String {
-        format!(
-            "{}session:block:{{{}}}:",
-            self.key_prefix,
-            person_key.as_str()
-        )
     }
 }

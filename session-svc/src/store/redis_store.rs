@@ -9,7 +9,9 @@
 //! - `{prefix}session:fence:{person_key}` — the person's fencing counter, incremented by every
 //!   granted claim (the lock changes hands); it lives as long as the newest session could, so
 //!   it outlives every token of an earlier session and the numbers only grow;
-//! - `{prefix}session:block:{person_key}:{device_id}` — string, the block's end in ms.
+//! - `{prefix}session:block:{person_key}:{device_id}` — string, the block's end in ms;
+//! - `{prefix}session:blocks:{person_key}` — set of the person's blocked devices (for operators),
+//!   living as long as the newest block.
 //!
 //! Whether a lock or block is still in force is decided against the caller's clock (`now_ms`
 //! passed as an argument), never Redis's own time, so this store and the in-process one agree
@@ -30,7 +32,7 @@ use super::{
 };
 use crate::domain::{DeviceId, PersonKey, SessionId};
 
-/// KEYS: lock, block, fence. ARGV: device, new session, now_ms, session_ttl_ms, expires_ms
+/// KEYS: lock, block, fence, blocked-devices set. ARGV: device, new session, now_ms, session_ttl_ms, expires_ms
 /// (hard), block_ms, block_until_ms, effective_expires_ms. Replies `{outcome, milliseconds}`.
 const CLAIM_SCRIPT: &str = r"
 local now_ms = tonumber(ARGV[3])
@@ -42,6 +44,8 @@ local held = redis.call('HMGET', KEYS[1], 'device', 'expires_ms')
 local held_until = tonumber(held[2])
 if held[1] and held_until and held_until > now_ms and held[1] ~= ARGV[1] then
   redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[6])
+  redis.call('SADD', KEYS[4], ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
   return {'locked', tonumber(ARGV[6])}
 end
 local fence = redis.call('INCR', KEYS[3])
@@ -160,6 +164,16 @@ impl RedisDeviceLockStore {
         )
     }
 
+    /// The set of the person's blocked devices (same hash tag), so operators find the blocks
+    /// without scanning the keyspace; it lives as long as the newest block.
+    pub fn blocked_devices_key(&self, person_key: &PersonKey) -> String {
+        format!(
+            "{}session:blocks:{{{}}}",
+            self.key_prefix,
+            person_key.as_str()
+        )
+    }
+
     /// The key of a device's block for a person. Person keys cannot contain ':', so the key is
     /// unambiguous.
     pub fn block_key(&self, person_key: &PersonKey, device_id: &DeviceId) -> String {
@@ -198,6 +212,7 @@ impl DeviceLockStore for RedisDeviceLockStore {
             .key(self.lock_key(person_key))
             .key(self.block_key(person_key, device_id))
             .key(self.fence_key(person_key))
+            .key(self.blocked_devices_key(person_key))
             .arg(device_id.as_str())
             .arg(session_id.as_str())
             .arg(now_ms)
