@@ -187,10 +187,7 @@ async fn the_printed_walkthrough_runs_as_printed() -> anyhow::Result<()> {
     );
     // The waiting room: without an admission the booking is refused, the polled ticket is
     // admitted, and the booking with its grant is confirmed.
-    assert!(
-        stdout.contains("/problems/admission-required"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("/problems/admission-required"), "{stdout}");
     assert!(stdout.contains("\"admitted\":true"), "{stdout}");
     assert!(
         stdout.matches("\"status\":\"confirmed\"").count() >= 2,
