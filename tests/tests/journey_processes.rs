@@ -135,7 +135,9 @@ async fn booking_svc_itself_refuses_tokens_of_ended_sessions() -> anyhow::Result
     let channel = platform::grpc::channel(&stack.booking_url, std::time::Duration::from_secs(5))?;
     let mut booking = BookingServiceClient::new(channel);
     let direct = |token: &str| -> anyhow::Result<tonic::Request<ListMyBookingsRequest>> {
-        let mut request = tonic::Request::new(ListMyBookingsRequest { made_for_others: false });
+        let mut request = tonic::Request::new(ListMyBookingsRequest {
+            made_for_others: false,
+        });
         request
             .metadata_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);
