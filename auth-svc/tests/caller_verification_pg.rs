@@ -59,7 +59,7 @@ async fn an_agent_verifies_a_caller_and_gets_a_grant_bound_to_both() {
     for (name, secret, _) in &totp {
         let unix = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
         let answer = staff
-            .login(pb::StaffLoginRequest {
+            .login(pb::LoginRequest {
                 username: (*name).to_owned(),
                 password: PASSWORD.to_owned(),
                 totp_code: credentials::totp_code(secret, name, unix).unwrap(),

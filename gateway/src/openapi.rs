@@ -241,44 +241,77 @@ fn finish_operation(operation: &mut Map<String, Value>) {
     );
 }
 
-/// Rules of the request bodies that a single struct schema cannot say: which answer fields a
-/// provider needs, and that `financial_cert` is not enabled yet (its `signature` and
-/// `certificate` answers alone are refused). The two variants of `StartVerificationRequest`
-/// have disjoint `provider` values, so exactly one of them matches any body.
+/// Rules of the request bodies that a single struct schema cannot say: which fields each
+/// built-in provider needs, and that a verification is answered with exactly one answer. The
+/// variants of `StartVerificationRequest` have disjoint `provider` values and those of
+/// `CompleteVerificationRequest` forbid each other's fields, so exactly one variant matches any
+/// valid body. Providers added to auth-svc later are listed by `GET /v1/auth/providers`.
 fn refine_request_schemas(schemas: &mut Map<String, Value>) {
     if let Some(start) = schemas.get("StartVerificationRequest").cloned() {
-        let mut phone = start.clone();
-        phone["properties"]["provider"] = json!({ "type": "string", "const": "phone" });
-        phone["properties"]["phone"]["type"] = json!("string");
-        if let Some(required) = phone["required"].as_array_mut() {
-            required.push(json!("phone"));
-        }
-        phone["title"] = json!("Phone verification");
-        let mut others = start.clone();
-        others["properties"]["provider"] = json!({
-            "type": "string",
-            "enum": ["kakao", "naver", "pass"]
-        });
-        others["title"] = json!("App verification");
         let phone_pattern = start["properties"]["phone"]["pattern"]
             .as_str()
             .unwrap_or("")
             .to_owned();
-        others["properties"]["phone"]["pattern"] = json!(format!("^\\s*$|{phone_pattern}"));
+        let variant = |title: &str, providers: &[&str], needs_phone: bool| {
+            let mut variant = start.clone();
+            variant["title"] = json!(title);
+            variant["properties"]["provider"] = json!({ "type": "string", "enum": providers });
+            if needs_phone {
+                variant["properties"]["phone"]["type"] = json!("string");
+                variant["properties"]["carrier"] =
+                    json!({ "$ref": "#/components/schemas/Carrier" });
+                if let Some(required) = variant["required"].as_array_mut() {
+                    required.push(json!("phone"));
+                    required.push(json!("carrier"));
+                }
+            } else {
+                variant["properties"]["phone"]["pattern"] =
+                    json!(format!("^\\s*$|{phone_pattern}"));
+            }
+            variant
+        };
         schemas.insert(
             "StartVerificationRequest".to_owned(),
             json!({
-                "description": "Who to verify, and with which provider; the phone provider needs `phone`. `financial_cert` is part of the provider vocabulary but not enabled yet: it is answered 400 `unsupported-provider`.",
-                "oneOf": [phone, others]
+                "description": "Who to verify, and with which provider: the phone provider needs `phone` and `carrier` (the carriers' agency checks them before any code is sent); the simple certificates (kakao, naver, pass) and financial certificates need only `name` and `rrn`.",
+                "oneOf": [
+                    variant("Phone verification", &["phone"], true),
+                    variant("App verification", &["kakao", "naver", "pass"], false),
+                    variant("Financial certificate", &["financial_cert"], false),
+                ]
             }),
         );
     }
-    // Exactly one answer: an `otp` or an `assertion` string (a `null` member counts as
-    // absent), never both.
+    // Exactly one answer: an `otp`, an `assertion`, or a `signature` with its `certificate`;
+    // the other answer members are absent or `null`.
     if let Some(complete) = schemas.get_mut("CompleteVerificationRequest") {
+        let absent = json!({ "type": "null" });
         complete["oneOf"] = json!([
-            { "required": ["otp"], "properties": { "otp": { "type": "string" } } },
-            { "required": ["assertion"], "properties": { "assertion": { "type": "string" } } }
+            {
+                "title": "One-time code (phone)",
+                "required": ["otp"],
+                "properties": {
+                    "otp": { "type": "string" },
+                    "assertion": absent, "signature": absent, "certificate": absent
+                }
+            },
+            {
+                "title": "Signed assertion (kakao, naver, pass)",
+                "required": ["assertion"],
+                "properties": {
+                    "assertion": { "type": "string" },
+                    "otp": absent, "signature": absent, "certificate": absent
+                }
+            },
+            {
+                "title": "Certificate and signature (financial_cert)",
+                "required": ["signature", "certificate"],
+                "properties": {
+                    "signature": { "type": "string" },
+                    "certificate": { "type": "string" },
+                    "otp": absent, "assertion": absent
+                }
+            }
         ]);
     }
 }

@@ -339,7 +339,7 @@ pub async fn callcenter(args: CallCenterArgs) -> anyhow::Result<Vec<String>> {
             totp,
         } => {
             let answer = auth()?
-                .login(auth_pb::StaffLoginRequest {
+                .login(auth_pb::LoginRequest {
                     username,
                     password: read_password(password)?,
                     totp_code: totp,

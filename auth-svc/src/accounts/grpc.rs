@@ -75,15 +75,15 @@ fn non_empty(raw: String) -> Option<String> {
 impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
     async fn login(
         &self,
-        request: Request<pb::StaffLoginRequest>,
-    ) -> Result<Response<pb::StaffLoginResponse>, Status> {
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
         let request = request.into_inner();
         let logged_in = self
             .login
             .login(&request.username, request.password, &request.totp_code)
             .await
             .map_err(|problem| problem.to_status())?;
-        Ok(Response::new(pb::StaffLoginResponse {
+        Ok(Response::new(pb::LoginResponse {
             token: logged_in.token.token,
             expires_at: Some(platform::clock::to_timestamp(logged_in.token.expires_at)),
             account_id: logged_in.account.id.to_string(),

@@ -199,20 +199,22 @@ pub struct CompleteVerificationBody {
     pub otp: Option<String>,
     /// The signed assertion the provider's app returned (kakao, naver, pass).
     #[serde(default)]
-    #[schema(max_length = 16384, pattern = r"^\s*\S")]
+    #[schema(max_length = 8192, pattern = r"^\s*[A-Za-z0-9_=.-]+\s*$")]
     pub assertion: Option<String>,
     /// Signature over the nonce by the certificate's key, base64 (financial_cert).
     #[serde(default)]
-    #[schema(max_length = 16384, pattern = r"^\s*\S")]
+    #[schema(max_length = 16384, pattern = r"^\s*[!-~][!-~\s]*$")]
     pub signature: Option<String>,
     /// The X.509 certificate, PEM (financial_cert).
     #[serde(default)]
-    #[schema(max_length = 16384, pattern = r"^\s*\S")]
+    #[schema(max_length = 16384, pattern = r"^\s*[!-~][!-~\s]*$")]
     pub certificate: Option<String>,
 }
 
 /// Upper bound of an assertion or certificate; larger bodies are refused by the body limit.
 const MAX_ANSWER_CHARS: usize = 16 * 1024;
+/// Upper bound of a simple-certificate assertion (auth-svc refuses longer ones).
+const MAX_ASSERTION_CHARS: usize = 8 * 1024;
 
 impl CompleteVerificationBody {
     fn into_request(
@@ -242,13 +244,35 @@ impl CompleteVerificationBody {
                     }
                 }
             };
+        // An assertion is a compact JWS (base64url and dots); a certificate (PEM or base64 DER)
+        // and a signature (base64) are printable ASCII. Anything else is refused here, as the
+        // document says.
+        let ascii = |name: &str, value: &str, allowed: fn(u8) -> bool| {
+            if value
+                .bytes()
+                .all(|byte| allowed(byte) || byte.is_ascii_whitespace())
+            {
+                Ok(())
+            } else {
+                Err(HttpProblem::invalid(format!(
+                    "`{name}` holds characters it cannot contain"
+                )))
+            }
+        };
+        let jws = |byte: u8| byte.is_ascii_alphanumeric() || b"_=.-".contains(&byte);
+        let assertion = field("assertion", self.assertion, MAX_ASSERTION_CHARS)?;
+        ascii("assertion", &assertion, jws)?;
+        let signature = field("signature", self.signature, MAX_ANSWER_CHARS)?;
+        ascii("signature", &signature, |byte| byte.is_ascii_graphic())?;
+        let certificate = field("certificate", self.certificate, MAX_ANSWER_CHARS)?;
+        ascii("certificate", &certificate, |byte| byte.is_ascii_graphic())?;
         Ok(auth::CompleteVerificationRequest {
             verification_id,
             otp: field("otp", self.otp, 16)?,
             device_id: device_id.0,
-            assertion: field("assertion", self.assertion, MAX_ANSWER_CHARS)?,
-            signature: field("signature", self.signature, MAX_ANSWER_CHARS)?,
-            certificate: field("certificate", self.certificate, MAX_ANSWER_CHARS)?,
+            assertion,
+            signature,
+            certificate,
         })
     }
 }

@@ -209,9 +209,16 @@ pub async fn issue_assertion(
 #[derive(Deserialize, ToSchema)]
 #[schema(as = DevCertificateSignatureRequest)]
 pub struct CertificateSignatureBody {
-    #[schema(max_length = 256, pattern = r"\S")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^\s*[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3](?:[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3 ·-]{0,48}[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3])?\s*$"
+    )]
     pub name: String,
-    #[schema(max_length = 256, pattern = r"\S")]
+    #[schema(
+        max_length = 32,
+        pattern = r"^\s*[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])-?[0-9]{7}\s*$",
+        example = "900101-1234567"
+    )]
     pub rrn: String,
     /// The `nonce` of the verification being answered.
     #[schema(max_length = 256, pattern = r"\S")]
@@ -245,6 +252,8 @@ pub async fn issue_certificate_signature(
     JsonBody(body): JsonBody<CertificateSignatureBody>,
 ) -> Result<Response, HttpProblem> {
     let dev = hooks(&state)?;
+    bounded("name", &body.name, 64)?;
+    bounded("rrn", &body.rrn, 32)?;
     for (field, value) in [
         ("name", &body.name),
         ("rrn", &body.rrn),
@@ -282,12 +291,23 @@ pub async fn issue_certificate_signature(
 #[schema(as = DevCarrierSubscriber)]
 pub struct SubscriberBody {
     /// The name as registered with the carrier.
-    #[schema(max_length = 64, pattern = r"\S")]
+    #[schema(
+        max_length = 64,
+        pattern = r"^\s*[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3](?:[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3 ·-]{0,48}[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\uAC00-\uD7A3])?\s*$"
+    )]
     pub name: String,
     /// YYMMDD-GNNNNNN.
-    #[schema(max_length = 32, pattern = r"\S", example = "900101-1234567")]
+    #[schema(
+        max_length = 32,
+        pattern = r"^\s*[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])-?[0-9]{7}\s*$",
+        example = "900101-1234567"
+    )]
     pub rrn: String,
-    #[schema(max_length = 32, pattern = r"\S", example = "010-1234-5678")]
+    #[schema(
+        max_length = 32,
+        pattern = r"^\s*0[- ]?1[- ]?[016789](?:[- ]?[0-9]){7,8}\s*$",
+        example = "010-1234-5678"
+    )]
     pub phone: String,
     #[schema(value_type = crate::routes::auth::Carrier, example = "skt")]
     pub carrier: String,
@@ -319,6 +339,9 @@ pub async fn add_carrier_subscriber(
     JsonBody(body): JsonBody<SubscriberBody>,
 ) -> Result<Response, HttpProblem> {
     let dev = hooks(&state)?;
+    bounded("name", &body.name, 64)?;
+    bounded("rrn", &body.rrn, 32)?;
+    bounded("phone", &body.phone, 32)?;
     let subscriber = platform::carrier::Subscriber {
         name: body.name,
         rrn: body.rrn,
@@ -450,4 +473,14 @@ pub async fn set_admission(
         waiting: state_now.waiting,
         mode: state_now.mode,
     }))
+}
+
+/// Refuses a member longer than the document's `maxLength`, before it is read further.
+fn bounded(field: &str, value: &str, max_chars: usize) -> Result<(), HttpProblem> {
+    if value.chars().count() > max_chars {
+        return Err(HttpProblem::invalid(format!(
+            "`{field}` is longer than {max_chars} characters"
+        )));
+    }
+    Ok(())
 }
