@@ -17,25 +17,22 @@ use crate::AppState;
 use crate::problem::HttpProblem;
 
 pub const DEVICE_ID_HEADER: &str = "x-device-id";
-pub const MAX_DEVICE_ID_LEN: usize = 128;
+pub const MAX_DEVICE_ID_LEN: usize = platform::ids::DeviceId::MAX_LEN;
 
-/// The `X-Device-Id` header: 1..=128 characters of `[A-Za-z0-9._:-]`.
+/// The `X-Device-Id` header, validated by the one rule every service shares
+/// ([`platform::ids::DeviceId`]: 1..=128 characters of `[A-Za-z0-9._:-]`). A local type only
+/// because the header extractor must be one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceId(pub String);
 
 impl DeviceId {
     pub fn parse(raw: &str) -> Result<Self, HttpProblem> {
-        let well_formed = !raw.is_empty()
-            && raw.len() <= MAX_DEVICE_ID_LEN
-            && raw
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(&byte));
-        if !well_formed {
-            return Err(HttpProblem::invalid(
+        let device = platform::ids::DeviceId::parse(raw).map_err(|_| {
+            HttpProblem::invalid(
                 "X-Device-Id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
-            ));
-        }
-        Ok(Self(raw.to_owned()))
+            )
+        })?;
+        Ok(Self(device.into_string()))
     }
 }
 

@@ -47,7 +47,7 @@ pub struct AccessClaims {
 
 impl AccessClaims {
     pub fn birth_date(&self) -> Result<NaiveDate, Problem> {
-        NaiveDate::parse_from_str(&self.bd, "%Y-%m-%d").map_err(|_| {
+        crate::ids::parse_iso_date("bd", &self.bd).map_err(|_| {
             Problem::new(
                 ProblemKind::Unauthenticated,
                 "the token's birth date is malformed",

@@ -47,11 +47,7 @@ pub async fn open_campaign_with(
         BookingAdminServiceClient::new(platform::grpc::channel(booking_url, timeout)?);
     let now = Utc::now();
     let today = now.with_timezone(&chrono_tz::Asia::Seoul).date_naive();
-    let date = |days: i64| {
-        (today + Duration::days(days))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
+    let date = |days: i64| platform::ids::format_iso_date(today + Duration::days(days));
     scheduling
         .upsert_campaign(admin_request(
             UpsertCampaignRequest {

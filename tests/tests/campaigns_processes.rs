@@ -33,10 +33,7 @@ fn open_window(id: &str, opens: DateTime<Utc>, closes: DateTime<Utc>, share_bp: 
 }
 
 fn kst_date(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Asia::Seoul)
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string()
+    platform::ids::format_iso_date(at.with_timezone(&chrono_tz::Asia::Seoul).date_naive())
 }
 
 /// Upserts `campaign`, one center and one slot of `capacity` on D+5 in it; returns the slots'

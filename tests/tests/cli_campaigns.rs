@@ -31,9 +31,7 @@ fn kst(at: DateTime<Utc>) -> String {
 fn campaign_file(closes: DateTime<Utc>, kind: &str) -> String {
     let now = Utc::now();
     let date = |at: DateTime<Utc>| {
-        at.with_timezone(&chrono_tz::Asia::Seoul)
-            .format("%Y-%m-%d")
-            .to_string()
+        platform::ids::format_iso_date(at.with_timezone(&chrono_tz::Asia::Seoul).date_naive())
     };
     format!(
         "campaigns:\n  - id: {CAMPAIGN}\n    name: \"End-to-end 18–49 from a file\"\n    \

@@ -184,7 +184,7 @@ pub async fn seed(
                         id: slot_id,
                         campaign_id: round.campaign_id.to_owned(),
                         center_id: center.id.clone(),
-                        date: date.format("%Y-%m-%d").to_string(),
+                        date: platform::ids::format_iso_date(date),
                         starts_at: Some(platform::clock::to_timestamp(kst_on(date, *from_hour))),
                         ends_at: Some(platform::clock::to_timestamp(kst_on(date, *to_hour))),
                         vaccine: if day_index % 2 == 0 {

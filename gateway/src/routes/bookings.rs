@@ -19,7 +19,7 @@ use crate::routes::auth::{AUTHENTICATED_PROBLEMS, DeviceIdHeader};
 use crate::routes::views::{BookingView, CenterView, SlotView};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+const MAX_IDEMPOTENCY_KEY_LEN: usize = platform::ids::IdempotencyKey::MAX_LEN;
 const MAX_ID_LEN: usize = 128;
 
 fn booking_error(status: tonic::Status) -> HttpProblem {
@@ -43,7 +43,7 @@ fn optional_date(params: &QueryParams, name: &str) -> Result<Option<NaiveDate>, 
     params
         .get(name)
         .map(|raw| {
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+            platform::ids::parse_iso_date("date", raw).map_err(|_| {
                 HttpProblem::invalid(format!("`{name}` must be a date written YYYY-MM-DD"))
             })
         })
@@ -160,11 +160,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, HttpProblem> {
         .to_str()
         .ok()
         .map(str::trim)
-        .filter(|key| {
-            !key.is_empty()
-                && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
-                && key.chars().all(|c| c.is_ascii_graphic())
-        })
+        .filter(|key| platform::ids::IdempotencyKey::parse(key).is_ok())
         .ok_or_else(|| {
             HttpProblem::invalid(format!(
                 "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"

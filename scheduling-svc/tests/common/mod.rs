@@ -16,7 +16,7 @@ pub fn at(rfc3339: &str) -> DateTime<Utc> {
 }
 
 pub fn date(iso: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(iso, "%Y-%m-%d").unwrap()
+    platform::ids::parse_iso_date("date", iso).unwrap()
 }
 
 pub fn timestamp(rfc3339: &str) -> Option<prost_types::Timestamp> {
