@@ -80,8 +80,9 @@ impl OtpSource {
                     .unwrap_or_default())
             }
             Self::RedisOutbox { url, prefix } => {
-                let client = redis::Client::open(url.as_str())?;
-                let mut connection = client.get_multiplexed_async_connection().await?;
+                // A single server or a Redis Cluster, as the services are given.
+                let mut connection =
+                    platform::redis_conn::connect(url, std::time::Duration::from_secs(5)).await?;
                 let entries: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
                     .arg(format!("{prefix}sms:outbox"))
                     .arg("+")
@@ -114,8 +115,8 @@ impl OtpSource {
         let Self::RedisOutbox { url, prefix } = self else {
             anyhow::bail!("all_codes reads the Redis outbox");
         };
-        let client = redis::Client::open(url.as_str())?;
-        let mut connection = client.get_multiplexed_async_connection().await?;
+        let mut connection =
+            platform::redis_conn::connect(url, std::time::Duration::from_secs(5)).await?;
         let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
             .arg(format!("{prefix}sms:outbox"))
             .arg("-")

@@ -251,8 +251,8 @@ async fn the_journey_walks_through_vaxbook_dev_on_postgres_and_redis() -> anyhow
         .await?
         .get(0);
     assert_eq!(cancelled, 1);
-    let redis = redis::Client::open(redis_url.as_str())?;
-    let mut connection = redis.get_multiplexed_async_connection().await?;
+    let mut connection =
+        platform::redis_conn::connect(&redis_url, std::time::Duration::from_secs(5)).await?;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}session:*"))
         .query_async(&mut connection)
