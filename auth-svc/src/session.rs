@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use platform::clock::SharedClock;
 use platform::device_check::{DEVICE_CHECK_TTL, DeviceCheck};
-use platform::grants::GrantIssuer;
+use platform::grants::{GrantIssuer, GrantKind};
 use platform::problem::{Problem, ProblemKind};
 use platform::trust::{DEVICE_PROOF_TTL, DeviceProof};
 use proto::session::v1::device_check_service_client::DeviceCheckServiceClient;
@@ -82,6 +82,18 @@ impl GrpcSessionGateway {
             clock,
         }
     }
+
+    /// Signs a grant of kind `K` for session-svc, dated now; a signing failure is logged once
+    /// and answered as an internal error.
+    fn sign<K: GrantKind>(&self, grant: &K, ttl: std::time::Duration) -> Result<String, AuthError> {
+        self.proofs
+            .issue(grant, self.clock.now(), ttl)
+            .map(|issued| issued.token)
+            .map_err(|err| {
+                tracing::error!(error = %err, kind = K::KIND, "cannot sign a grant for session-svc");
+                AuthError::Session(Problem::internal())
+            })
+    }
 }
 
 #[async_trait::async_trait]
@@ -91,26 +103,19 @@ impl SessionGateway for GrpcSessionGateway {
         person_key: &PersonKey,
         device_id: &DeviceId,
     ) -> Result<(), AuthError> {
-        let grant = self
-            .proofs
-            .issue(
-                &DeviceCheck {
-                    sub: person_key.as_str().to_owned(),
-                    dev: device_id.as_str().to_owned(),
-                },
-                self.clock.now(),
-                DEVICE_CHECK_TTL,
-            )
-            .map_err(|err| {
-                tracing::error!(error = %err, "cannot sign the device-check grant");
-                AuthError::Session(Problem::internal())
-            })?;
+        let device_check = self.sign(
+            &DeviceCheck {
+                sub: person_key.as_str().to_owned(),
+                dev: device_id.as_str().to_owned(),
+            },
+            DEVICE_CHECK_TTL,
+        )?;
         let mut checks = self.checks.clone();
         let answer = checks
             .check_device(CheckDeviceRequest {
                 person_key: person_key.as_str().to_owned(),
                 device_id: device_id.as_str().to_owned(),
-                device_check: grant.token,
+                device_check,
             })
             .await
             .map_err(|status| AuthError::Session(Problem::from_status(&status)))?
@@ -129,26 +134,19 @@ impl SessionGateway for GrpcSessionGateway {
         person_key: &PersonKey,
         device_id: &DeviceId,
     ) -> Result<ClaimedSession, AuthError> {
-        let proof = self
-            .proofs
-            .issue(
-                &DeviceProof {
-                    sub: person_key.as_str().to_owned(),
-                    dev: device_id.as_str().to_owned(),
-                },
-                self.clock.now(),
-                DEVICE_PROOF_TTL,
-            )
-            .map_err(|err| {
-                tracing::error!(error = %err, "cannot sign the device proof");
-                AuthError::Session(Problem::internal())
-            })?;
+        let device_proof = self.sign(
+            &DeviceProof {
+                sub: person_key.as_str().to_owned(),
+                dev: device_id.as_str().to_owned(),
+            },
+            DEVICE_PROOF_TTL,
+        )?;
         let mut client = self.client.clone();
         let response = client
             .claim_device(ClaimDeviceRequest {
                 person_key: person_key.as_str().to_owned(),
                 device_id: device_id.as_str().to_owned(),
-                device_proof: proof.token,
+                device_proof,
             })
             .await
             .map_err(|status| AuthError::Session(Problem::from_status(&status)))?
