@@ -176,6 +176,9 @@ pub struct CommonConfig {
     pub shutdown_grace: Duration,
     /// Key operators put in `x-admin-key` metadata for admin RPCs.
     pub admin_key: Secret,
+    /// The dev run's operator shortcut ([`crate::operator`]): set only by [`Self::local`], never
+    /// from a production environment, where admin RPCs take operator tokens only.
+    pub dev_operator_key: Option<Secret>,
     /// Requests one replica works on at once; beyond it a request is refused at once with
     /// RESOURCE_EXHAUSTED `overloaded` and a retry delay, never queued without bound.
     pub max_inflight: usize,
@@ -187,6 +190,20 @@ pub const DEFAULT_MAX_INFLIGHT: usize = 512;
 /// Default operator key for local runs; production sets `VAXBOOK_ADMIN_KEY`.
 pub const DEV_ADMIN_KEY: &str = "vaxbook-local-admin";
 
+/// The internal service credential's variable: booking-svc presents it to scheduling-svc when
+/// it asks about a person it has authenticated itself (proxy and call-center bookings).
+pub const SERVICE_KEY_VAR: &str = "VAXBOOK_SERVICE_KEY";
+/// Development value of [`SERVICE_KEY_VAR`]; production refuses it.
+pub const DEV_SERVICE_KEY: &str = "vaxbook-local-service";
+/// The metadata key that carries the internal service credential.
+pub const SERVICE_KEY_HEADER: &str = "x-service-key";
+
+/// The internal service credential from the environment ([`SERVICE_KEY_VAR`]): required, never
+/// the development value.
+pub fn service_key() -> Result<Secret, ConfigError> {
+    production_secret(SERVICE_KEY_VAR, DEV_SERVICE_KEY)
+}
+
 impl CommonConfig {
     /// Reads the shared settings; `metrics_default` is the service's own default metrics address.
     pub fn from_env(prefix: &str, metrics_default: &str) -> Result<Self, ConfigError> {
@@ -194,6 +211,7 @@ impl CommonConfig {
             metrics_addr: addr(&format!("{prefix}_METRICS_ADDR"), metrics_default)?,
             shutdown_grace: seconds("VAXBOOK_SHUTDOWN_GRACE_SECS", 10)?,
             admin_key: production_secret("VAXBOOK_ADMIN_KEY", DEV_ADMIN_KEY)?,
+            dev_operator_key: None,
             max_inflight: match parse(&format!("{prefix}_MAX_INFLIGHT"), DEFAULT_MAX_INFLIGHT)? {
                 0 => {
                     return Err(ConfigError {
@@ -212,6 +230,7 @@ impl CommonConfig {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_grace: Duration::from_secs(5),
             admin_key: Secret::new(DEV_ADMIN_KEY),
+            dev_operator_key: Some(Secret::new(DEV_ADMIN_KEY)),
             max_inflight: DEFAULT_MAX_INFLIGHT,
         }
     }

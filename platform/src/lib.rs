@@ -21,6 +21,7 @@ pub mod idp;
 pub mod ids;
 pub mod metrics;
 pub mod net;
+pub mod operator;
 pub mod pg;
 pub mod probe;
 pub mod problem;

@@ -37,6 +37,16 @@ pub enum ProblemKind {
     CancellationClosed,
     ModificationNotAllowed,
     IdempotencyKeyReused,
+    InvalidCredentials,
+    InvalidSecondFactor,
+    AccountLocked,
+    AccountDisabled,
+    StaffTokenRequired,
+    RoleNotAllowed,
+    CitizenTokenRequired,
+    CallerNotVerified,
+    CallerOfAnotherAgent,
+    ChannelNotAllowed,
     Overloaded,
     Unavailable,
     ProviderUnavailable,
@@ -68,6 +78,16 @@ impl ProblemKind {
         Self::CancellationClosed,
         Self::ModificationNotAllowed,
         Self::IdempotencyKeyReused,
+        Self::InvalidCredentials,
+        Self::InvalidSecondFactor,
+        Self::AccountLocked,
+        Self::AccountDisabled,
+        Self::StaffTokenRequired,
+        Self::RoleNotAllowed,
+        Self::CitizenTokenRequired,
+        Self::CallerNotVerified,
+        Self::CallerOfAnotherAgent,
+        Self::ChannelNotAllowed,
         Self::Overloaded,
         Self::Unavailable,
         Self::ProviderUnavailable,
@@ -100,6 +120,16 @@ impl ProblemKind {
             Self::CancellationClosed => "cancellation-closed",
             Self::ModificationNotAllowed => "modification-not-allowed",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::InvalidSecondFactor => "invalid-second-factor",
+            Self::AccountLocked => "account-locked",
+            Self::AccountDisabled => "account-disabled",
+            Self::StaffTokenRequired => "staff-token-required",
+            Self::RoleNotAllowed => "role-not-allowed",
+            Self::CitizenTokenRequired => "citizen-token-required",
+            Self::CallerNotVerified => "caller-not-verified",
+            Self::CallerOfAnotherAgent => "caller-of-another-agent",
+            Self::ChannelNotAllowed => "channel-not-allowed",
             Self::Overloaded => "overloaded",
             Self::Unavailable => "unavailable",
             Self::ProviderUnavailable => "provider-unavailable",
@@ -137,6 +167,16 @@ impl ProblemKind {
             Self::CancellationClosed => "The booking can no longer be cancelled",
             Self::ModificationNotAllowed => "Bookings cannot be changed yet",
             Self::IdempotencyKeyReused => "The idempotency key was used for another request",
+            Self::InvalidCredentials => "Unknown staff account or wrong password",
+            Self::InvalidSecondFactor => "The one-time code is wrong",
+            Self::AccountLocked => "The staff account is locked",
+            Self::AccountDisabled => "The staff account is disabled",
+            Self::StaffTokenRequired => "A staff token is required",
+            Self::RoleNotAllowed => "The staff role may not do this",
+            Self::CitizenTokenRequired => "This API is for citizens",
+            Self::CallerNotVerified => "The caller is not verified",
+            Self::CallerOfAnotherAgent => "The caller was verified by another agent",
+            Self::ChannelNotAllowed => "The campaign does not allow this channel",
             Self::Overloaded => "The service is busy",
             Self::Unavailable => "The service is unavailable",
             Self::ProviderUnavailable => "The identity provider is unavailable",
@@ -198,6 +238,36 @@ impl ProblemKind {
             Self::IdempotencyKeyReused => {
                 "The Idempotency-Key was already used with a different request."
             }
+            Self::InvalidCredentials => {
+                "The staff login name is unknown or the password is wrong; the answer is the same for both. Each failure counts towards the account's lockout."
+            }
+            Self::InvalidSecondFactor => {
+                "The password was right but the TOTP code (RFC 6238, 30-second steps) is wrong or stale. Each failure counts towards the account's lockout."
+            }
+            Self::AccountLocked => {
+                "Too many failed logins in a row: the account is locked for `retry_after` seconds (`Retry-After`). A supervisor can unlock it earlier."
+            }
+            Self::AccountDisabled => {
+                "The staff account was disabled; it cannot log in until an operator enables it."
+            }
+            Self::StaffTokenRequired => {
+                "Staff and operator calls need an agent or operator token from `StaffAuthService.Login` in `authorization: Bearer`. A citizen's access token, or a retired static key, is never accepted."
+            }
+            Self::RoleNotAllowed => {
+                "The staff account's role may not make this call: agents and supervisors book for callers; operators run campaigns, centers, slots, exclusions and the waiting room."
+            }
+            Self::CitizenTokenRequired => {
+                "The citizens' API refuses agent and operator tokens: agents book for callers through the call-center API (`vaxbook.booking.v1.StaffBookingService`). The attempt is recorded in the audit trail."
+            }
+            Self::CallerNotVerified => {
+                "This call-center call needs a caller grant from `StaffAuthService.ConfirmCaller` in `x-caller-grant`: missing, expired or malformed."
+            }
+            Self::CallerOfAnotherAgent => {
+                "The caller grant was issued to another agent; an agent acts only for the callers they verified themselves."
+            }
+            Self::ChannelNotAllowed => {
+                "The campaign does not offer booking on this channel now (for the call-center API: the call-center channel). `reason` repeats the eligibility reason."
+            }
             Self::Overloaded => "The system is at capacity. Retry after `Retry-After` seconds.",
             Self::Unavailable => "A service behind the gateway does not answer. Retry shortly.",
             Self::ProviderUnavailable => {
@@ -231,6 +301,16 @@ impl ProblemKind {
             Self::SlotFull => Code::ResourceExhausted,
             Self::AlreadyBooked | Self::IdempotencyKeyReused => Code::AlreadyExists,
             Self::Unavailable | Self::ProviderUnavailable => Code::Unavailable,
+            Self::InvalidCredentials => Code::Unauthenticated,
+            Self::InvalidSecondFactor => Code::Unauthenticated,
+            Self::AccountLocked => Code::PermissionDenied,
+            Self::AccountDisabled => Code::PermissionDenied,
+            Self::StaffTokenRequired => Code::Unauthenticated,
+            Self::RoleNotAllowed => Code::PermissionDenied,
+            Self::CitizenTokenRequired => Code::PermissionDenied,
+            Self::CallerNotVerified => Code::PermissionDenied,
+            Self::CallerOfAnotherAgent => Code::PermissionDenied,
+            Self::ChannelNotAllowed => Code::PermissionDenied,
             Self::Internal => Code::Internal,
         }
     }
@@ -258,6 +338,16 @@ impl ProblemKind {
             | Self::ModificationNotAllowed => 409,
             Self::IdempotencyKeyReused => 422,
             Self::Overloaded | Self::Unavailable | Self::ProviderUnavailable => 503,
+            Self::InvalidCredentials => 401,
+            Self::InvalidSecondFactor => 401,
+            Self::AccountLocked => 423,
+            Self::AccountDisabled => 403,
+            Self::StaffTokenRequired => 401,
+            Self::RoleNotAllowed => 403,
+            Self::CitizenTokenRequired => 403,
+            Self::CallerNotVerified => 403,
+            Self::CallerOfAnotherAgent => 403,
+            Self::ChannelNotAllowed => 403,
             Self::Internal => 500,
         }
     }
