@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use platform::audit::{AuditEntry, AuditQuery};
+use platform::audit::{AuditEntry, AuditQuery, AuditRecord};
+use platform::clock::Clock as _;
 use platform::grants::{GrantVerifier, VerifiedGrant};
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole, bearer, require_role};
@@ -187,6 +188,49 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
             person_key: verified.person_key.to_string(),
             birth_date: platform::ids::format_iso_date(verified.birth_date),
             masked_name: verified.masked_name,
+        }))
+    }
+
+    async fn record_citizen_api_refusal(
+        &self,
+        request: Request<pb::RecordCitizenApiRefusalRequest>,
+    ) -> Result<Response<pb::RecordCitizenApiRefusalResponse>, Status> {
+        // The refused token itself authenticates the report: only its own account is named.
+        let agent = self.agent(&request).await?;
+        let surface = request.into_inner().surface;
+        let surface_ok = !surface.is_empty()
+            && surface.len() <= 128
+            && surface.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        if !surface_ok {
+            return Err(Problem::invalid(
+                "surface must be 1 to 128 printable ASCII characters, e.g. `POST /v1/bookings`",
+            )
+            .to_status());
+        }
+        tracing::warn!(
+            account = %agent.claims.sub,
+            surface = %surface,
+            "a staff token was presented to the citizens' API"
+        );
+        let record = AuditRecord {
+            actor: agent.claims.sub.clone(),
+            organisation: agent.claims.org.clone(),
+            role: agent.claims.role.as_str().to_owned(),
+            action: "citizen-api.refused".to_owned(),
+            person_key: None,
+            outcome: ProblemKind::CitizenTokenRequired.name().to_owned(),
+        };
+        let entry = self
+            .login
+            .audit()
+            .append(self.login.clock().now(), record)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "writing the audit trail");
+                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
+            })?;
+        Ok(Response::new(pb::RecordCitizenApiRefusalResponse {
+            seq: entry.seq,
         }))
     }
 }

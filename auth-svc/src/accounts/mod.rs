@@ -171,6 +171,10 @@ impl StaffLogin {
         &self.audit
     }
 
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// Checks password and TOTP code; an agent token on success. Every outcome is audited.
     pub async fn login(
         &self,
