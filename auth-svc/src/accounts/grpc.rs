@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use platform::audit::{AuditEntry, AuditQuery, AuditRecord};
-use platform::clock::Clock as _;
 use platform::grants::{GrantVerifier, VerifiedGrant};
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole, bearer, require_role};
