@@ -17,6 +17,7 @@ const PROTOS: &[&str] = &[
     "vaxbook/booking/v1/staff.proto",
     "vaxbook/booking/v1/capacity.proto",
     "vaxbook/keys/v1/keys.proto",
+    "vaxbook/audit/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -36,3 +36,9 @@ pub mod keys {
         tonic::include_proto!("vaxbook.keys.v1");
     }
 }
+
+pub mod audit {
+    pub mod v1 {
+        tonic::include_proto!("vaxbook.audit.v1");
+    }
+}
