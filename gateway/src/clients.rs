@@ -1,16 +1,19 @@
 //! The gRPC clients of the four services, all on lazily-connecting channels with the request
 //! deadline and trace-context propagation, plus the local access-token verifier (JWKS from
-//! auth-svc) and the `grpc.health.v1` clients `/readyz` asks.
+//! auth-svc), the staff-token verifier that recognises an agent or operator token presented to
+//! the citizens' API (auth-svc's KeysService), and the `grpc.health.v1` clients `/readyz` asks.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform::auth::{GrpcJwksSource, TokenVerifier};
+use platform::grants::{GrantVerifier, GrpcKeysSource};
 use platform::grpc::GrpcChannel;
 use platform::grpc::TracedChannel;
 use platform::telemetry::TracePropagation;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::auth::v1::proxy_service_client::ProxyServiceClient;
+use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
 use proto::booking::v1::booking_service_client::BookingServiceClient;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use proto::session::v1::queue_admin_service_client::QueueAdminServiceClient;
@@ -29,6 +32,9 @@ pub struct Clients {
     pub auth: AuthServiceClient<TracedChannel>,
     /// auth-svc's ProxyService: the proxy grant for a booking made for someone else.
     pub proxy: ProxyServiceClient<TracedChannel>,
+    /// auth-svc's StaffAuthService: where a staff token refused by the citizens' API is
+    /// reported for the audit trail.
+    pub staff_auth: StaffAuthServiceClient<TracedChannel>,
     pub session: SessionServiceClient<TracedChannel>,
     /// session-svc's waiting room.
     pub queue: QueueServiceClient<TracedChannel>,
@@ -37,6 +43,9 @@ pub struct Clients {
     pub scheduling: SchedulingServiceClient<TracedChannel>,
     pub booking: BookingServiceClient<TracedChannel>,
     pub verifier: Arc<TokenVerifier>,
+    /// Verifies agent and operator tokens (auth-svc's grants), asked only after a bearer token
+    /// failed as an access token.
+    pub staff_tokens: Arc<GrantVerifier>,
     /// `(service name, health client)` for every service, in a fixed order.
     health: Vec<(&'static str, HealthClient<GrpcChannel>)>,
 }
@@ -53,6 +62,11 @@ impl Clients {
             Arc::new(GrpcJwksSource::new(auth_channel.clone())),
             config.clock.clone(),
         ));
+        // Taken only from a publisher that names itself auth-svc.
+        let staff_tokens = Arc::new(GrantVerifier::new(
+            Arc::new(GrpcKeysSource::new(auth_channel.clone()).expecting(platform::auth::ISSUER)),
+            config.clock.clone(),
+        ));
         Ok(Self {
             health: vec![
                 ("auth-svc", HealthClient::new(auth_channel.clone())),
@@ -64,6 +78,10 @@ impl Clients {
                 ("booking-svc", HealthClient::new(booking_channel.clone())),
             ],
             proxy: ProxyServiceClient::with_interceptor(auth_channel.clone(), TracePropagation),
+            staff_auth: StaffAuthServiceClient::with_interceptor(
+                auth_channel.clone(),
+                TracePropagation,
+            ),
             auth: AuthServiceClient::with_interceptor(auth_channel, TracePropagation),
             queue: QueueServiceClient::with_interceptor(session_channel.clone(), TracePropagation),
             queue_admin: QueueAdminServiceClient::with_interceptor(
@@ -77,6 +95,7 @@ impl Clients {
             ),
             booking: BookingServiceClient::with_interceptor(booking_channel, TracePropagation),
             verifier,
+            staff_tokens,
         })
     }
 

@@ -1,16 +1,19 @@
 //! Request extractors that answer malformed input with an `invalid-request` problem instead of
 //! axum's plain-text rejections, and the [`Authenticated`] caller: token verified locally,
-//! bound to the presenting device, and its session still holding the person's device lock.
+//! bound to the presenting device, and its session still holding the person's device lock. An
+//! agent's or operator's token is refused `citizen-token-required` and the attempt goes to
+//! auth-svc's audit trail.
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Query, Request};
 use http::StatusCode;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 use platform::auth::{AccessClaims, Role};
 use platform::problem::ProblemKind;
+use platform::staff::{AgentToken, STAFF_TOKEN_HEADER};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -205,12 +208,20 @@ impl FromRequestParts<AppState> for Authenticated {
             HttpProblem::new(ProblemKind::Unauthenticated, "authorization is malformed")
         })?;
         let token = platform::auth::bearer_from_str(header)?.to_owned();
-        let claims = state.clients.verifier.verify(&token).await?;
+        let claims = match state.clients.verifier.verify(&token).await {
+            Ok(claims) => claims,
+            // Only a token that failed as an access token is looked at again, so the citizens'
+            // path costs what it did.
+            Err(problem) if problem.kind == ProblemKind::Unauthenticated => {
+                return Err(refuse_staff_token(parts, state, &token)
+                    .await
+                    .unwrap_or_else(|| problem.into()));
+            }
+            Err(problem) => return Err(problem.into()),
+        };
         if claims.role != Role::Citizen {
-            return Err(HttpProblem::new(
-                ProblemKind::Forbidden,
-                "this API is for citizens; agents use the call-center application",
-            ));
+            platform::trust::refused_call(SERVICE, CITIZEN_API, "agent-access-token");
+            return Err(citizen_token_required());
         }
         if claims.dev != device_id.0 {
             return Err(HttpProblem::new(
@@ -249,6 +260,73 @@ impl FromRequestParts<AppState> for Authenticated {
             token,
         })
     }
+}
+
+/// The service and surface names of the security-event metric
+/// ([`platform::trust::refused_call`]).
+const SERVICE: &str = "gateway";
+const CITIZEN_API: &str = "citizen-api";
+
+fn citizen_token_required() -> HttpProblem {
+    HttpProblem::new(
+        ProblemKind::CitizenTokenRequired,
+        "this API is for citizens; agents and operators use the call-center application",
+    )
+}
+
+/// `METHOD /route-template` of a request (`POST /v1/bookings`, `GET /v1/bookings/{id}`): what
+/// the audit trail records, never a path with its ids.
+fn surface(parts: &Parts) -> String {
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "(unrouted)".to_owned());
+    format!("{} {route}", parts.method)
+}
+
+/// When `token`, refused as an access token, is a valid agent or operator token: reports it to
+/// auth-svc's audit trail (`StaffAuthService.RecordCitizenApiRefusal`, authenticated by that
+/// very token) and answers `citizen-token-required`, whether or not the report got through.
+/// `None` when it is no staff token either: the access token's own refusal stands.
+async fn refuse_staff_token(parts: &Parts, state: &AppState, token: &str) -> Option<HttpProblem> {
+    let staff = state
+        .clients
+        .staff_tokens
+        .verify::<AgentToken>(token)
+        .await
+        .ok()?;
+    platform::trust::refused_call(SERVICE, CITIZEN_API, "staff-token");
+    let surface = surface(parts);
+    let mut request = tonic::Request::new(proto::auth::v1::RecordCitizenApiRefusalRequest {
+        surface: surface.clone(),
+    });
+    match format!("Bearer {token}").parse() {
+        Ok(value) => {
+            request.metadata_mut().insert(STAFF_TOKEN_HEADER, value);
+            if let Err(status) = state
+                .clients
+                .staff_auth
+                .clone()
+                .record_citizen_api_refusal(request)
+                .await
+            {
+                // The account id and the route only: no token, no person's data.
+                tracing::warn!(
+                    account = %staff.claims.sub,
+                    %surface,
+                    code = ?status.code(),
+                    "reporting a staff token refused by the citizens' API to auth-svc failed"
+                );
+            }
+        }
+        Err(_) => tracing::warn!(
+            account = %staff.claims.sub,
+            %surface,
+            "a staff token refused by the citizens' API could not be reported: not a metadata value"
+        ),
+    }
+    Some(citizen_token_required())
 }
 
 #[cfg(test)]

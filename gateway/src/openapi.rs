@@ -92,8 +92,8 @@ const SHARED_RESPONSES: &[(&str, u16, &[&str], &str)] = &[
     (
         "Forbidden",
         403,
-        &["forbidden"],
-        "The caller may not do this.",
+        &["forbidden", "citizen-token-required"],
+        "The caller may not do this, or presented an agent's or operator's token to the citizens' API.",
     ),
     ("NotFound", 404, &["not-found"], "No such resource."),
     (

@@ -383,11 +383,12 @@ pub async fn logout(
 }
 
 /// The problems every authenticated operation may answer.
-pub const AUTHENTICATED_PROBLEMS: [&str; 7] = [
+pub const AUTHENTICATED_PROBLEMS: [&str; 8] = [
     "invalid-request",
     "unauthenticated",
     "session-expired",
     "forbidden",
+    "citizen-token-required",
     "internal",
     "overloaded",
     "unavailable",

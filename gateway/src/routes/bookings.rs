@@ -195,9 +195,9 @@ fn booking_response(status: StatusCode, answer: booking::Booking) -> Result<Resp
     responses((status = 201, description = "Booked.", body = BookingView,
         headers(("Location" = String, description = "`/v1/bookings/{id}`")))),
     extensions(("x-problem-types" = json!(["invalid-request", "invalid-identity", "unauthenticated",
-        "session-expired", "forbidden", "not-eligible", "proxy-not-allowed", "not-found", "slot-full",
-        "already-booked", "idempotency-key-reused", "rate-limited", "admission-required",
-        "session-superseded", "internal", "overloaded", "unavailable"])))
+        "session-expired", "forbidden", "citizen-token-required", "not-eligible", "proxy-not-allowed",
+        "not-found", "slot-full", "already-booked", "idempotency-key-reused", "rate-limited",
+        "admission-required", "session-superseded", "internal", "overloaded", "unavailable"])))
 )]
 pub async fn create_booking(
     State(state): State<AppState>,
@@ -329,7 +329,7 @@ async fn fetch_booking(
     security(("bearer" = [])),
     responses((status = 200, description = "The booking.", body = BookingView)),
     extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
-        "forbidden", "not-found", "internal", "overloaded", "unavailable"])))
+        "forbidden", "citizen-token-required", "not-found", "internal", "overloaded", "unavailable"])))
 )]
 pub async fn get_booking(
     State(state): State<AppState>,
@@ -351,8 +351,8 @@ pub async fn get_booking(
     security(("bearer" = [])),
     responses((status = 200, description = "The booking, now with `status: cancelled`.", body = BookingView)),
     extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
-        "forbidden", "not-found", "cancellation-closed", "already-cancelled", "internal", "overloaded",
-        "unavailable"])))
+        "forbidden", "citizen-token-required", "not-found", "cancellation-closed", "already-cancelled",
+        "internal", "overloaded", "unavailable"])))
 )]
 pub async fn cancel_booking(
     State(state): State<AppState>,
@@ -393,9 +393,9 @@ pub struct ChangeBookingBody {
     security(("bearer" = [])),
     responses((status = 200, description = "The changed booking.", body = BookingView)),
     extensions(("x-problem-types" = json!(["invalid-request", "unauthenticated", "session-expired",
-        "forbidden", "not-found", "modification-not-allowed", "slot-full", "already-cancelled",
-        "cancellation-closed", "admission-required", "session-superseded", "internal", "overloaded",
-        "unavailable"])))
+        "forbidden", "citizen-token-required", "not-found", "modification-not-allowed", "slot-full",
+        "already-cancelled", "cancellation-closed", "admission-required", "session-superseded",
+        "internal", "overloaded", "unavailable"])))
 )]
 pub async fn change_booking(
     State(state): State<AppState>,

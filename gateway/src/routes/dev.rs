@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use platform::clock::{Clock, rfc3339_kst};
 use platform::dev::{DevHooks, SentSms};
+use platform::operator::OperatorCredential;
 use platform::problem::ProblemKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -437,17 +438,16 @@ pub async fn set_admission(
             platform::ids::CampaignId::EXPECTED
         )));
     }
-    // The dev run's services all take the development operator key.
-    let mut request = platform::grpc::admin_request(
-        proto::session::v1::SetAdmissionRequest {
+    // The dev run's services all accept the dev-run operator credential (and only theirs do).
+    let mut request = OperatorCredential::dev()
+        .request(proto::session::v1::SetAdmissionRequest {
             room,
             enabled: body.enabled,
             rate_per_second: body.rate_per_second,
             automatic: body.automatic,
-        },
-        platform::config::DEV_ADMIN_KEY,
-    )
-    .map_err(|_| HttpProblem::new(ProblemKind::Internal, "internal error"))?;
+        })
+        .map_err(|_| HttpProblem::new(ProblemKind::Internal, "internal error"))?;
+    // The operator's name in the waiting room's own audit entries.
     request.metadata_mut().insert(
         "x-operator",
         tonic::metadata::MetadataValue::from_static("dev-run"),

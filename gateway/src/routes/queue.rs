@@ -25,10 +25,11 @@ const MAX_GRANT_LEN: usize = 4096;
 const MAX_TICKET_LEN: usize = 128;
 
 /// Problems of the queue routes.
-const QUEUE_PROBLEMS: [&str; 8] = [
+const QUEUE_PROBLEMS: [&str; 9] = [
     "invalid-request",
     "unauthenticated",
     "session-expired",
+    "citizen-token-required",
     "session-superseded",
     "not-found",
     "internal",

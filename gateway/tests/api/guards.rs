@@ -191,7 +191,7 @@ async fn missing_or_bad_tokens_are_401() {
         &harness,
         booking().bearer_auth(harness.token_with(|claims| claims.role = Role::Agent)),
         403,
-        "forbidden",
+        "citizen-token-required",
     )
     .await;
     let stranger = SigningKey::generate(&mut rand::rngs::OsRng);

@@ -1,5 +1,5 @@
 //! The gateway against in-test fake services: every route, the problem mapping, the guards in
-//! front of booking-svc, and the operational endpoints.
+//! front of booking-svc, staff tokens on the citizens' API, and the operational endpoints.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,4 +10,5 @@ mod auth;
 mod bookings;
 mod guards;
 mod operations;
+mod staff_tokens;
 mod windows;

@@ -1,7 +1,8 @@
 //! Test harness: the gateway on an ephemeral port in front of four small in-test tonic servers
 //! (auth, session, scheduling, booking) with canned answers, that record every call they get.
 //! Access tokens are signed here with a throw-away Ed25519 key whose JWKS the fake auth-svc
-//! serves.
+//! serves; staff (agent, operator) tokens with another throw-away key the fake auth-svc publishes
+//! over its KeysService, like auth-svc's grants.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -32,6 +33,8 @@ pub const DEVICE: &str = "device-1";
 pub const PERSON_KEY: &str = "pk-test-person";
 pub const SESSION_ID: &str = "session-1";
 pub const PUBLIC_URL: &str = "https://vaxbook.test";
+/// The account id in the staff tokens of [`Harness::staff_token`].
+pub const STAFF_ACCOUNT: &str = "6f1c0b9e-0000-4000-8000-0000000000aa";
 const KID: &str = "test-key-1";
 
 /// One call a fake service received.
@@ -63,6 +66,8 @@ pub struct Fakes {
     /// Held on entry to ListCenters when set.
     pub gate: Mutex<Option<Gate>>,
     jwks_json: String,
+    /// The fake auth-svc's grant keys (agent and operator tokens).
+    grant_keys: Arc<platform::grants::SigningKeys>,
     clock: Arc<SettableClock>,
 }
 
@@ -249,6 +254,56 @@ impl auth::auth_service_server::AuthService for Fake {
                 ),
             ],
             window_seconds: 300,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl auth::staff_auth_service_server::StaffAuthService for Fake {
+    async fn login(
+        &self,
+        request: Request<auth::LoginRequest>,
+    ) -> Result<Response<auth::LoginResponse>, Status> {
+        let empty = Request::from_parts(request.metadata().clone(), Default::default(), ());
+        self.0.record("auth.Login", &empty)?;
+        Err(Status::unimplemented("the gateway never logs staff in"))
+    }
+
+    async fn query_audit(
+        &self,
+        request: Request<auth::QueryAuditRequest>,
+    ) -> Result<Response<auth::QueryAuditResponse>, Status> {
+        self.0.record("auth.QueryAudit", &request)?;
+        Err(Status::unimplemented(
+            "the gateway never reads the audit trail",
+        ))
+    }
+
+    async fn verify_caller(
+        &self,
+        request: Request<auth::VerifyCallerRequest>,
+    ) -> Result<Response<auth::VerifyCallerResponse>, Status> {
+        let empty = Request::from_parts(request.metadata().clone(), Default::default(), ());
+        self.0.record("auth.VerifyCaller", &empty)?;
+        Err(Status::unimplemented("the gateway never verifies callers"))
+    }
+
+    async fn confirm_caller(
+        &self,
+        request: Request<auth::ConfirmCallerRequest>,
+    ) -> Result<Response<auth::ConfirmCallerResponse>, Status> {
+        self.0.record("auth.ConfirmCaller", &request)?;
+        Err(Status::unimplemented("the gateway never verifies callers"))
+    }
+
+    async fn record_citizen_api_refusal(
+        &self,
+        request: Request<auth::RecordCitizenApiRefusalRequest>,
+    ) -> Result<Response<auth::RecordCitizenApiRefusalResponse>, Status> {
+        self.0.record("auth.RecordCitizenApiRefusal", &request)?;
+        let seq = self.0.calls_to("auth.RecordCitizenApiRefusal").len();
+        Ok(Response::new(auth::RecordCitizenApiRefusalResponse {
+            seq: i64::try_from(seq).unwrap(),
         }))
     }
 }
@@ -481,6 +536,7 @@ impl Harness {
         })
         .to_string();
         let clock = Arc::new(SettableClock::starting_at(default_now()));
+        let grant_keys = Arc::new(platform::grants::SigningKeys::generate().unwrap());
         let fakes = Arc::new(Fakes {
             calls: Mutex::new(Vec::new()),
             failures: Mutex::new(HashMap::new()),
@@ -500,6 +556,7 @@ impl Harness {
             windows: Mutex::new(scheduling::ListWindowsResponse::default()),
             gate: Mutex::new(None),
             jwks_json,
+            grant_keys: grant_keys.clone(),
             clock: clock.clone(),
         });
         let stop = CancellationToken::new();
@@ -510,7 +567,12 @@ impl Harness {
             ))
             .add_service(auth::proxy_service_server::ProxyServiceServer::new(
                 fake.clone(),
-            )),
+            ))
+            .add_service(auth::staff_auth_service_server::StaffAuthServiceServer::new(fake.clone()))
+            .add_service(
+                platform::grants::KeysServer::new(platform::auth::ISSUER, grant_keys.clone())
+                    .into_service(),
+            ),
             stop.clone(),
         )
         .await;
@@ -618,6 +680,22 @@ impl Harness {
         let mut claims = self.claims();
         change(&mut claims);
         Self::sign(&self.signing_key, &claims)
+    }
+
+    /// An agent or operator token (auth-svc's `StaffAuthService.Login` answer) for `role`,
+    /// signed with the fake auth-svc's grant keys.
+    pub fn staff_token(&self, role: platform::staff::StaffRole) -> String {
+        let issuer = platform::grants::GrantIssuer::new(self.fakes.grant_keys.clone());
+        let claims = platform::staff::AgentToken {
+            sub: STAFF_ACCOUNT.into(),
+            username: format!("{}.test", role.as_str()),
+            org: "test-call-center".into(),
+            role,
+        };
+        issuer
+            .issue(&claims, self.clock.now(), platform::staff::AGENT_TOKEN_TTL)
+            .unwrap()
+            .token
     }
 
     pub fn url(&self, path: &str) -> String {
