@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::clock::{SharedClock, SystemClock};
-use platform::config::{CommonConfig, ConnectionUrl};
+use platform::config::{CommonConfig, ConnectionUrl, Secret};
 use platform::dev::DevHooks;
 
 /// auth-svc's gRPC address when nothing else is configured.
@@ -46,6 +46,10 @@ pub struct Config {
     pub auth_url: String,
     /// scheduling-svc, for eligibility.
     pub scheduling_url: String,
+    /// The internal service key booking-svc presents to scheduling-svc's `CheckEligibility`
+    /// for the people it authenticated itself (`VAXBOOK_SERVICE_KEY`; production refuses it
+    /// unset or the development value).
+    pub service_key: Secret,
     /// session-svc: a person-facing call must ride on a session that still holds the person's
     /// device lock (R3), whoever calls. Always checked; there is no setting that turns it off.
     pub session_url: String,
@@ -64,8 +68,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the settings from the environment, with local defaults for addresses; refuses the
-    /// development operator key.
+    /// Reads the settings from the environment, with local defaults for addresses; refuses a
+    /// missing or development service key.
     pub fn from_env() -> anyhow::Result<Config> {
         use platform::config::{addr, parse, string, var};
         let url = var("BOOKING_DATABASE_URL")
@@ -84,6 +88,7 @@ impl Config {
             },
             auth_url: string("VAXBOOK_AUTH_URL", DEFAULT_AUTH_URL),
             scheduling_url: string("VAXBOOK_SCHEDULING_URL", DEFAULT_SCHEDULING_URL),
+            service_key: platform::config::service_key()?,
             session_url: string("VAXBOOK_SESSION_URL", DEFAULT_SESSION_URL),
             request_timeout: Duration::from_millis(parse("VAXBOOK_GRPC_TIMEOUT_MS", 5000)?),
             admission_cache: Duration::from_millis(parse(
@@ -110,6 +115,7 @@ impl Config {
             store: StoreConfig::Memory,
             auth_url: DEFAULT_AUTH_URL.to_owned(),
             scheduling_url: DEFAULT_SCHEDULING_URL.to_owned(),
+            service_key: Secret::new(platform::config::DEV_SERVICE_KEY),
             session_url: DEFAULT_SESSION_URL.to_owned(),
             request_timeout: Duration::from_secs(5),
             admission_cache: Duration::from_millis(DEFAULT_ADMISSION_CACHE_MS),
@@ -126,7 +132,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_shows_neither_the_admin_key_nor_the_database_password() {
+    fn debug_shows_no_key_and_no_database_password() {
         let hooks = DevHooks::new(chrono::Utc::now());
         let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
         config.store = StoreConfig::Postgres {
@@ -136,6 +142,10 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("pg-s3cret-pw"), "{shown}");
         assert!(!shown.contains(platform::config::DEV_ADMIN_KEY), "{shown}");
+        assert!(
+            !shown.contains(platform::config::DEV_SERVICE_KEY),
+            "{shown}"
+        );
         assert!(
             shown.contains("postgres://app:***@db:5432/vaxbook"),
             "{shown}"

@@ -199,7 +199,8 @@ impl GrpcEligibility {
         }
     }
 
-    /// Presents `credential` (scheduling-svc's internal service credential) on every question.
+    /// Presents `credential` (the internal service key, `x-service-key`) on every eligibility
+    /// question.
     pub fn with_service_credential(mut self, credential: platform::config::Secret) -> Self {
         self.service_credential = Some(credential);
         self
@@ -213,7 +214,9 @@ impl GrpcEligibility {
                 tracing::error!("the service credential is not a valid metadata value");
                 BookingError::Upstream(Problem::internal())
             })?;
-            request.metadata_mut().insert("x-admin-key", value);
+            request
+                .metadata_mut()
+                .insert(platform::config::SERVICE_KEY_HEADER, value);
         }
         Ok(request)
     }
@@ -348,10 +351,11 @@ mod tests {
         let asking = GrpcEligibility::new(channel)
             .with_service_credential(platform::config::Secret::new("service-key"));
         let request = asking.as_service(()).unwrap();
+        assert!(request.metadata().get("x-admin-key").is_none());
         assert_eq!(
             request
                 .metadata()
-                .get("x-admin-key")
+                .get(platform::config::SERVICE_KEY_HEADER)
                 .and_then(|value| value.to_str().ok()),
             Some("service-key")
         );

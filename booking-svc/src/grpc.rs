@@ -1,14 +1,18 @@
 //! The tonic adapters of `vaxbook.booking.v1`: person-facing calls authenticate the bearer
-//! token locally (the person is the token's subject, never a field of the request), operator
-//! calls check the admin key; then the request is validated into domain types (the `TryFrom`
-//! impls of `domain::wire`) and handed to [`BookingLogic`]. No rule lives here.
+//! token locally (the person is the token's subject, never a field of the request; a staff
+//! token is refused `citizen-token-required` and audited), admin calls need an operator token
+//! ([`OperatorGuard`]) and are audited, accepted or refused; then the request is validated into
+//! domain types (the `TryFrom` impls of `domain::wire`) and handed to [`BookingLogic`]. No rule
+//! lives here.
 
 use std::sync::Arc;
 
 use platform::auth::{Role, TokenVerifier};
-use platform::config::Secret;
+use platform::grants::GrantVerifier;
 use platform::ids::PersonKey;
+use platform::operator::{Operator, OperatorGuard};
 use platform::problem::{Problem, ProblemKind};
+use platform::staff::AgentToken;
 use proto::booking::v1 as pb;
 use proto::booking::v1::booking_admin_service_server::BookingAdminService;
 use proto::booking::v1::booking_service_server::BookingService;
@@ -17,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::admission::capacity::CapacityMeter;
 use crate::admission::{AdmissionGate, AdmittedUse};
+use crate::audit::{CITIZEN_API_REFUSED, Trail, UPSERT_CENTER, UPSERT_SLOT, staff_record};
 use crate::domain::wire::{parse_uuid, region_filter};
 use crate::domain::{BookingChange, BookingRequest, Center, Person, SlotDraft, SlotQuery};
 use crate::service::BookingLogic;
@@ -80,6 +85,9 @@ pub struct BookingGrpc {
     admission: Option<Arc<AdmissionGate>>,
     /// Counts the booking writes in flight for the capacity signal.
     capacity: Arc<CapacityMeter>,
+    /// Recognises staff tokens (auth-svc's agent tokens) to refuse and audit them; `None` only
+    /// in unit tests, where a staff token is just not an access token.
+    staff_tokens: Option<(Arc<GrantVerifier>, Trail)>,
 }
 
 impl BookingGrpc {
@@ -98,7 +106,15 @@ impl BookingGrpc {
                 crate::config::DEFAULT_TARGET_IN_FLIGHT,
                 std::time::Duration::from_millis(crate::config::DEFAULT_TARGET_LATENCY_MS),
             )),
+            staff_tokens: None,
         }
+    }
+
+    /// Refuses a staff token that verifies against `grants` (auth-svc's) with
+    /// `citizen-token-required`, and writes the attempt to `trail`.
+    pub fn refusing_staff_tokens(mut self, grants: Arc<GrantVerifier>, trail: Trail) -> Self {
+        self.staff_tokens = Some((grants, trail));
+        self
     }
 
     /// Requires the waiting room's admission grant on creates and changes while it is on.
@@ -144,13 +160,15 @@ impl BookingGrpc {
     /// The person the request's access token speaks for.
     async fn authenticate(&self, metadata: &MetadataMap) -> Result<Person, Problem> {
         let token = platform::auth::bearer(metadata)?;
-        let claims = self.verifier.verify(token).await?;
+        let claims = match self.verifier.verify(token).await {
+            Ok(claims) => claims,
+            Err(problem) => return Err(self.not_an_access_token(token, problem).await),
+        };
         if claims.role != Role::Citizen {
             // Agents act for others, which is the call-center channel's job (R9), not this one.
-            return Err(Problem::new(
-                ProblemKind::Forbidden,
-                "these calls act for the verified person; agent tokens are not accepted",
-            ));
+            // (auth-svc issues staff agent tokens, not access tokens of this role; such a token
+            // names no staff account to audit.)
+            return Err(citizen_token_required());
         }
         // The gateway checks the session too, but calls may come straight over gRPC.
         self.sessions.require_valid(&claims).await?;
@@ -166,6 +184,40 @@ impl BookingGrpc {
             birth_date,
         })
     }
+
+    /// Why a token that is no access token is refused: a staff token (an agent token that
+    /// verifies against auth-svc's keys) is `citizen-token-required`, written to the audit
+    /// trail under the staff account; anything else keeps the access token's problem.
+    async fn not_an_access_token(&self, token: &str, problem: Problem) -> Problem {
+        let Some((grants, trail)) = &self.staff_tokens else {
+            return problem;
+        };
+        if problem.kind == ProblemKind::Unavailable {
+            return problem;
+        }
+        let Ok(staff) = grants.verify::<AgentToken>(token).await else {
+            return problem;
+        };
+        tracing::warn!(account = %staff.claims.sub, "a staff token was presented to the citizens' API");
+        let refused = citizen_token_required();
+        let record = staff_record(
+            Some(&staff.claims),
+            CITIZEN_API_REFUSED,
+            None,
+            refused.kind.name(),
+        );
+        match trail.append(record).await {
+            Ok(_) => refused,
+            Err(unavailable) => unavailable,
+        }
+    }
+}
+
+fn citizen_token_required() -> Problem {
+    Problem::new(
+        ProblemKind::CitizenTokenRequired,
+        "these calls act for the verified person; agents book for callers through StaffBookingService",
+    )
 }
 
 #[tonic::async_trait]
@@ -262,15 +314,77 @@ impl BookingService for BookingGrpc {
     }
 }
 
-/// `BookingAdminService` over gRPC.
+/// `BookingAdminService` over gRPC: operators only ([`OperatorGuard`]: an operator token from
+/// auth-svc, or the dev run's key where a dev-run configuration set one).
+///
+/// Every call is audited under its action (`admin.upsert-center`, `admin.upsert-slot`). A
+/// refused call (no operator, a malformed request) gets one entry with the problem type name.
+/// An accepted call is written **before** the change, outcome `ok`: a trail that cannot be
+/// written answers `unavailable` and changes nothing, so no change is ever made that the trail
+/// does not show, and a retry after `unavailable` is safe. Should the change then fail (no such
+/// center, capacity below the bookings, the store down), a second entry of the same action
+/// records its problem type name: the trail reads "accepted, then failed with …".
 pub struct BookingAdminGrpc {
     logic: Arc<BookingLogic>,
-    admin_key: Secret,
+    guard: OperatorGuard,
+    trail: Trail,
 }
 
 impl BookingAdminGrpc {
-    pub fn new(logic: Arc<BookingLogic>, admin_key: Secret) -> Self {
-        Self { logic, admin_key }
+    pub fn new(logic: Arc<BookingLogic>, guard: OperatorGuard, trail: Trail) -> Self {
+        Self {
+            logic,
+            guard,
+            trail,
+        }
+    }
+
+    /// The operator of an admin call, the refusal audited otherwise.
+    async fn operator(&self, action: &str, metadata: &MetadataMap) -> Result<Operator, Status> {
+        match self.guard.authorize(metadata).await {
+            Ok(operator) => Ok(operator),
+            Err(refusal) => {
+                self.trail.append(refusal.record(action)).await?;
+                Err(refusal.problem.into())
+            }
+        }
+    }
+
+    /// Audits and makes an accepted, well-formed change (see the type's documentation).
+    async fn change<T, F>(&self, action: &str, operator: &Operator, change: F) -> Result<T, Status>
+    where
+        F: std::future::Future<Output = Result<T, crate::BookingError>>,
+    {
+        // `change` has not run yet: a future does nothing until awaited.
+        self.trail
+            .append(operator.record(action, None, "ok"))
+            .await?;
+        let error = match change.await {
+            Ok(changed) => return Ok(changed),
+            Err(error) => Problem::from(error),
+        };
+        let failed = operator.record(action, None, error.kind.name());
+        if self.trail.append(failed).await.is_err() {
+            // Nothing changed, so the answer stays the change's own problem; only the entry
+            // saying that the accepted call then failed is missing (logged by the trail).
+            tracing::error!(
+                action,
+                "an accepted admin call failed and the trail does not say so"
+            );
+        }
+        Err(error.into())
+    }
+
+    /// Audits a request that does not validate.
+    async fn malformed(&self, action: &str, operator: &Operator, problem: Problem) -> Status {
+        match self
+            .trail
+            .append(operator.record(action, None, problem.kind.name()))
+            .await
+        {
+            Ok(_) => problem.into(),
+            Err(unavailable) => unavailable.into(),
+        }
     }
 }
 
@@ -280,10 +394,17 @@ impl BookingAdminService for BookingAdminGrpc {
         &self,
         request: Request<pb::UpsertCenterRequest>,
     ) -> Result<Response<pb::Center>, Status> {
-        platform::grpc::require_admin(request.metadata(), self.admin_key.expose())?;
-        let center = Center::try_from(request.into_inner())?;
-        let stored = self.logic.upsert_center(center).await?;
-        tracing::info!(center_id = %stored.id, "center upserted");
+        let operator = self.operator(UPSERT_CENTER, request.metadata()).await?;
+        let center = match Center::try_from(request.into_inner()) {
+            Ok(center) => center,
+            Err(error) => {
+                return Err(self.malformed(UPSERT_CENTER, &operator, error.into()).await);
+            }
+        };
+        let stored = self
+            .change(UPSERT_CENTER, &operator, self.logic.upsert_center(center))
+            .await?;
+        tracing::info!(center_id = %stored.id, operator = %operator.account, "center upserted");
         Ok(Response::new(stored.into()))
     }
 
@@ -291,10 +412,17 @@ impl BookingAdminService for BookingAdminGrpc {
         &self,
         request: Request<pb::UpsertSlotRequest>,
     ) -> Result<Response<pb::Slot>, Status> {
-        platform::grpc::require_admin(request.metadata(), self.admin_key.expose())?;
-        let draft = SlotDraft::try_from(request.into_inner())?;
-        let stored = self.logic.upsert_slot(draft).await?;
-        tracing::debug!(slot_id = %stored.id, capacity = stored.capacity, "slot upserted");
+        let operator = self.operator(UPSERT_SLOT, request.metadata()).await?;
+        let draft = match SlotDraft::try_from(request.into_inner()) {
+            Ok(draft) => draft,
+            Err(error) => {
+                return Err(self.malformed(UPSERT_SLOT, &operator, error.into()).await);
+            }
+        };
+        let stored = self
+            .change(UPSERT_SLOT, &operator, self.logic.upsert_slot(draft))
+            .await?;
+        tracing::debug!(slot_id = %stored.id, capacity = stored.capacity, operator = %operator.account, "slot upserted");
         Ok(Response::new(stored.into()))
     }
 }

@@ -3,8 +3,9 @@
 //! capacity, one active booking per person and campaign) itself, verifies access tokens
 //! locally against auth-svc's keys, and asks scheduling-svc whether the person may book.
 //!
-//! `serve` runs the gRPC services `vaxbook.booking.v1.BookingService` and
-//! `vaxbook.booking.v1.BookingAdminService`; the binary and `vaxbook dev` both call it.
+//! `serve` runs the gRPC services `vaxbook.booking.v1.BookingService`,
+//! `vaxbook.booking.v1.StaffBookingService`, `vaxbook.booking.v1.BookingAdminService` and
+//! `vaxbook.booking.v1.CapacityService`; the binary and `vaxbook dev` both call it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +14,14 @@ use anyhow::Context as _;
 use platform::auth::{GrpcJwksSource, TokenVerifier};
 use platform::grants::{GrantVerifier, GrpcKeysSource};
 use platform::grpc::{GrpcService, ReadinessProbe};
+use platform::operator::OperatorGuard;
 use proto::booking::v1::booking_admin_service_server::BookingAdminServiceServer;
 use proto::booking::v1::booking_service_server::BookingServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub mod admission;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod eligibility;
@@ -79,24 +82,29 @@ pub async fn serve(
         Arc::new(GrpcJwksSource::new(auth_channel.clone())),
         config.clock.clone(),
     ));
-    // auth-svc's proxy grants, verified against the keys it publishes (vaxbook.keys.v1), taken
-    // only from a publisher that names itself auth-svc.
-    let proxy_grants = Arc::new(GrantVerifier::new(
+    // auth-svc's grants (proxy grants, agent and operator tokens, caller grants), verified
+    // against the keys it publishes (vaxbook.keys.v1), taken only from a publisher that names
+    // itself auth-svc.
+    let grants = Arc::new(GrantVerifier::new(
         Arc::new(GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER)),
         config.clock.clone(),
     ));
+    // scheduling-svc answers booking-svc as a service: the internal service key, not an
+    // operator's credential.
     let eligibility = Arc::new(
         eligibility::GrpcEligibility::new(scheduling_channel)
-            .with_service_credential(config.common.admin_key.clone()),
+            .with_service_credential(config.service_key.clone()),
     );
     let logic = Arc::new(
         service::BookingLogic::new(store.clone(), eligibility, config.clock.clone())
-            .with_proxy_grants(proxy_grants.clone()),
+            .with_proxy_grants(grants.clone()),
     );
-    // The call-center channel (R9): agent tokens and caller grants are auth-svc grants too.
-    let audit = staff::audit_log(&config).await?;
-    let staff =
-        staff::StaffBookingGrpc::new(logic.clone(), proxy_grants, audit, config.clock.clone());
+    // The one audit trail: the call-center channel (R9), the admin calls, staff tokens refused
+    // by the citizens' API. A service reading it (an audit query) is given `audit_log` too.
+    let audit_log = audit::open(&config).await?;
+    let trail = audit::Trail::new(audit_log.clone(), config.clock.clone());
+    let staff = staff::StaffBookingGrpc::new(logic.clone(), grants.clone(), trail.clone());
+    let operators = OperatorGuard::new(grants.clone(), config.common.dev_operator_key.clone());
 
     let sessions = grpc::SessionCheck::new(
         platform::grpc::channel(&config.session_url, config.request_timeout)
@@ -106,13 +114,13 @@ pub async fn serve(
     let routes = tonic::service::Routes::new(BookingServiceServer::new(
         grpc::BookingGrpc::new(logic.clone(), verifier, sessions)
             .with_admission(admission)
-            .with_capacity(capacity.clone()),
+            .with_capacity(capacity.clone())
+            .refusing_staff_tokens(grants, trail.clone()),
     ))
     .add_service(admission::capacity::CapacityGrpc::service(capacity))
     .add_service(staff.into_service())
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
-        logic,
-        config.common.admin_key.clone(),
+        logic, operators, trail,
     )));
     let readiness: ReadinessProbe = Arc::new(move || {
         let store = store.clone();

@@ -8,8 +8,6 @@
 
 use std::sync::Arc;
 
-use platform::audit::{AuditLog, AuditRecord};
-use platform::clock::SharedClock;
 use platform::grants::{GrantVerifier, VerifiedGrant};
 use platform::ids::{PersonKey, parse_iso_date};
 use platform::problem::{Problem, ProblemKind};
@@ -23,9 +21,10 @@ use proto::booking::v1::staff_booking_service_server::{
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use crate::audit::{Trail, staff_record};
 use crate::domain::wire::{parse_uuid, region_filter};
 use crate::domain::{BookingChange, BookingRequest, Person, SlotQuery};
-use crate::service::BookingLogic;
+use crate::service::{BookingLogic, CHANNEL_NOT_ALLOWED_REASON};
 
 /// Who acts: the verified agent, and for calls about a person the caller they verified.
 struct Acting {
@@ -43,26 +42,41 @@ struct Refused {
 pub struct StaffBookingGrpc {
     logic: Arc<BookingLogic>,
     grants: Arc<GrantVerifier>,
-    audit: Arc<dyn AuditLog>,
-    clock: SharedClock,
+    trail: Trail,
 }
 
-fn refusal(kind: ProblemKind, reason: &str, detail: impl Into<String>) -> Problem {
-    Problem::new(kind, detail).with("reason", reason)
+/// A refusal of `kind`, except that auth-svc's keys out of reach stay `unavailable` (a
+/// retry may pass; the credential was not found wanting).
+fn refusal(cause: Option<Problem>, kind: ProblemKind, detail: &str) -> Problem {
+    match cause {
+        Some(cause) if cause.kind == ProblemKind::Unavailable => cause,
+        _ => Problem::new(kind, detail),
+    }
+}
+
+/// The call-center channel's own problem for a campaign that does not allow it: eligibility
+/// answers `not-eligible` with reason `channel-not-allowed` on every channel; here it is the
+/// problem type `channel-not-allowed`, the reason kept.
+fn on_call_center(problem: Problem) -> Problem {
+    let channel_refused = problem.kind == ProblemKind::NotEligible
+        && problem.extra.get("reason").map(String::as_str) == Some(CHANNEL_NOT_ALLOWED_REASON);
+    if channel_refused {
+        Problem {
+            kind: ProblemKind::ChannelNotAllowed,
+            detail: "this campaign does not allow booking through the call center now".to_owned(),
+            ..problem
+        }
+    } else {
+        problem
+    }
 }
 
 impl StaffBookingGrpc {
-    pub fn new(
-        logic: Arc<BookingLogic>,
-        grants: Arc<GrantVerifier>,
-        audit: Arc<dyn AuditLog>,
-        clock: SharedClock,
-    ) -> Self {
+    pub fn new(logic: Arc<BookingLogic>, grants: Arc<GrantVerifier>, trail: Trail) -> Self {
         Self {
             logic,
             grants,
-            audit,
-            clock,
+            trail,
         }
     }
 
@@ -71,7 +85,10 @@ impl StaffBookingGrpc {
     }
 
     /// The agent token (agents and supervisors only) and, when `with_caller`, the caller grant
-    /// issued to that agent.
+    /// issued to that agent. No token, a citizen's token or one that does not verify is
+    /// `staff-token-required`; an operator's is `role-not-allowed`; a caller grant missing,
+    /// malformed or expired is `caller-not-verified`, one issued to another agent
+    /// `caller-of-another-agent`.
     async fn authorize(
         &self,
         metadata: &MetadataMap,
@@ -84,32 +101,24 @@ impl StaffBookingGrpc {
             agent: agent.map(|a| a.claims.clone()),
             problem,
         };
-        let token = bearer(header).map_err(|p| {
+        const NO_STAFF_TOKEN: &str = "staff RPCs need a valid agent token from StaffAuthService.Login in `authorization: Bearer`";
+        let token = bearer(header).map_err(|_| {
             refused(
                 None,
-                refusal(
-                    ProblemKind::Unauthenticated,
-                    "agent-token-required",
-                    p.detail,
-                ),
+                Problem::new(ProblemKind::StaffTokenRequired, NO_STAFF_TOKEN),
             )
         })?;
-        let agent = self.grants.verify::<AgentToken>(token).await.map_err(|_| {
+        let agent = self.grants.verify::<AgentToken>(token).await.map_err(|p| {
             refused(
                 None,
-                refusal(
-                    ProblemKind::Unauthenticated,
-                    "agent-token-required",
-                    "staff RPCs need a valid agent token from StaffAuthService.Login",
-                ),
+                refusal(Some(p), ProblemKind::StaffTokenRequired, NO_STAFF_TOKEN),
             )
         })?;
         if !agent.claims.role.books_for_callers() {
             return Err(refused(
                 Some(&agent),
-                refusal(
-                    ProblemKind::Forbidden,
-                    "role-not-allowed",
+                Problem::new(
+                    ProblemKind::RoleNotAllowed,
                     "only agents and supervisors book for callers",
                 ),
             ));
@@ -120,33 +129,33 @@ impl StaffBookingGrpc {
                 caller: None,
             });
         }
-        let not_verified = || {
-            refusal(
-                ProblemKind::Unauthenticated,
-                "caller-not-verified",
-                "this call needs a valid caller grant (StaffAuthService.ConfirmCaller) in x-caller-grant",
+        const NOT_VERIFIED: &str = "this call needs a valid caller grant (StaffAuthService.ConfirmCaller) in x-caller-grant";
+        let not_verified = |cause: Option<Problem>| {
+            refused(
+                Some(&agent),
+                refusal(cause, ProblemKind::CallerNotVerified, NOT_VERIFIED),
             )
         };
         let grant = metadata
             .get(CALLER_GRANT_HEADER)
             .and_then(|value| value.to_str().ok())
             .filter(|raw| !raw.trim().is_empty())
-            .ok_or_else(|| refused(Some(&agent), not_verified()))?;
+            .ok_or_else(|| not_verified(None))?;
         let caller = self
             .grants
             .verify::<CallerGrant>(grant.trim())
             .await
-            .map_err(|_| refused(Some(&agent), not_verified()))?;
+            .map_err(|p| not_verified(Some(p)))?;
         require_own_caller(&agent, &caller).map_err(|p| {
             refused(
                 Some(&agent),
-                refusal(ProblemKind::Forbidden, "caller-of-another-agent", p.detail),
+                Problem::new(ProblemKind::CallerOfAnotherAgent, p.detail),
             )
         })?;
-        let person_key = PersonKey::parse(&caller.claims.for_key)
-            .map_err(|_| refused(Some(&agent), not_verified()))?;
-        let birth_date = parse_iso_date("for_bd", &caller.claims.for_bd)
-            .map_err(|_| refused(Some(&agent), not_verified()))?;
+        let person_key =
+            PersonKey::parse(&caller.claims.for_key).map_err(|_| not_verified(None))?;
+        let birth_date =
+            parse_iso_date("for_bd", &caller.claims.for_bd).map_err(|_| not_verified(None))?;
         Ok(Acting {
             agent: agent.claims,
             caller: Some(Person {
@@ -156,7 +165,8 @@ impl StaffBookingGrpc {
         })
     }
 
-    /// Writes the audit entry of a call and answers it; no entry, no answer.
+    /// Writes the audit entry of a call (outcome `ok` or the problem type name) and answers
+    /// it; no entry, no answer.
     async fn finish<T>(
         &self,
         action: &str,
@@ -164,30 +174,15 @@ impl StaffBookingGrpc {
         caller: Option<&Person>,
         result: Result<T, Problem>,
     ) -> Result<Response<T>, Status> {
+        let result = result.map_err(on_call_center);
         let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(problem) => problem
-                .extra
-                .get("reason")
-                .cloned()
-                .unwrap_or_else(|| problem.kind.name().to_owned()),
+            Ok(_) => "ok",
+            Err(problem) => problem.kind.name(),
         };
-        let record = AuditRecord {
-            actor: agent.map_or_else(|| "unknown".to_owned(), |a| a.sub.clone()),
-            organisation: agent.map(|a| a.org.clone()).unwrap_or_default(),
-            role: agent
-                .map(|a| a.role.as_str().to_owned())
-                .unwrap_or_default(),
-            action: action.to_owned(),
-            person_key: caller.map(|person| person.person_key.to_string()),
-            outcome,
-        };
-        if let Err(err) = self.audit.append(self.clock.now(), record).await {
-            tracing::error!(error = %err, "writing the audit trail");
-            return Err(
-                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").into(),
-            );
-        }
+        let person_key = caller.map(|person| person.person_key.to_string());
+        self.trail
+            .append(staff_record(agent, action, person_key, outcome))
+            .await?;
         result.map(Response::new).map_err(Status::from)
     }
 
@@ -328,19 +323,5 @@ impl StaffBookingService for StaffBookingGrpc {
         .await;
         self.finish(ACTION, Some(&acting.agent), acting.caller.as_ref(), result)
             .await
-    }
-}
-
-/// booking-svc's audit trail: PostgreSQL (migrated, append-only) next to the bookings, or in
-/// memory for the dev run.
-pub async fn audit_log(config: &crate::Config) -> anyhow::Result<Arc<dyn AuditLog>> {
-    match &config.store {
-        crate::StoreConfig::Postgres { url, .. } => {
-            let pool = platform::pg::pool(url.expose(), 2)?;
-            Ok(Arc::new(
-                platform::audit::PgAuditLog::migrate(url.expose(), pool).await?,
-            ))
-        }
-        crate::StoreConfig::Memory => Ok(Arc::new(platform::audit::MemoryAuditLog::new())),
     }
 }

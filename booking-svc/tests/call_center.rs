@@ -1,9 +1,10 @@
 //! The call-center channel (R9) against the real `serve` on PostgreSQL: an agent books, lists
 //! and cancels for a caller they verified (the booking records channel and agent, the campaign
-//! is asked on the call-center channel), and each refusal — a citizen token on a staff RPC, no
-//! caller grant, a caller grant of another agent, a campaign without the call-center channel —
-//! has its own reason and an audit entry in booking-svc's hash-chained trail, which pinpoints
-//! an entry altered directly in the database.
+//! is asked on the call-center channel), and each refusal — no token, a citizen's or a forged
+//! one on a staff RPC, an operator's, no caller grant or an expired one, a caller grant of
+//! another agent, a campaign without the call-center channel — has its own problem type and an
+//! audit entry in booking-svc's hash-chained trail, which pinpoints an entry altered directly
+//! in the database. A staff token on the citizens' API is refused and audited too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,11 +15,12 @@ use platform::audit::{
     AuditEntry, AuditLog as _, AuditQuery, ChainBreak, PgAuditLog, verify_chain,
 };
 use platform::clock::Clock as _;
+use platform::grants::{GrantIssuer, SigningKeys};
 use platform::problem::ProblemKind;
 use platform::staff::{AGENT_TOKEN_TTL, AgentToken, CALLER_GRANT_TTL, CallerGrant, StaffRole};
 use proto::booking::v1 as pb;
 use proto::booking::v1::staff_booking_service_client::StaffBookingServiceClient;
-use support::{Harness, book, problem};
+use support::{Harness, authed, book, problem};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
@@ -46,7 +48,7 @@ async fn call_center(name: &str) -> CallCenter {
     let channel = Channel::from_shared(format!("http://{}", harness.addr))
         .unwrap()
         .connect_lazy();
-    // The first call waits for the server (and its migrations).
+    // The first call (an admin seed) waits for the server (and its migrations).
     let staff = StaffBookingServiceClient::new(channel);
     let audit = PgAuditLog::new(platform::pg::pool(&url, 2).unwrap());
     CallCenter {
@@ -59,20 +61,15 @@ async fn call_center(name: &str) -> CallCenter {
 
 impl CallCenter {
     fn agent_token(&self, sub: &str) -> String {
-        let claims = AgentToken {
-            sub: sub.to_owned(),
-            username: format!("user.{sub}"),
-            org: "national-call-center".to_owned(),
-            role: StaffRole::Agent,
-        };
-        self.harness
-            .proxy_grants
-            .issue(&claims, self.harness.clock.now(), AGENT_TOKEN_TTL)
-            .unwrap()
-            .token
+        self.harness.staff_token(StaffRole::Agent, sub)
     }
 
     fn caller_grant(&self, agent: &str) -> String {
+        self.caller_grant_issued(agent, self.harness.clock.now())
+    }
+
+    /// A caller grant for `agent` issued at `at` (valid [`CALLER_GRANT_TTL`] from then).
+    fn caller_grant_issued(&self, agent: &str, at: chrono::DateTime<chrono::Utc>) -> String {
         let claims = CallerGrant {
             agent: agent.to_owned(),
             for_key: CALLER.to_owned(),
@@ -80,7 +77,7 @@ impl CallCenter {
         };
         self.harness
             .proxy_grants
-            .issue(&claims, self.harness.clock.now(), CALLER_GRANT_TTL)
+            .issue(&claims, at, CALLER_GRANT_TTL)
             .unwrap()
             .token
     }
@@ -197,7 +194,13 @@ async fn an_agent_books_lists_and_cancels_for_a_verified_caller() {
         Some("agent-kim")
     );
 
-    let entries = cc.entries().await;
+    let all = cc.entries().await;
+    assert_eq!(verify_chain(&all).unwrap(), all.len() as u64);
+    // The seeding operator's entries come in between; the agent's are these.
+    let entries: Vec<&AuditEntry> = all
+        .iter()
+        .filter(|e| e.record.action.starts_with("staff."))
+        .collect();
     let actions: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| (e.record.action.as_str(), e.record.outcome.as_str()))
@@ -219,15 +222,24 @@ async fn an_agent_books_lists_and_cancels_for_a_verified_caller() {
                 && e.record.actor == "agent-kim"
                 && e.record.organisation == "national-call-center")
     );
-    assert_eq!(verify_chain(&entries).unwrap(), 5);
 }
 
 #[tokio::test]
-async fn each_refusal_has_its_reason_and_an_audit_entry() {
+async fn each_refusal_has_its_problem_type_and_an_audit_entry() {
     let cc = call_center("booking_call_center_refusals").await;
     let slot = cc.harness.seed_slot(CAMPAIGN, 10, 3).await;
     let token = cc.agent_token("agent-kim");
     let mut client = cc.staff.clone();
+    let seeded = cc.entries().await.len();
+
+    // No token at all.
+    let (code, refused) = problem(
+        client
+            .create_booking(Request::new(book(&slot.id, "")))
+            .await,
+    );
+    assert_eq!(code, Code::Unauthenticated);
+    assert_eq!(refused.kind, ProblemKind::StaffTokenRequired);
 
     // A citizen token on a staff RPC.
     let citizen = cc.harness.token(CALLER);
@@ -241,16 +253,63 @@ async fn each_refusal_has_its_reason_and_an_audit_entry() {
             .await,
     );
     assert_eq!(code, Code::Unauthenticated);
-    assert_eq!(reason(&refused), "agent-token-required");
+    assert_eq!(refused.kind, ProblemKind::StaffTokenRequired);
 
-    // No caller grant: the caller was not verified.
+    // An agent token signed by a key auth-svc never published.
+    let forger = GrantIssuer::new(std::sync::Arc::new(SigningKeys::generate().unwrap()));
+    let forged = forger
+        .issue(
+            &AgentToken {
+                sub: "agent-kim".to_owned(),
+                username: "agent.kim".to_owned(),
+                org: "national-call-center".to_owned(),
+                role: StaffRole::Agent,
+            },
+            cc.harness.clock.now(),
+            AGENT_TOKEN_TTL,
+        )
+        .unwrap()
+        .token;
     let (code, refused) = problem(
         client
-            .create_booking(staff(book(&slot.id, ""), &token, None))
+            .create_booking(staff(
+                book(&slot.id, ""),
+                &forged,
+                Some(&cc.caller_grant("agent-kim")),
+            ))
             .await,
     );
     assert_eq!(code, Code::Unauthenticated);
-    assert_eq!(reason(&refused), "caller-not-verified");
+    assert_eq!(refused.kind, ProblemKind::StaffTokenRequired);
+
+    // An operator runs the system but does not book for callers.
+    let operator = cc.harness.staff_token(StaffRole::Operator, "operator-park");
+    let (code, refused) = problem(
+        client
+            .create_booking(staff(
+                book(&slot.id, ""),
+                &operator,
+                Some(&cc.caller_grant("operator-park")),
+            ))
+            .await,
+    );
+    assert_eq!(code, Code::PermissionDenied);
+    assert_eq!(refused.kind, ProblemKind::RoleNotAllowed);
+
+    // No caller grant, an expired one, a malformed one: the caller was not verified.
+    let expired = cc.caller_grant_issued(
+        "agent-kim",
+        cc.harness.clock.now() - chrono::Duration::minutes(16),
+    );
+    for grant in [None, Some(expired.as_str()), Some("not.a.grant")] {
+        let (code, refused) = problem(
+            client
+                .create_booking(staff(book(&slot.id, ""), &token, grant))
+                .await,
+        );
+        assert_eq!(code, Code::PermissionDenied);
+        assert_eq!(refused.kind, ProblemKind::CallerNotVerified, "{grant:?}");
+    }
 
     // A caller grant issued to another agent.
     let (code, refused) = problem(
@@ -263,15 +322,14 @@ async fn each_refusal_has_its_reason_and_an_audit_entry() {
             .await,
     );
     assert_eq!(code, Code::PermissionDenied);
-    assert_eq!(refused.kind, ProblemKind::Forbidden);
-    assert_eq!(reason(&refused), "caller-of-another-agent");
+    assert_eq!(refused.kind, ProblemKind::CallerOfAnotherAgent);
 
     // A campaign without the call-center channel.
     cc.harness.answer(|answer| {
         answer.eligible = false;
         answer.reason = "channel-not-allowed".to_owned();
     });
-    let (_, refused) = problem(
+    let (code, refused) = problem(
         client
             .create_booking(staff(
                 book(&slot.id, ""),
@@ -280,14 +338,17 @@ async fn each_refusal_has_its_reason_and_an_audit_entry() {
             ))
             .await,
     );
-    assert_eq!(refused.kind, ProblemKind::NotEligible);
+    assert_eq!(code, Code::PermissionDenied);
+    assert_eq!(refused.kind, ProblemKind::ChannelNotAllowed);
     assert_eq!(reason(&refused), "channel-not-allowed");
+    assert_eq!(support::remaining(&cc.harness, &slot).await, 3);
 
     let entries = cc.entries().await;
-    let outcomes: Vec<(&str, &str, Option<&str>)> = entries
+    let outcomes: Vec<(&str, &str, &str, Option<&str>)> = entries[seeded..]
         .iter()
         .map(|e| {
             (
+                e.record.action.as_str(),
                 e.record.actor.as_str(),
                 e.record.outcome.as_str(),
                 e.record.person_key.as_deref(),
@@ -297,28 +358,117 @@ async fn each_refusal_has_its_reason_and_an_audit_entry() {
     assert_eq!(
         outcomes,
         vec![
-            ("unknown", "agent-token-required", None),
-            ("agent-kim", "caller-not-verified", None),
-            ("agent-kim", "caller-of-another-agent", None),
-            ("agent-kim", "channel-not-allowed", Some(CALLER)),
+            ("staff.book", "unknown", "staff-token-required", None),
+            ("staff.book", "unknown", "staff-token-required", None),
+            ("staff.book", "unknown", "staff-token-required", None),
+            ("staff.book", "operator-park", "role-not-allowed", None),
+            ("staff.book", "agent-kim", "caller-not-verified", None),
+            ("staff.book", "agent-kim", "caller-not-verified", None),
+            ("staff.book", "agent-kim", "caller-not-verified", None),
+            ("staff.book", "agent-kim", "caller-of-another-agent", None),
+            (
+                "staff.book",
+                "agent-kim",
+                "channel-not-allowed",
+                Some(CALLER)
+            ),
         ]
     );
-    assert_eq!(verify_chain(&entries).unwrap(), 4);
+    assert_eq!(entries[seeded + 3].record.role, "operator");
+    let total = entries.len();
+    assert_eq!(verify_chain(&entries).unwrap(), total as u64);
 
     // An entry altered directly in the database is pinpointed.
+    let altered = entries.last().unwrap().seq;
     let (db, connection) = tokio_postgres::connect(&cc.url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
-    db.batch_execute(
+    db.batch_execute(&format!(
         "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \
-         UPDATE audit_log SET outcome = 'ok' WHERE seq = 4; \
-         ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;",
-    )
+         UPDATE audit_log SET outcome = 'ok' WHERE seq = {altered}; \
+         ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;"
+    ))
     .await
     .unwrap();
     let broken = verify_chain(&cc.entries().await).unwrap_err();
-    assert_eq!(broken, ChainBreak::Altered { seq: 4 });
+    assert_eq!(broken, ChainBreak::Altered { seq: altered });
+}
+
+#[tokio::test]
+async fn the_citizens_api_refuses_staff_tokens_and_audits_them() {
+    let cc = call_center("booking_call_center_citizen_api").await;
+    let slot = cc.harness.seed_slot(CAMPAIGN, 10, 3).await;
+    let seeded = cc.entries().await.len();
+    let mut citizens = cc.harness.booking.clone();
+
+    let agent = cc.agent_token("agent-kim");
+    let (code, refused) = problem(
+        citizens
+            .create_booking(authed(book(&slot.id, "k-1"), &agent))
+            .await,
+    );
+    assert_eq!(code, Code::PermissionDenied);
+    assert_eq!(refused.kind, ProblemKind::CitizenTokenRequired);
+    let operator = cc.harness.staff_token(StaffRole::Operator, "operator-park");
+    let (_, refused) = problem(
+        citizens
+            .list_my_bookings(authed(pb::ListMyBookingsRequest::default(), &operator))
+            .await,
+    );
+    assert_eq!(refused.kind, ProblemKind::CitizenTokenRequired);
+    // A token that is neither stays unauthenticated, and is nobody's to audit.
+    let (code, refused) = problem(
+        citizens
+            .list_my_bookings(authed(pb::ListMyBookingsRequest::default(), "not.a.token"))
+            .await,
+    );
+    assert_eq!(code, Code::Unauthenticated);
+    assert_eq!(refused.kind, ProblemKind::Unauthenticated);
+    // The citizen's own token still books.
+    citizens
+        .create_booking(authed(book(&slot.id, "k-2"), &cc.harness.token(CALLER)))
+        .await
+        .unwrap();
+    assert_eq!(cc.harness.scheduling.questions.lock().unwrap().len(), 1);
+
+    let entries = cc.entries().await;
+    let refusals: Vec<(&str, &str, &str, &str, Option<&str>)> = entries[seeded..]
+        .iter()
+        .map(|e| {
+            (
+                e.record.action.as_str(),
+                e.record.actor.as_str(),
+                e.record.role.as_str(),
+                e.record.outcome.as_str(),
+                e.record.person_key.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            (
+                "citizen-api.refused",
+                "agent-kim",
+                "agent",
+                "citizen-token-required",
+                None
+            ),
+            (
+                "citizen-api.refused",
+                "operator-park",
+                "operator",
+                "citizen-token-required",
+                None
+            ),
+        ]
+    );
+    assert!(
+        entries[seeded..]
+            .iter()
+            .all(|e| e.record.organisation == "national-call-center")
+    );
 }
 
 #[tokio::test]
@@ -362,6 +512,7 @@ async fn an_agent_moves_a_callers_booking_only_where_the_channel_is_allowed() {
             ))
             .await,
     );
+    assert_eq!(refused.kind, ProblemKind::ChannelNotAllowed);
     assert_eq!(reason(&refused), "channel-not-allowed");
     let (_, refused) = problem(
         client
@@ -374,11 +525,13 @@ async fn an_agent_moves_a_callers_booking_only_where_the_channel_is_allowed() {
             ))
             .await,
     );
+    assert_eq!(refused.kind, ProblemKind::ChannelNotAllowed);
     assert_eq!(reason(&refused), "channel-not-allowed");
     let outcomes: Vec<String> = cc
         .entries()
         .await
         .into_iter()
+        .filter(|e| e.record.action.starts_with("staff."))
         .map(|e| format!("{} {}", e.record.action, e.record.outcome))
         .collect();
     assert_eq!(

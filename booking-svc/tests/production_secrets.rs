@@ -1,13 +1,14 @@
-//! The booking-svc binary outside the dev run: it refuses to start without an operator key of
-//! its own, and says which variable is wrong. Every other variable is set to a valid value, so
-//! the operator key is the only reason it can stop.
+//! The booking-svc binary outside the dev run: it refuses to start without an internal service
+//! key of its own (`VAXBOOK_SERVICE_KEY`, what it presents to scheduling-svc), and says which
+//! variable is wrong. Every other variable is set to a valid value, so the service key is the
+//! only reason it can stop. There is no operator key to set: admin calls take operator tokens.
 
 #![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn start(admin_key: Option<&str>) -> Output {
+fn start(service_key: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_booking-svc"));
     command
         .env_clear()
@@ -23,9 +24,12 @@ fn start(admin_key: Option<&str>) -> Output {
         .env("VAXBOOK_SESSION_URL", "http://127.0.0.1:1")
         .env("VAXBOOK_GRPC_TIMEOUT_MS", "1000")
         .env("VAXBOOK_SHUTDOWN_GRACE_SECS", "1")
+        // Read by platform's shared settings until the retired operator key is gone from them;
+        // a valid value, so it is never the reason to stop.
+        .env("VAXBOOK_ADMIN_KEY", "retired-operator-key-0123456789")
         .env("RUST_LOG", "error");
-    if let Some(key) = admin_key {
-        command.env("VAXBOOK_ADMIN_KEY", key);
+    if let Some(key) = service_key {
+        command.env(platform::config::SERVICE_KEY_VAR, key);
     }
     let child = command
         .stdout(Stdio::piped())
@@ -45,18 +49,26 @@ fn start(admin_key: Option<&str>) -> Output {
 fn assert_refused(output: &Output) {
     assert!(!output.status.success(), "started: {output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("VAXBOOK_ADMIN_KEY"), "{stderr}");
+    assert!(stderr.contains("VAXBOOK_SERVICE_KEY"), "{stderr}");
 }
 
 #[test]
-fn refuses_to_start_without_an_operator_key() {
+fn refuses_to_start_without_a_service_key() {
     assert_refused(&start(None));
 }
 
 #[test]
-fn refuses_to_start_with_the_development_operator_key() {
-    let output = start(Some(platform::config::DEV_ADMIN_KEY));
+fn refuses_to_start_with_the_development_service_key() {
+    let output = start(Some(platform::config::DEV_SERVICE_KEY));
     assert_refused(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("development default"), "{stderr}");
+}
+
+#[test]
+fn refuses_to_start_with_a_short_service_key() {
+    let output = start(Some("short"));
+    assert_refused(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 16"), "{stderr}");
 }

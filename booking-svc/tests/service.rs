@@ -72,12 +72,26 @@ async fn person_calls_without_a_valid_token_are_unauthenticated() {
     let mut agent = TestKeys::claims("agent-7", "1985-03-09", harness.clock.now());
     agent.role = Role::Agent;
     let agent = harness.keys.sign(&agent);
-    let (code, _) = problem(
+    let (code, refused) = problem(
         client
             .create_booking(authed(book(&slot.id, ""), &agent))
             .await,
     );
-    assert_eq!(code, Code::PermissionDenied);
+    assert_eq!(
+        (code, refused.kind),
+        (Code::PermissionDenied, ProblemKind::CitizenTokenRequired)
+    );
+    // Nor does a staff agent token from StaffAuthService.Login.
+    let staff = harness.staff_token(platform::staff::StaffRole::Agent, "agent-7");
+    let (code, refused) = problem(
+        client
+            .create_booking(authed(book(&slot.id, ""), &staff))
+            .await,
+    );
+    assert_eq!(
+        (code, refused.kind),
+        (Code::PermissionDenied, ProblemKind::CitizenTokenRequired)
+    );
 
     assert!(harness.scheduling.questions.lock().unwrap().is_empty());
     assert_eq!(remaining(&harness, &slot).await, 5);
@@ -366,7 +380,7 @@ async fn the_campaign_sets_the_cancellation_deadline() {
 }
 
 #[tokio::test]
-async fn operator_calls_need_the_admin_key_and_valid_slots() {
+async fn operator_calls_need_an_operator_and_valid_slots() {
     let harness = Harness::start().await;
     let mut operator = harness.admin.clone();
     let center = pb::UpsertCenterRequest {
@@ -376,15 +390,26 @@ async fn operator_calls_need_the_admin_key_and_valid_slots() {
             ..Default::default()
         }),
     };
-    let (code, _) = problem(operator.upsert_center(Request::new(center.clone())).await);
-    assert_eq!(code, Code::Unauthenticated);
+    let (code, missing) = problem(operator.upsert_center(Request::new(center.clone())).await);
+    assert_eq!(
+        (code, missing.kind),
+        (Code::Unauthenticated, ProblemKind::StaffTokenRequired)
+    );
+    // The dev run's key works here (a local_dev configuration), a guess at it does not.
     let mut wrong = Request::new(center.clone());
     wrong
         .metadata_mut()
         .insert("x-admin-key", "guess".parse().unwrap());
     assert_eq!(
-        problem(operator.upsert_center(wrong).await).0,
-        Code::PermissionDenied
+        problem(operator.upsert_center(wrong).await).1.kind,
+        ProblemKind::StaffTokenRequired
+    );
+    operator.upsert_center(admin(center.clone())).await.unwrap();
+    let agent = harness.staff_token(platform::staff::StaffRole::Agent, "agent-kim");
+    let (code, refused) = problem(operator.upsert_center(authed(center, &agent)).await);
+    assert_eq!(
+        (code, refused.kind),
+        (Code::PermissionDenied, ProblemKind::RoleNotAllowed)
     );
     let (code, _) = problem(
         operator

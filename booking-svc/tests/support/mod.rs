@@ -1,6 +1,7 @@
 //! Test harness: booking-svc served by its real `serve` on a loopback port, next to a fake
-//! auth-svc (serves the JWKS of a key the test signs tokens with) and a fake scheduling-svc
-//! (answers eligibility as the test configures it), plus helpers to call it.
+//! auth-svc (serves the JWKS of a key the test signs tokens with, and the grant keys of agent
+//! and operator tokens, caller and proxy grants) and a fake scheduling-svc (answers eligibility
+//! as the test configures it, to the internal service key only), plus helpers to call it.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -18,8 +19,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use platform::auth::{AUDIENCE, AccessClaims, ISSUER, Role};
 use platform::clock::{Clock, SettableClock, to_timestamp};
 use platform::grants::{GrantIssuer, KeysServer, SigningKeys};
-use platform::problem::Problem;
+use platform::operator::OperatorCredential;
+use platform::problem::{Problem, ProblemKind};
 use platform::proxy_grant::{PROXY_GRANT_TTL, ProxyGrant};
+use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
 use proto::auth::v1 as auth_pb;
 use proto::auth::v1::auth_service_server::{AuthService, AuthServiceServer};
 use proto::booking::v1 as pb;
@@ -39,6 +42,8 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 pub const KEY_ID: &str = "test-key-1";
+/// The operator account the harness seeds centers and slots as.
+pub const OPERATOR: &str = "operator-park";
 
 /// A signing key whose public half the fake auth-svc publishes.
 pub struct TestKeys {
@@ -183,7 +188,9 @@ impl Default for SchedulingAnswer {
     }
 }
 
-/// The fake scheduling-svc: a configurable answer and a record of the questions.
+/// The fake scheduling-svc: a configurable answer and a record of the questions. Like the real
+/// one, it answers `CheckEligibility` only to the internal service key (`x-service-key`, the
+/// dev value a `local_dev` booking-svc presents).
 #[derive(Default)]
 pub struct FakeScheduling {
     pub answer: Mutex<SchedulingAnswer>,
@@ -199,6 +206,17 @@ impl SchedulingService for SchedulingHandle {
         &self,
         request: Request<sched_pb::CheckEligibilityRequest>,
     ) -> Result<Response<sched_pb::CheckEligibilityResponse>, Status> {
+        let presented = request
+            .metadata()
+            .get(platform::config::SERVICE_KEY_HEADER)
+            .and_then(|value| value.to_str().ok());
+        if presented != Some(platform::config::DEV_SERVICE_KEY) {
+            return Err(Problem::new(
+                ProblemKind::Unauthenticated,
+                "CheckEligibility needs the internal service key",
+            )
+            .into());
+        }
         let question = request.into_inner();
         self.0.questions.lock().unwrap().push(question.clone());
         let answer = self.0.answer.lock().unwrap().clone();
@@ -334,7 +352,8 @@ pub struct Harness {
     pub scheduling_url: String,
     pub sessions: Arc<FakeSessions>,
     pub keys: TestKeys,
-    /// Signs proxy grants with the keys the fake auth-svc publishes over vaxbook.keys.v1.
+    /// Signs auth-svc's grants (proxy grants, agent and operator tokens, caller grants) with
+    /// the keys the fake auth-svc publishes over vaxbook.keys.v1.
     pub proxy_grants: GrantIssuer,
     /// Signs admission grants with the keys the fake session-svc publishes.
     pub admission_grants: GrantIssuer,
@@ -487,6 +506,28 @@ impl Harness {
         ))
     }
 
+    /// A staff token of `role` for the account `sub` (organisation `national-call-center`), as
+    /// auth-svc's `StaffAuthService.Login` issues it, valid from now.
+    pub fn staff_token(&self, role: StaffRole, sub: &str) -> String {
+        let claims = AgentToken {
+            sub: sub.to_owned(),
+            username: format!("{}.{sub}", role.as_str()),
+            org: "national-call-center".to_owned(),
+            role,
+        };
+        self.proxy_grants
+            .issue(&claims, self.clock.now(), AGENT_TOKEN_TTL)
+            .unwrap()
+            .token
+    }
+
+    /// `message` as an admin request of the operator account [`OPERATOR`].
+    pub fn as_operator<T>(&self, message: T) -> Request<T> {
+        OperatorCredential::Token(self.staff_token(StaffRole::Operator, OPERATOR))
+            .request(message)
+            .unwrap()
+    }
+
     pub async fn seed_center(&self, region: &str, name: &str) -> pb::Center {
         let center = pb::Center {
             id: String::new(),
@@ -496,7 +537,7 @@ impl Harness {
         };
         self.admin
             .clone()
-            .upsert_center(admin(pb::UpsertCenterRequest {
+            .upsert_center(self.as_operator(pb::UpsertCenterRequest {
                 center: Some(center),
             }))
             .await
@@ -509,7 +550,7 @@ impl Harness {
         let center = self.seed_center("서울", "중구 예방접종센터").await;
         self.admin
             .clone()
-            .upsert_slot(admin(slot_request(&center.id, campaign, day, capacity)))
+            .upsert_slot(self.as_operator(slot_request(&center.id, campaign, day, capacity)))
             .await
             .unwrap()
             .into_inner()
@@ -544,14 +585,10 @@ pub fn slot_request(
     }
 }
 
-/// A request carrying the operator key.
+/// A request carrying the dev run's operator key (accepted only by a `local_dev`
+/// configuration).
 pub fn admin<T>(message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "x-admin-key",
-        platform::config::DEV_ADMIN_KEY.parse().unwrap(),
-    );
-    request
+    OperatorCredential::dev().request(message).unwrap()
 }
 
 /// A request carrying `Authorization: Bearer <token>`.

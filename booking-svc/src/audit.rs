@@ -1,0 +1,78 @@
+//! booking-svc's audit trail (platform::audit): PostgreSQL (migrated, append-only, hash-chained)
+//! next to the bookings, or in memory for the dev run. Every call-center call, every admin call
+//! and every staff token refused by the citizens' API is appended here, accepted or refused,
+//! under the staff account and (for calls about a person) the person key, never a name, phone
+//! or RRN. [`crate::serve`] opens one trail and hands the same log to every service that writes
+//! it, and to whatever reads it.
+
+use std::sync::Arc;
+
+use platform::audit::{AuditEntry, AuditLog, AuditRecord};
+use platform::clock::SharedClock;
+use platform::problem::{Problem, ProblemKind};
+use platform::staff::AgentToken;
+
+/// The action of a staff token refused by the citizens' `BookingService`.
+pub const CITIZEN_API_REFUSED: &str = "citizen-api.refused";
+/// The admin actions.
+pub const UPSERT_CENTER: &str = "admin.upsert-center";
+pub const UPSERT_SLOT: &str = "admin.upsert-slot";
+
+/// Opens the configured trail.
+pub async fn open(config: &crate::Config) -> anyhow::Result<Arc<dyn AuditLog>> {
+    match &config.store {
+        crate::StoreConfig::Postgres { url, .. } => {
+            let pool = platform::pg::pool(url.expose(), 2)?;
+            Ok(Arc::new(
+                platform::audit::PgAuditLog::migrate(url.expose(), pool).await?,
+            ))
+        }
+        crate::StoreConfig::Memory => Ok(Arc::new(platform::audit::MemoryAuditLog::new())),
+    }
+}
+
+/// Appends to the trail at the injected clock's time.
+#[derive(Clone)]
+pub struct Trail {
+    log: Arc<dyn AuditLog>,
+    clock: SharedClock,
+}
+
+impl Trail {
+    pub fn new(log: Arc<dyn AuditLog>, clock: SharedClock) -> Self {
+        Self { log, clock }
+    }
+
+    /// Appends `record`; a trail that cannot be written is `unavailable` (the caller answers
+    /// nothing else: no entry, no answer).
+    pub async fn append(&self, record: AuditRecord) -> Result<AuditEntry, Problem> {
+        self.log
+            .append(self.clock.now(), record)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "writing the audit trail");
+                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable")
+                    .with_retry_after(std::time::Duration::from_secs(1))
+            })
+    }
+}
+
+/// The record of `action` by a staff account (`None`: no verified staff token), about
+/// `person_key`, ending in `outcome` (`ok` or a problem type name).
+pub fn staff_record(
+    staff: Option<&AgentToken>,
+    action: &str,
+    person_key: Option<String>,
+    outcome: &str,
+) -> AuditRecord {
+    AuditRecord {
+        actor: staff.map_or_else(|| "unknown".to_owned(), |s| s.sub.clone()),
+        organisation: staff.map(|s| s.org.clone()).unwrap_or_default(),
+        role: staff
+            .map(|s| s.role.as_str().to_owned())
+            .unwrap_or_default(),
+        action: action.to_owned(),
+        person_key,
+        outcome: outcome.to_owned(),
+    }
+}
