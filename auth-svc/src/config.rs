@@ -515,7 +515,7 @@ mod tests {
         let mut config = Config::local_dev(loopback(), &dev_hooks());
         config.dev_mode = false;
         config.person_key_secret = Secret::new("a-person-key-secret-nobody-sees");
-        config.common.admin_key = Secret::new("an-operator-key-nobody-sees");
+        config.common.dev_operator_key = Some(Secret::new("an-operator-key-nobody-sees"));
         config.store = StoreConfig::Redis {
             url: ConnectionUrl::new("redis://app:redis-password-nobody-sees@cache:6379/0"),
             key_prefix: "vaxbook:".to_owned(),

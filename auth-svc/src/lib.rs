@@ -114,7 +114,16 @@ pub async fn serve(
     providers.register(phone.clone());
     // The call-center channel (R9): staff logins, caller verification (the same phone provider)
     // and the audit trail, signed with the same key.
-    let staff_service = accounts::staff_service(&config, &signer, phone, store.clone()).await?;
+    let staff_stores = accounts::open_stores(&config).await?;
+    let staff_service =
+        accounts::staff_service(&config, &signer, &staff_stores, phone, store.clone());
+    // The operators' RRN-to-person-key derivation: operator tokens verified against the same
+    // key, every call in the same audit trail.
+    let person_keys = person_keys::server(
+        &config,
+        accounts::own_grants(&signer, config.clock.clone()),
+        staff_stores.audit.clone(),
+    );
     for (kind, jwks) in config.enabled_simple_cert_providers() {
         providers.register(Arc::new(SimpleCertProvider::new(
             kind,
@@ -162,7 +171,7 @@ pub async fn serve(
         )),
     )
     .add_service(keys_server.into_service())
-    .add_service(person_keys::server(&config))
+    .add_service(person_keys)
     .add_service(proxy_service.into_service())
     .add_service(staff_service);
     let readiness: platform::grpc::ReadinessProbe = Arc::new(move || {

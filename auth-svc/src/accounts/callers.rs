@@ -16,6 +16,7 @@ use platform::grants::{GrantIssuer, IssuedGrant, VerifiedGrant};
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AgentToken, CALLER_GRANT_TTL, CallerGrant};
 
+use super::grpc::{CONFIRM_CALLER, VERIFY_CALLER};
 use crate::carrier::Carrier;
 use crate::domain::{
     DeviceId, Name, Otp, PersonKey, Phone, Rrn, VerificationId, derive_person_key,
@@ -97,7 +98,7 @@ impl CallerVerifications {
     ) -> Result<CallerChallenge, Problem> {
         let person_key = derive_person_key(&self.person_key_secret, &caller.rrn);
         let result = self.start_inner(agent, &person_key, caller).await;
-        self.record(agent, "staff.verify-caller", &person_key, &result)
+        self.record(agent, VERIFY_CALLER, &person_key, &result)
             .await?;
         result
     }
@@ -144,14 +145,8 @@ impl CallerVerifications {
             .confirm_inner(agent, verification_id, otp, &mut person_key)
             .await;
         match &person_key {
-            Some(key) => {
-                self.record(agent, "staff.confirm-caller", key, &result)
-                    .await?
-            }
-            None => {
-                self.append(agent, "staff.confirm-caller", None, &result)
-                    .await?
-            }
+            Some(key) => self.record(agent, CONFIRM_CALLER, key, &result).await?,
+            None => self.append(agent, CONFIRM_CALLER, None, &result).await?,
         }
         result
     }
@@ -179,11 +174,10 @@ impl CallerVerifications {
             return Err(AuthError::VerificationExpired.into());
         }
         if challenge.device_id != agent_device(agent)? || challenge.provider != self.phone.id() {
-            return Err(Problem::new(
-                ProblemKind::Forbidden,
+            return Err(super::refusal(
+                ProblemKind::CallerOfAnotherAgent,
                 "the verification was started by another agent",
-            )
-            .with("reason", "caller-of-another-agent"));
+            ));
         }
         self.phone
             .complete(&id, &challenge, &ChallengeAnswer::Otp(otp))
@@ -252,11 +246,10 @@ fn require_booking_role(agent: &VerifiedGrant<AgentToken>) -> Result<(), Problem
     if agent.claims.role.books_for_callers() {
         Ok(())
     } else {
-        Err(Problem::new(
-            ProblemKind::Forbidden,
+        Err(super::refusal(
+            ProblemKind::RoleNotAllowed,
             "only agents and supervisors verify callers",
-        )
-        .with("reason", "role-not-allowed"))
+        ))
     }
 }
 

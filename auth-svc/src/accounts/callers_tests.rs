@@ -206,7 +206,7 @@ async fn only_the_agent_who_started_a_verification_confirms_it() {
     let code = f.code();
     let id = started.verification_id.to_string();
     let refused = f.callers.confirm(&lee, &id, &code).await.unwrap_err();
-    assert_eq!(refused.kind, ProblemKind::Forbidden);
+    assert_eq!(refused.kind, ProblemKind::CallerOfAnotherAgent);
     assert_eq!(reason(&refused), "caller-of-another-agent");
     // The code still works for the agent who asked.
     assert!(f.callers.confirm(&kim, &id, &code).await.is_ok());
@@ -239,6 +239,7 @@ async fn operators_do_not_verify_callers() {
     let f = fixture();
     let root = agent("op-park", StaffRole::Operator);
     let refused = f.callers.start(&root, caller(NAME)).await.unwrap_err();
+    assert_eq!(refused.kind, ProblemKind::RoleNotAllowed);
     assert_eq!(reason(&refused), "role-not-allowed");
     assert!(f.outbox.sent_to(PHONE).is_empty());
     assert_eq!(f.outcomes()[0].1, "role-not-allowed");

@@ -1,19 +1,48 @@
 //! The tonic adapter of `vaxbook.auth.v1.StaffAuthService`: login, and the audit trail query for
 //! operators (all entries) and supervisors (their organisation's), and caller verification for
 //! agents. Rules live in [`super::StaffLogin`] and [`super::callers`]; this only converts and
-//! checks the agent token.
+//! checks the agent token. A staff RPC refused for its token (none, a citizen's, a forged or
+//! expired one: `staff-token-required`) or its role (`role-not-allowed`) is written to the audit
+//! trail like every other refusal, under the account when the token verified, else `unknown`.
 
 use std::sync::Arc;
 
 use platform::audit::{AuditEntry, AuditQuery, AuditRecord};
 use platform::grants::{GrantVerifier, VerifiedGrant};
 use platform::problem::{Problem, ProblemKind};
-use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole, bearer, require_role};
+use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole};
 use proto::auth::v1 as pb;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use super::StaffLogin;
-use super::callers::{CallerIdentity, CallerVerifications};
+use super::callers::{CallerIdentity, CallerVerifications, outcome_name};
+use super::{StaffLogin, refusal};
+
+/// Audit action of a refused `QueryAudit`.
+pub const QUERY_AUDIT: &str = "staff.query-audit";
+/// Audit action of `VerifyCaller`.
+pub const VERIFY_CALLER: &str = "staff.verify-caller";
+/// Audit action of `ConfirmCaller`.
+pub const CONFIRM_CALLER: &str = "staff.confirm-caller";
+/// Audit action of a staff token the citizens' API refused (`RecordCitizenApiRefusal`).
+pub const CITIZEN_API_REFUSED: &str = "citizen-api.refused";
+/// Audit action of a refused `RecordCitizenApiRefusal` itself.
+pub const RECORD_CITIZEN_API_REFUSAL: &str = "staff.record-citizen-api-refusal";
+
+/// A refused staff call, with the caller's account when its token verified.
+struct Refused {
+    staff: Option<AgentToken>,
+    problem: Problem,
+}
+
+impl Refused {
+    fn of(agent: &VerifiedGrant<AgentToken>, problem: Problem) -> Self {
+        Self {
+            staff: Some(agent.claims.clone()),
+            problem,
+        }
+    }
+}
 
 pub struct StaffAuthGrpc {
     login: Arc<StaffLogin>,
@@ -34,22 +63,77 @@ impl StaffAuthGrpc {
         }
     }
 
-    /// The verified agent token of a request's `authorization: Bearer` metadata.
-    async fn agent<T>(&self, request: &Request<T>) -> Result<VerifiedGrant<AgentToken>, Status> {
-        let header = request
-            .metadata()
+    /// The verified agent token of a request's `authorization: Bearer` metadata. No token, a
+    /// malformed one, a citizen's or any token that does not verify as an agent token is
+    /// `staff-token-required`.
+    async fn agent(&self, metadata: &MetadataMap) -> Result<VerifiedGrant<AgentToken>, Refused> {
+        let required = |detail: &str| Refused {
+            staff: None,
+            problem: refusal(ProblemKind::StaffTokenRequired, detail),
+        };
+        let token = metadata
             .get(STAFF_TOKEN_HEADER)
-            .and_then(|value| value.to_str().ok());
-        let token = bearer(header).map_err(|p| p.to_status())?;
-        self.verifier
-            .verify::<AgentToken>(token)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|raw| raw.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                required("staff RPCs need an agent or operator token in `authorization: Bearer`")
+            })?;
+        match self.verifier.verify::<AgentToken>(token).await {
+            Ok(verified) => Ok(verified),
+            Err(problem) if problem.kind == ProblemKind::Unavailable => Err(Refused {
+                staff: None,
+                problem,
+            }),
+            Err(_) => Err(required(
+                "staff RPCs need a valid agent or operator token from StaffAuthService.Login",
+            )),
+        }
+    }
+
+    /// Writes the audit entry of a refused call and answers the refusal; no entry, no answer.
+    async fn refuse(&self, action: &str, refused: Refused) -> Status {
+        let staff = refused.staff.as_ref();
+        let record = AuditRecord {
+            actor: staff.map_or_else(|| "unknown".to_owned(), |s| s.sub.clone()),
+            organisation: staff.map(|s| s.org.clone()).unwrap_or_default(),
+            role: staff
+                .map(|s| s.role.as_str().to_owned())
+                .unwrap_or_default(),
+            action: action.to_owned(),
+            person_key: None,
+            outcome: outcome_name::<()>(&Err(refused.problem.clone())),
+        };
+        match self.append(record).await {
+            Ok(_) => refused.problem.to_status(),
+            Err(status) => status,
+        }
+    }
+
+    async fn append(&self, record: AuditRecord) -> Result<AuditEntry, Status> {
+        self.login
+            .audit()
+            .append(self.login.clock().now(), record)
             .await
-            .map_err(|p| p.to_status())
+            .map_err(|err| {
+                tracing::error!(error = %err, "writing the audit trail");
+                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
+            })
     }
 
     pub fn into_service(self) -> pb::staff_auth_service_server::StaffAuthServiceServer<Self> {
         pb::staff_auth_service_server::StaffAuthServiceServer::new(self)
     }
+}
+
+/// Refuses a verified agent token whose role is not one of `allowed` (`role-not-allowed`).
+fn require_role(agent: &VerifiedGrant<AgentToken>, allowed: &[StaffRole]) -> Result<(), Problem> {
+    if allowed.contains(&agent.claims.role) {
+        return Ok(());
+    }
+    let detail = format!("the {} role may not do this", agent.claims.role.as_str());
+    Err(refusal(ProblemKind::RoleNotAllowed, detail))
 }
 
 fn entry_to_wire(entry: AuditEntry) -> pb::AuditEntry {
@@ -96,9 +180,13 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         &self,
         request: Request<pb::QueryAuditRequest>,
     ) -> Result<Response<pb::QueryAuditResponse>, Status> {
-        let agent = self.agent(&request).await?;
-        require_role(&agent, &[StaffRole::Operator, StaffRole::Supervisor])
-            .map_err(|p| p.to_status())?;
+        let agent = match self.agent(request.metadata()).await {
+            Ok(agent) => agent,
+            Err(refused) => return Err(self.refuse(QUERY_AUDIT, refused).await),
+        };
+        if let Err(problem) = require_role(&agent, &[StaffRole::Operator, StaffRole::Supervisor]) {
+            return Err(self.refuse(QUERY_AUDIT, Refused::of(&agent, problem)).await);
+        }
         let request = request.into_inner();
         let query = AuditQuery {
             person_key: non_empty(request.person_key),
@@ -149,15 +237,25 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         &self,
         request: Request<pb::VerifyCallerRequest>,
     ) -> Result<Response<pb::VerifyCallerResponse>, Status> {
-        let agent = self.agent(&request).await?;
+        let agent = match self.agent(request.metadata()).await {
+            Ok(agent) => agent,
+            Err(refused) => return Err(self.refuse(VERIFY_CALLER, refused).await),
+        };
         let request = request.into_inner();
-        let caller = CallerIdentity::parse(
+        let caller = match CallerIdentity::parse(
             &request.name,
             &request.rrn,
             &request.carrier,
             &request.phone,
-        )
-        .map_err(|p| p.to_status())?;
+        ) {
+            Ok(caller) => caller,
+            // Audited without a person key: a malformed RRN names nobody.
+            Err(problem) => {
+                return Err(self
+                    .refuse(VERIFY_CALLER, Refused::of(&agent, problem))
+                    .await);
+            }
+        };
         let started = self
             .callers
             .start(&agent, caller)
@@ -174,7 +272,10 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         &self,
         request: Request<pb::ConfirmCallerRequest>,
     ) -> Result<Response<pb::ConfirmCallerResponse>, Status> {
-        let agent = self.agent(&request).await?;
+        let agent = match self.agent(request.metadata()).await {
+            Ok(agent) => agent,
+            Err(refused) => return Err(self.refuse(CONFIRM_CALLER, refused).await),
+        };
         let request = request.into_inner();
         let verified = self
             .callers
@@ -195,16 +296,21 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         request: Request<pb::RecordCitizenApiRefusalRequest>,
     ) -> Result<Response<pb::RecordCitizenApiRefusalResponse>, Status> {
         // The refused token itself authenticates the report: only its own account is named.
-        let agent = self.agent(&request).await?;
+        let agent = match self.agent(request.metadata()).await {
+            Ok(agent) => agent,
+            Err(refused) => return Err(self.refuse(RECORD_CITIZEN_API_REFUSAL, refused).await),
+        };
         let surface = request.into_inner().surface;
         let surface_ok = !surface.is_empty()
             && surface.len() <= 128
             && surface.chars().all(|c| c.is_ascii_graphic() || c == ' ');
         if !surface_ok {
-            return Err(Problem::invalid(
+            let problem = Problem::invalid(
                 "surface must be 1 to 128 printable ASCII characters, e.g. `POST /v1/bookings`",
-            )
-            .to_status());
+            );
+            return Err(self
+                .refuse(RECORD_CITIZEN_API_REFUSAL, Refused::of(&agent, problem))
+                .await);
         }
         tracing::warn!(
             account = %agent.claims.sub,
@@ -215,19 +321,11 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
             actor: agent.claims.sub.clone(),
             organisation: agent.claims.org.clone(),
             role: agent.claims.role.as_str().to_owned(),
-            action: "citizen-api.refused".to_owned(),
+            action: CITIZEN_API_REFUSED.to_owned(),
             person_key: None,
             outcome: ProblemKind::CitizenTokenRequired.name().to_owned(),
         };
-        let entry = self
-            .login
-            .audit()
-            .append(self.login.clock().now(), record)
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "writing the audit trail");
-                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
-            })?;
+        let entry = self.append(record).await?;
         Ok(Response::new(pb::RecordCitizenApiRefusalResponse {
             seq: entry.seq,
         }))

@@ -148,8 +148,10 @@ pub struct StaffLogin {
     clock: SharedClock,
 }
 
-fn refusal(kind: ProblemKind, reason: &str, detail: &str) -> Problem {
-    Problem::new(kind, detail).with("reason", reason)
+/// A refused login or staff call: the problem type of `kind`, its name repeated as `reason`
+/// (what clients of before the problem types of their own read).
+pub(crate) fn refusal(kind: ProblemKind, detail: impl Into<String>) -> Problem {
+    Problem::new(kind, detail).with("reason", kind.name())
 }
 
 impl StaffLogin {
@@ -249,8 +251,7 @@ impl StaffLogin {
     ) -> Result<(), Problem> {
         let invalid = || {
             refusal(
-                ProblemKind::Unauthenticated,
-                "invalid-credentials",
+                ProblemKind::InvalidCredentials,
                 "unknown account or wrong password",
             )
         };
@@ -261,8 +262,7 @@ impl StaffLogin {
         };
         if account.disabled {
             return Err(refusal(
-                ProblemKind::Forbidden,
-                "account-disabled",
+                ProblemKind::AccountDisabled,
                 "the account is disabled",
             ));
         }
@@ -271,8 +271,7 @@ impl StaffLogin {
         {
             let wait = (until - now).to_std().unwrap_or_default();
             return Err(refusal(
-                ProblemKind::Forbidden,
-                "account-locked",
+                ProblemKind::AccountLocked,
                 "the account is locked after repeated failed logins",
             )
             .with_retry_after(wait));
@@ -286,8 +285,7 @@ impl StaffLogin {
         } else if !credentials::check_totp(&account.totp_secret, &account.username, totp_code, unix)
         {
             Some(refusal(
-                ProblemKind::Unauthenticated,
-                "invalid-second-factor",
+                ProblemKind::InvalidSecondFactor,
                 "the TOTP code is wrong",
             ))
         } else {
@@ -316,54 +314,73 @@ fn internal(err: anyhow::Error) -> Problem {
 #[cfg(test)]
 mod tests;
 
-/// The staff service as `serve` registers it: PostgreSQL (migrated) when
-/// `AUTH_DATABASE_URL` is set, memory otherwise (the dev run). Caller verification borrows the
-/// citizens' phone provider and the challenge store it files codes in.
-pub async fn staff_service(
-    config: &crate::Config,
-    signer: &crate::tokens::TokenSigner,
-    phone: Arc<dyn crate::providers::IdentityProvider>,
-    challenges: Arc<dyn crate::store::ChallengeStore>,
-) -> anyhow::Result<
-    proto::auth::v1::staff_auth_service_server::StaffAuthServiceServer<grpc::StaffAuthGrpc>,
-> {
-    let (accounts, audit): (Arc<dyn AccountStore>, Arc<dyn AuditLog>) = match &config.staff_database
-    {
+/// auth-svc's staff stores: the accounts and the audit trail that logins, caller verifications,
+/// staff refusals and the operators' person-key derivations are written to.
+#[derive(Clone)]
+pub struct StaffStores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub audit: Arc<dyn AuditLog>,
+}
+
+/// Opens the staff stores: PostgreSQL (migrated) when `AUTH_DATABASE_URL` is set, memory
+/// otherwise (the dev run, whose agent and operator are seeded in dev mode only).
+pub async fn open_stores(config: &crate::Config) -> anyhow::Result<StaffStores> {
+    Ok(match &config.staff_database {
         Some(url) => {
             let pool = platform::pg::pool(url.expose(), 4)?;
             let accounts = store::PgAccountStore::migrate(url.expose(), pool.clone()).await?;
             let audit = platform::audit::PgAuditLog::migrate(url.expose(), pool).await?;
-            (Arc::new(accounts), Arc::new(audit))
+            StaffStores {
+                accounts: Arc::new(accounts),
+                audit: Arc::new(audit),
+            }
         }
         None => {
             let accounts = store::MemoryAccountStore::new();
             if config.dev_mode {
                 dev::seed(&accounts, config.clock.now()).await?;
             }
-            (
-                Arc::new(accounts),
-                Arc::new(platform::audit::MemoryAuditLog::new()),
-            )
+            StaffStores {
+                accounts: Arc::new(accounts),
+                audit: Arc::new(platform::audit::MemoryAuditLog::new()),
+            }
         }
-    };
+    })
+}
+
+/// Verifies auth-svc's own grants (agent and operator tokens, caller grants) against its own
+/// keys, without a network call.
+pub fn own_grants(signer: &crate::tokens::TokenSigner, clock: SharedClock) -> Arc<GrantVerifier> {
+    Arc::new(GrantVerifier::new(
+        Arc::new(platform::grants::StaticKeysSource(signer.jwks())),
+        clock,
+    ))
+}
+
+/// The staff service as `serve` registers it, over `stores`. Caller verification borrows the
+/// citizens' phone provider and the challenge store it files codes in.
+pub fn staff_service(
+    config: &crate::Config,
+    signer: &crate::tokens::TokenSigner,
+    stores: &StaffStores,
+    phone: Arc<dyn crate::providers::IdentityProvider>,
+    challenges: Arc<dyn crate::store::ChallengeStore>,
+) -> proto::auth::v1::staff_auth_service_server::StaffAuthServiceServer<grpc::StaffAuthGrpc> {
     let issuer = signer.grant_issuer();
     let verifications = Arc::new(callers::CallerVerifications {
         phone,
         store: challenges,
-        audit: audit.clone(),
+        audit: stores.audit.clone(),
         issuer: issuer.clone(),
         clock: config.clock.clone(),
         person_key_secret: config.person_key_secret.expose().as_bytes().to_vec(),
     });
     let login = Arc::new(StaffLogin::new(
-        accounts,
-        audit,
+        stores.accounts.clone(),
+        stores.audit.clone(),
         issuer,
         config.clock.clone(),
     ));
-    let verifier = Arc::new(GrantVerifier::new(
-        Arc::new(platform::grants::StaticKeysSource(signer.jwks())),
-        config.clock.clone(),
-    ));
-    Ok(grpc::StaffAuthGrpc::new(login, verifier, verifications).into_service())
+    let verifier = own_grants(signer, config.clock.clone());
+    grpc::StaffAuthGrpc::new(login, verifier, verifications).into_service()
 }

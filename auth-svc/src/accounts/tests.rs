@@ -120,15 +120,15 @@ async fn each_refusal_has_its_reason_and_an_audit_entry() {
     };
     assert_eq!(
         (a.kind, reason(&a)),
-        (ProblemKind::Unauthenticated, "invalid-credentials")
+        (ProblemKind::InvalidCredentials, "invalid-credentials")
     );
     assert_eq!(
         (b.kind, reason(&b)),
-        (ProblemKind::Unauthenticated, "invalid-second-factor")
+        (ProblemKind::InvalidSecondFactor, "invalid-second-factor")
     );
     assert_eq!(
         (c.kind, reason(&c)),
-        (ProblemKind::Unauthenticated, "invalid-credentials")
+        (ProblemKind::InvalidCredentials, "invalid-credentials")
     );
     assert_eq!(
         f.outcomes(),
@@ -161,7 +161,7 @@ async fn repeated_failures_lock_the_account_until_the_lockout_ends() {
     };
     assert_eq!(
         (locked.kind, reason(&locked)),
-        (ProblemKind::Forbidden, "account-locked")
+        (ProblemKind::AccountLocked, "account-locked")
     );
     assert!(locked.retry_after.is_some());
     f.clock.set(
@@ -195,7 +195,7 @@ async fn a_disabled_account_is_refused() {
     };
     assert_eq!(
         (problem.kind, reason(&problem)),
-        (ProblemKind::Forbidden, "account-disabled")
+        (ProblemKind::AccountDisabled, "account-disabled")
     );
     assert_eq!(f.outcomes(), vec!["account-disabled"]);
 }
