@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use platform::grpc::admin_request;
+use platform::operator::OperatorCredential;
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
 use scheduling_svc::{Config, StoreConfig};
@@ -74,7 +74,8 @@ async fn main() -> anyhow::Result<()> {
     let server = tokio::spawn(scheduling_svc::serve(config, listener, shutdown.clone()));
     let channel = platform::grpc::channel(&format!("http://{addr}"), Duration::from_secs(600))?;
     let mut admin = SchedulingAdminServiceClient::new(channel);
-    let key_text = platform::config::DEV_ADMIN_KEY;
+    // A dev-run configuration: the dev run's operator key is accepted.
+    let operator = OperatorCredential::dev();
     let campaign =
         scheduling_svc::campaign_file::parse(include_str!("../../deploy/campaigns/2021.yaml"))?
             .remove(0);
@@ -83,10 +84,7 @@ async fn main() -> anyhow::Result<()> {
         let upsert = pb::UpsertCampaignRequest {
             campaign: Some(campaign.clone()),
         };
-        match admin
-            .upsert_campaign(admin_request(upsert, key_text)?)
-            .await
-        {
+        match admin.upsert_campaign(operator.request(upsert)?).await {
             Ok(_) => break,
             Err(status) if status.code() == tonic::Code::Unavailable => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -110,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     });
     let replaced = admin
-        .replace_exclusions(admin_request(tokio_stream::iter(messages), key_text)?)
+        .replace_exclusions(operator.request(tokio_stream::iter(messages))?)
         .await?
         .into_inner();
     let elapsed = started.elapsed();

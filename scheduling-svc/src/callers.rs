@@ -1,15 +1,17 @@
 //! Who may ask scheduling-svc about a person (docs/security.md). `CheckEligibility` answers
 //! either for the person of a presented citizen access token — the person key and birth date
 //! are the token's; request fields, when given, must match them — or for a caller holding the
-//! internal service credential (booking-svc, which has authenticated the person itself,
-//! including proxy and call-center bookings where the person is not the token's subject).
+//! internal service credential in `x-service-key` (booking-svc, which has authenticated the
+//! person itself, including proxy and call-center bookings where the person is not the token's
+//! subject). That credential is `VAXBOOK_SERVICE_KEY`, compared in constant time; it is no
+//! operator credential and opens no admin RPC (those take operator tokens, `admin.rs`).
 //! Everything else is refused, counted and logged once as a security event.
 
 use std::sync::Arc;
 
 use platform::auth::{JwksSource, Role, TokenVerifier};
 use platform::clock::SharedClock;
-use platform::config::Secret;
+use platform::config::{SERVICE_KEY_HEADER, Secret};
 use platform::problem::{Problem, ProblemKind};
 use platform::trust::refused_call;
 use proto::scheduling::v1 as pb;
@@ -17,8 +19,6 @@ use tonic::metadata::MetadataMap;
 
 const SERVICE: &str = "scheduling-svc";
 const RPC: &str = "CheckEligibility";
-/// The metadata that carries the internal service credential.
-pub const SERVICE_KEY_METADATA: &str = "x-admin-key";
 
 /// On whose authority a question is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl std::fmt::Debug for Callers {
 
 impl Callers {
     /// Tokens verify against auth-svc's keys from `auth_keys`; `service_key` is the internal
-    /// credential (today the operator key every service is configured with).
+    /// service credential (`Config::service_key`).
     pub fn new(auth_keys: Arc<dyn JwksSource>, service_key: Secret, clock: SharedClock) -> Self {
         Self {
             tokens: TokenVerifier::new(auth_keys, clock),
@@ -79,10 +79,7 @@ impl Callers {
                 birth_date: claims.bd,
             });
         }
-        match metadata
-            .get(SERVICE_KEY_METADATA)
-            .map(|value| value.to_str())
-        {
+        match metadata.get(SERVICE_KEY_HEADER).map(|value| value.to_str()) {
             Some(Ok(key))
                 if platform::auth::constant_time_eq(
                     key.as_bytes(),

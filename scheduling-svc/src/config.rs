@@ -1,13 +1,15 @@
 //! The settings of scheduling-svc: [`Config::from_env`] for production (PostgreSQL, the real
 //! clock, every secret required), [`Config::local_dev`] for `vaxbook dev` and tests (in-process
 //! store, the dev run's clock). `Debug` of a config shows no secret and no database password.
+//! Admin RPCs take operator tokens (`platform::operator`); the dev run alone also accepts the
+//! development operator key (`common.dev_operator_key`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use platform::clock::{SharedClock, SystemClock};
-use platform::config::{CommonConfig, ConnectionUrl};
+use platform::config::{CommonConfig, ConnectionUrl, Secret};
 use platform::dev::DevHooks;
 
 /// Where campaigns are kept.
@@ -31,9 +33,12 @@ pub struct Config {
     pub store: StoreConfig,
     /// How often the eligibility cache is reloaded from the store.
     pub cache_refresh: Duration,
-    /// Where auth-svc publishes its keys (`VAXBOOK_AUTH_URL`): citizens' access tokens are
-    /// verified against them.
+    /// Where auth-svc publishes its keys (`VAXBOOK_AUTH_URL`): citizens' access tokens and
+    /// operators' tokens are verified against them.
     pub auth_url: String,
+    /// The internal service credential (`VAXBOOK_SERVICE_KEY`) booking-svc presents in
+    /// `x-service-key` when it asks `CheckEligibility` about a person it authenticated itself.
+    pub service_key: Secret,
     /// Deadline of a call to auth-svc for its keys (`VAXBOOK_GRPC_TIMEOUT_MS`).
     pub request_timeout: Duration,
     /// Set only by `vaxbook dev`: allows the in-process store.
@@ -43,7 +48,8 @@ pub struct Config {
 
 impl Config {
     /// Reads `SCHEDULING_*`, `DATABASE_URL` and the shared variables; production settings
-    /// (PostgreSQL store, real clock, not a dev run). Refuses the development operator key.
+    /// (PostgreSQL store, real clock, not a dev run). Refuses a missing or development service
+    /// key; no development operator key is accepted (admin RPCs take operator tokens only).
     pub fn from_env() -> anyhow::Result<Self> {
         let url = platform::config::var("SCHEDULING_DATABASE_URL")
             .or_else(|| platform::config::var("DATABASE_URL"))
@@ -65,6 +71,7 @@ impl Config {
             },
             cache_refresh,
             auth_url: platform::config::string("VAXBOOK_AUTH_URL", DEFAULT_AUTH_URL),
+            service_key: platform::config::service_key()?,
             request_timeout: Duration::from_millis(platform::config::parse(
                 "VAXBOOK_GRPC_TIMEOUT_MS",
                 5000,
@@ -83,6 +90,7 @@ impl Config {
             store: StoreConfig::Memory,
             cache_refresh: Duration::from_secs(5),
             auth_url: DEFAULT_AUTH_URL.to_owned(),
+            service_key: Secret::new(platform::config::DEV_SERVICE_KEY),
             request_timeout: Duration::from_secs(5),
             dev_mode: true,
             clock: hooks.clock.clone(),
@@ -95,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_shows_neither_the_admin_key_nor_the_database_password() {
+    fn debug_shows_no_key_and_no_database_password() {
         let hooks = DevHooks::new(chrono::Utc::now());
         let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
         config.store = StoreConfig::Postgres {
@@ -105,6 +113,10 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("pg-s3cret-pw"), "{shown}");
         assert!(!shown.contains(platform::config::DEV_ADMIN_KEY), "{shown}");
+        assert!(
+            !shown.contains(platform::config::DEV_SERVICE_KEY),
+            "{shown}"
+        );
         assert!(
             shown.contains("postgres://app:***@db:5432/vaxbook"),
             "{shown}"

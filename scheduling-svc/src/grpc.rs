@@ -1,40 +1,31 @@
-//! The tonic adapter: turns wire messages into validated domain values (through `wire.rs`),
-//! calls [`Scheduling`], and turns answers and errors back into messages and statuses. No rule
-//! lives here.
+//! The tonic adapter of `SchedulingService`: turns wire messages into validated domain values
+//! (through `wire.rs`), calls [`Scheduling`], and turns answers and errors back into messages and
+//! statuses. No rule lives here. The operators' `SchedulingAdminService` is in `admin.rs`.
 
 use std::sync::Arc;
 
-use platform::config::Secret;
-use platform::ids::{CampaignId, PersonKey, format_iso_date, parse_iso_date};
+use platform::ids::{PersonKey, format_iso_date, parse_iso_date};
 use proto::scheduling::v1 as pb;
-use proto::scheduling::v1::scheduling_admin_service_server::SchedulingAdminService;
 use proto::scheduling::v1::scheduling_service_server::SchedulingService;
-use tokio_stream::StreamExt;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use crate::callers::Callers;
-use crate::domain::Campaign;
 use crate::eligibility::{Applicant, Approach};
 use crate::error::SchedulingError;
 use crate::service::Scheduling;
 use crate::wire::{eligibility_response, optional_channel};
 
-/// Most person keys one exclusion list may hold.
-pub const MAX_EXCLUSIONS: usize = 5_000_000;
-
 #[derive(Clone)]
 pub struct SchedulingGrpc {
     scheduling: Arc<Scheduling>,
-    admin_key: Secret,
     /// Who may ask about a person (a citizen's token, or the service credential).
     callers: Arc<Callers>,
 }
 
 impl SchedulingGrpc {
-    pub fn new(scheduling: Arc<Scheduling>, admin_key: Secret, callers: Arc<Callers>) -> Self {
+    pub fn new(scheduling: Arc<Scheduling>, callers: Arc<Callers>) -> Self {
         Self {
             scheduling,
-            admin_key,
             callers,
         }
     }
@@ -130,64 +121,5 @@ impl SchedulingService for SchedulingGrpc {
             })
             .collect();
         Ok(Response::new(pb::ListWindowsResponse { windows }))
-    }
-}
-
-#[tonic::async_trait]
-impl SchedulingAdminService for SchedulingGrpc {
-    async fn upsert_campaign(
-        &self,
-        request: Request<pb::UpsertCampaignRequest>,
-    ) -> Result<Response<pb::Campaign>, Status> {
-        platform::grpc::require_admin(request.metadata(), self.admin_key.expose())?;
-        let message = request
-            .into_inner()
-            .campaign
-            .ok_or_else(|| SchedulingError::invalid("campaign is required"))?;
-        let campaign = Campaign::try_from(message)?;
-        let stored = self.scheduling.upsert_campaign(campaign).await?;
-        Ok(Response::new(pb::Campaign::from(&stored)))
-    }
-
-    async fn replace_exclusions(
-        &self,
-        request: Request<Streaming<pb::ReplaceExclusionsRequest>>,
-    ) -> Result<Response<pb::ReplaceExclusionsResponse>, Status> {
-        platform::grpc::require_admin(request.metadata(), self.admin_key.expose())?;
-        let mut stream = request.into_inner();
-        let mut campaign_id: Option<CampaignId> = None;
-        let mut person_keys: Vec<String> = Vec::new();
-        while let Some(message) = stream.next().await {
-            let message = message?;
-            if campaign_id.is_none() {
-                campaign_id = Some(
-                    CampaignId::parse(&message.campaign_id)
-                        .map_err(|err| SchedulingError::from(err.for_field("campaign_id")))?,
-                );
-            }
-            for key in message.person_keys {
-                // Parsed for its limits only; the index keeps the text.
-                PersonKey::parse(&key)
-                    .map_err(|err| SchedulingError::from(err.for_field("person_keys")))?;
-                person_keys.push(key);
-            }
-            if person_keys.len() > MAX_EXCLUSIONS {
-                return Err(SchedulingError::invalid(format!(
-                    "person_keys holds more than {MAX_EXCLUSIONS} entries"
-                ))
-                .into());
-            }
-        }
-        let campaign_id =
-            campaign_id.ok_or_else(|| SchedulingError::invalid("campaign_id is required"))?;
-        let (list_version, entries) = self
-            .scheduling
-            .replace_exclusions(&campaign_id, person_keys)
-            .await?;
-        Ok(Response::new(pb::ReplaceExclusionsResponse {
-            campaign_id: campaign_id.into_string(),
-            list_version,
-            entries: entries as u64,
-        }))
     }
 }

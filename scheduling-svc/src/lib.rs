@@ -2,9 +2,10 @@
 //! range (R6), booking windows of three kinds with channels and supply release (R5), exclusion
 //! lists (R7), vaccination dates, proxy (R1), change and cancellation (R8) policy — and answers
 //! who may book when. It serves `vaxbook.scheduling.v1.SchedulingService` and the operators'
-//! `SchedulingAdminService`, keeps campaigns in PostgreSQL (or in-process for `vaxbook dev`)
-//! and answers eligibility from memory.
+//! `SchedulingAdminService` (operator tokens, every call in its audit trail: `admin.rs`), keeps
+//! campaigns in PostgreSQL (or in-process for `vaxbook dev`) and answers eligibility from memory.
 
+pub mod admin;
 pub mod cache;
 pub mod callers;
 pub mod campaign_file;
@@ -21,8 +22,10 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
+use platform::audit::AuditLog;
+use platform::grants::{GrantVerifier, GrpcKeysSource};
 use platform::grpc::{GrpcService, ReadinessProbe};
-use proto::scheduling::v1::scheduling_admin_service_server::SchedulingAdminServiceServer;
+use platform::operator::OperatorGuard;
 use proto::scheduling::v1::scheduling_service_server::SchedulingServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +52,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (store, readiness) = open_store(&config).await?;
+    // `audit`: the admin calls' trail (admin.rs), also for a service that queries it.
+    let (store, readiness, audit) = open_store(&config).await?;
     let scheduling = Arc::new(
         Scheduling::load(store, config.clock.clone())
             .await
@@ -58,23 +62,30 @@ pub async fn serve(
     let refresh_stop = shutdown.child_token();
     let refresh_task = scheduling.spawn_cache_refresh(config.cache_refresh, refresh_stop.clone());
 
-    // auth-svc's keys, fetched lazily (it may start after this service).
+    // auth-svc's keys, fetched lazily (it may start after this service): they verify citizens'
+    // access tokens and operators' tokens alike.
     let auth_channel = platform::grpc::channel(&config.auth_url, config.request_timeout)
         .map_err(|err| anyhow::anyhow!("VAXBOOK_AUTH_URL: {err}"))?;
+    let auth_keys = Arc::new(GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER));
     let callers = Arc::new(callers::Callers::new(
-        Arc::new(
-            platform::grants::GrpcKeysSource::new(auth_channel).expecting(platform::auth::ISSUER),
-        ),
-        config.common.admin_key.clone(),
+        auth_keys.clone(),
+        config.service_key.clone(),
         config.clock.clone(),
     ));
-    let adapter = grpc::SchedulingGrpc::new(
-        Arc::clone(&scheduling),
-        config.common.admin_key.clone(),
-        callers,
+    let operators = OperatorGuard::new(
+        Arc::new(GrantVerifier::new(auth_keys, config.clock.clone())),
+        config.common.dev_operator_key.clone(),
     );
-    let routes = tonic::service::Routes::new(SchedulingServiceServer::new(adapter.clone()))
-        .add_service(SchedulingAdminServiceServer::new(adapter));
+    let admin = admin::AdminGrpc::new(
+        Arc::clone(&scheduling),
+        operators,
+        Arc::clone(&audit),
+        config.clock.clone(),
+    );
+    let routes = tonic::service::Routes::new(SchedulingServiceServer::new(
+        grpc::SchedulingGrpc::new(Arc::clone(&scheduling), callers),
+    ))
+    .add_service(admin.into_service());
     let outcome = platform::grpc::run(
         GrpcService {
             name: SERVICE_NAME,
@@ -93,10 +104,16 @@ pub async fn serve(
     outcome
 }
 
-/// Opens the configured store: waits for PostgreSQL (bounded) and migrates it first.
-async fn open_store(
-    config: &Config,
-) -> anyhow::Result<(Arc<dyn CampaignStore>, Option<ReadinessProbe>)> {
+/// The campaign store, its readiness probe and the audit trail of the admin calls.
+type Opened = (
+    Arc<dyn CampaignStore>,
+    Option<ReadinessProbe>,
+    Arc<dyn AuditLog>,
+);
+
+/// Opens the configured store and the audit trail next to it: waits for PostgreSQL (bounded)
+/// and migrates both first.
+async fn open_store(config: &Config) -> anyhow::Result<Opened> {
     match &config.store {
         StoreConfig::Memory => {
             if !config.dev_mode {
@@ -104,7 +121,8 @@ async fn open_store(
                     "the in-process store is only for `vaxbook dev`; set DATABASE_URL/REDIS_URL"
                 );
             }
-            Ok((Arc::new(MemoryCampaignStore::new()), None))
+            let audit = admin::audit_log(None).await?;
+            Ok((Arc::new(MemoryCampaignStore::new()), None, audit))
         }
         StoreConfig::Postgres {
             url,
@@ -119,12 +137,13 @@ async fn open_store(
             )
             .await?;
             let store = Arc::new(PgCampaignStore::new(pool));
+            let audit = admin::audit_log(Some((url.expose(), &store))).await?;
             let probe_store = Arc::clone(&store);
             let readiness: ReadinessProbe = Arc::new(move || {
                 let store = Arc::clone(&probe_store);
                 Box::pin(async move { store.ping().await.map_err(|err| error::chain(&err)) })
             });
-            Ok((store, Some(readiness)))
+            Ok((store, Some(readiness), audit))
         }
     }
 }

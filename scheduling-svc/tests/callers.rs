@@ -1,7 +1,8 @@
 //! scheduling-svc trusts no caller (docs/security.md): `CheckEligibility` answers for the person
 //! of a presented citizen access token — its person key and birth date, whatever the request
-//! says — or for a caller holding the internal service credential; without either it refuses,
-//! and counts the refusal in `refused_internal_calls_total`.
+//! says — or for a caller holding the internal service credential (`x-service-key`, not the old
+//! operator key in `x-admin-key`); without either it refuses, and counts the refusal in
+//! `refused_internal_calls_total`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,7 +24,7 @@ use scheduling_svc::Config;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
-const ADMIN_KEY: &str = platform::config::DEV_ADMIN_KEY;
+const SERVICE_KEY: &str = platform::config::DEV_SERVICE_KEY;
 
 fn question(person_key: &str, birth_date: &str) -> pb::CheckEligibilityRequest {
     pb::CheckEligibilityRequest {
@@ -31,15 +32,6 @@ fn question(person_key: &str, birth_date: &str) -> pb::CheckEligibilityRequest {
         birth_date: birth_date.to_owned(),
         ..Default::default()
     }
-}
-
-fn with_key<T>(message: T, key: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        scheduling_svc::callers::SERVICE_KEY_METADATA,
-        key.parse().unwrap(),
-    );
-    request
 }
 
 #[tokio::test]
@@ -58,13 +50,12 @@ async fn eligibility_is_answered_for_the_tokens_person_or_a_service() {
     let channel =
         platform::grpc::channel(&format!("http://{addr}"), Duration::from_secs(20)).unwrap();
     let mut admin = SchedulingAdminServiceClient::new(channel.clone());
-    let mut upsert = tonic::Request::new(pb::UpsertCampaignRequest {
-        campaign: Some(round_18_49_message()),
-    });
-    upsert
-        .metadata_mut()
-        .insert("x-admin-key", ADMIN_KEY.parse().unwrap());
-    admin.upsert_campaign(upsert).await.unwrap();
+    admin
+        .upsert_campaign(as_dev_operator(pb::UpsertCampaignRequest {
+            campaign: Some(round_18_49_message()),
+        }))
+        .await
+        .unwrap();
     let mut scheduling = SchedulingServiceClient::new(channel);
     let now = clock.now();
 
@@ -75,10 +66,20 @@ async fn eligibility_is_answered_for_the_tokens_person_or_a_service() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     let refused = scheduling
-        .check_eligibility(with_key(question("pk-alice", "1990-05-05"), "guessed"))
+        .check_eligibility(as_service(question("pk-alice", "1990-05-05"), "guessed"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
+    // The operator key in `x-admin-key` was this credential once; it is none any more, not
+    // even the dev run's key, and neither is the service key in that header.
+    for old in [platform::config::DEV_ADMIN_KEY, SERVICE_KEY] {
+        let mut request = tonic::Request::new(question("pk-alice", "1990-05-05"));
+        request
+            .metadata_mut()
+            .insert("x-admin-key", old.parse().unwrap());
+        let refused = scheduling.check_eligibility(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    }
     let refused = scheduling
         .check_eligibility(with_bearer(question("", ""), "garbage").unwrap())
         .await
@@ -150,7 +151,7 @@ async fn eligibility_is_answered_for_the_tokens_person_or_a_service() {
 
     // The internal service credential: booking-svc asks about the person it authenticated.
     let answer = scheduling
-        .check_eligibility(with_key(question("pk-bob", "1990-05-05"), ADMIN_KEY))
+        .check_eligibility(as_service(question("pk-bob", "1990-05-05"), SERVICE_KEY))
         .await
         .unwrap()
         .into_inner();

@@ -1,7 +1,8 @@
 //! Exclusion lists and windows over the wire: `ReplaceExclusions` streams person keys in
-//! batches behind the operator key, replaces the list whole, refuses malformed keys and
-//! unknown campaigns without touching the list in force; `ListWindows` and `CheckEligibility`
-//! (asked with the service credential) answer from what was loaded.
+//! batches behind an operator credential (the dev run's key here), replaces the list whole,
+//! refuses malformed keys and unknown campaigns without touching the list in force;
+//! `ListWindows` and `CheckEligibility` (asked with the service credential) answer from what was
+//! loaded.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,14 +13,13 @@ use std::time::Duration;
 
 use common::*;
 use platform::dev::DevHooks;
-use platform::grpc::admin_request;
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
 use proto::scheduling::v1::scheduling_service_client::SchedulingServiceClient;
 use scheduling_svc::Config;
 use tokio_util::sync::CancellationToken;
 
-const KEY: &str = platform::config::DEV_ADMIN_KEY;
+const SERVICE_KEY: &str = platform::config::DEV_SERVICE_KEY;
 
 fn batches(
     campaign_id: &str,
@@ -41,15 +41,14 @@ fn batches(
 }
 
 fn question(birth_date: &str, person_key: &str) -> tonic::Request<pb::CheckEligibilityRequest> {
-    admin_request(
+    as_service(
         pb::CheckEligibilityRequest {
             birth_date: birth_date.to_owned(),
             person_key: person_key.to_owned(),
             ..Default::default()
         },
-        KEY,
+        SERVICE_KEY,
     )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -74,15 +73,9 @@ async fn exclusion_lists_are_streamed_in_and_replaced_whole() {
         let stored = loop {
             // The server may still be starting.
             match admin
-                .upsert_campaign(
-                    admin_request(
-                        pb::UpsertCampaignRequest {
-                            campaign: Some(campaign.clone()),
-                        },
-                        KEY,
-                    )
-                    .unwrap(),
-                )
+                .upsert_campaign(as_dev_operator(pb::UpsertCampaignRequest {
+                    campaign: Some(campaign.clone()),
+                }))
                 .await
             {
                 Ok(stored) => break stored.into_inner(),
@@ -95,23 +88,23 @@ async fn exclusion_lists_are_streamed_in_and_replaced_whole() {
         assert_eq!(stored.version, 1);
     }
 
-    // Without the operator key: refused.
+    // Without an operator credential: refused.
     let refused = admin
         .replace_exclusions(tokio_stream::iter(batches(ROUND_2021, &["pk-a"], 1)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        platform::problem::Problem::from_status(&refused).kind,
+        platform::problem::ProblemKind::StaffTokenRequired
+    );
 
     let keys: Vec<String> = (0..2_500).map(|n| format!("pk-priority-{n}")).collect();
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let replaced = admin
-        .replace_exclusions(
-            admin_request(
-                tokio_stream::iter(batches(ROUND_2021, &key_refs, 1_000)),
-                KEY,
-            )
-            .unwrap(),
-        )
+        .replace_exclusions(as_dev_operator(tokio_stream::iter(batches(
+            ROUND_2021, &key_refs, 1_000,
+        ))))
         .await
         .unwrap()
         .into_inner();
@@ -138,25 +131,21 @@ async fn exclusion_lists_are_streamed_in_and_replaced_whole() {
 
     // A malformed key or an unknown campaign changes nothing.
     let bad = admin
-        .replace_exclusions(
-            admin_request(
-                tokio_stream::iter(batches(ROUND_2021, &["pk ok", "x"], 1)),
-                KEY,
-            )
-            .unwrap(),
-        )
+        .replace_exclusions(as_dev_operator(tokio_stream::iter(batches(
+            ROUND_2021,
+            &["pk ok", "x"],
+            1,
+        ))))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().starts_with("person_keys"), "{bad:?}");
     let unknown = admin
-        .replace_exclusions(
-            admin_request(
-                tokio_stream::iter(batches("no-such-round", &["pk-a"], 1)),
-                KEY,
-            )
-            .unwrap(),
-        )
+        .replace_exclusions(as_dev_operator(tokio_stream::iter(batches(
+            "no-such-round",
+            &["pk-a"],
+            1,
+        ))))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
@@ -169,13 +158,11 @@ async fn exclusion_lists_are_streamed_in_and_replaced_whole() {
 
     // A new list replaces the old one whole.
     let replaced = admin
-        .replace_exclusions(
-            admin_request(
-                tokio_stream::iter(batches(ROUND_2021, &["pk-neighbour"], 1)),
-                KEY,
-            )
-            .unwrap(),
-        )
+        .replace_exclusions(as_dev_operator(tokio_stream::iter(batches(
+            ROUND_2021,
+            &["pk-neighbour"],
+            1,
+        ))))
         .await
         .unwrap()
         .into_inner();
@@ -189,17 +176,14 @@ async fn exclusion_lists_are_streamed_in_and_replaced_whole() {
 
     // The person's windows, over the wire.
     let windows = scheduling
-        .list_windows(
-            admin_request(
-                pb::ListWindowsRequest {
-                    birth_date: "1990-05-15".to_owned(),
-                    person_key: "pk-someone".to_owned(),
-                    channel: 0,
-                },
-                KEY,
-            )
-            .unwrap(),
-        )
+        .list_windows(as_service(
+            pb::ListWindowsRequest {
+                birth_date: "1990-05-15".to_owned(),
+                person_key: "pk-someone".to_owned(),
+                channel: 0,
+            },
+            SERVICE_KEY,
+        ))
         .await
         .unwrap()
         .into_inner()

@@ -1,5 +1,6 @@
 //! scheduling-svc over the wire: `serve` on 127.0.0.1:0 with PostgreSQL (a database of its own),
-//! the admin key on UpsertCampaign, validation before anything is stored, and eligibility
+//! an operator credential on UpsertCampaign (here the dev run's key; operator tokens and the
+//! audit trail are tests/operators.rs), validation before anything is stored, and eligibility
 //! answered over gRPC; plus the dev-run wiring (in-process store, settable clock).
 
 #![allow(clippy::unwrap_used)]
@@ -14,6 +15,7 @@ use common::*;
 use platform::clock::SettableClock;
 use platform::dev::DevHooks;
 use platform::grpc::GrpcChannel as Channel;
+use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -23,9 +25,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -55,7 +54,7 @@ impl Running {
 
     /// A client asking as booking-svc does: with the internal service credential.
     fn scheduling(&self) -> SchedulingServiceClient<InterceptedService<Channel, AsService>> {
-        SchedulingServiceClient::with_interceptor(self.channel.clone(), as_service)
+        SchedulingServiceClient::with_interceptor(self.channel.clone(), with_service_key)
     }
 
     fn admin(&self) -> SchedulingAdminServiceClient<Channel> {
@@ -74,15 +73,13 @@ impl Running {
 
 fn upsert(
     campaign: Option<pb::Campaign>,
-    admin_key: Option<&str>,
+    operator: Option<&OperatorCredential>,
 ) -> tonic::Request<pb::UpsertCampaignRequest> {
-    let mut request = tonic::Request::new(pb::UpsertCampaignRequest { campaign });
-    if let Some(key) = admin_key {
-        request
-            .metadata_mut()
-            .insert("x-admin-key", key.parse().unwrap());
+    let message = pb::UpsertCampaignRequest { campaign };
+    match operator {
+        Some(credential) => credential.request(message).unwrap(),
+        None => tonic::Request::new(message),
     }
-    request
 }
 
 fn check(campaign_id: &str, birth_date: &str) -> pb::CheckEligibilityRequest {
@@ -94,38 +91,15 @@ fn check(campaign_id: &str, birth_date: &str) -> pb::CheckEligibilityRequest {
     }
 }
 
-const ADMIN_KEY: &str = platform::config::DEV_ADMIN_KEY;
-
 type AsService = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
 
 /// Adds the internal service credential (docs/security.md) to every call.
-fn as_service(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+fn with_service_key(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     request.metadata_mut().insert(
-        scheduling_svc::callers::SERVICE_KEY_METADATA,
-        ADMIN_KEY.parse().unwrap(),
+        platform::config::SERVICE_KEY_HEADER,
+        platform::config::DEV_SERVICE_KEY.parse().unwrap(),
     );
     Ok(request)
-}
-
-async fn wait_serving(channel: Channel, service: &str) {
-    let mut health = HealthClient::new(channel);
-    let mut updates = health
-        .watch(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(update) = updates.message().await.unwrap() {
-            if update.status == ServingStatus::Serving as i32 {
-                return;
-            }
-        }
-        panic!("health stream ended before SERVING");
-    })
-    .await
-    .expect("not SERVING in time");
 }
 
 #[tokio::test]
@@ -143,6 +117,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         },
         cache_refresh: Duration::from_secs(5),
         auth_url: scheduling_svc::config::DEFAULT_AUTH_URL.to_owned(),
+        service_key: platform::config::Secret::new(platform::config::DEV_SERVICE_KEY),
         request_timeout: Duration::from_secs(5),
         dev_mode: false,
         clock: clock.clone(),
@@ -150,21 +125,27 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
     .await;
     let mut admin = running.admin();
     let mut scheduling = running.scheduling();
+    // The dev run's operator key: this configuration is `CommonConfig::local()`'s.
+    let dev = OperatorCredential::dev();
     for name in scheduling_svc::HEALTH_NAMES {
         wait_serving(running.channel.clone(), name).await;
     }
 
-    // The operator key guards the admin service.
+    // An operator credential guards the admin service.
     let status = admin
         .upsert_campaign(upsert(Some(round_18_49_message()), None))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
+    let guessed = OperatorCredential::DevKey("not-the-key".to_owned());
     let status = admin
-        .upsert_campaign(upsert(Some(round_18_49_message()), Some("not-the-key")))
+        .upsert_campaign(upsert(Some(round_18_49_message()), Some(&guessed)))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        Problem::from_status(&status).kind,
+        ProblemKind::StaffTokenRequired
+    );
 
     // Malformed campaigns are refused, naming the field.
     let mut reversed = round_18_49_message();
@@ -177,7 +158,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
         (None, "campaign"),
     ] {
         let status = admin
-            .upsert_campaign(upsert(message, Some(ADMIN_KEY)))
+            .upsert_campaign(upsert(message, Some(&dev)))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}");
@@ -200,7 +181,7 @@ async fn operators_upsert_over_grpc_and_eligibility_is_answered_from_postgres_ba
 
     // A valid campaign is stored and served.
     let stored = admin
-        .upsert_campaign(upsert(Some(round_18_49_message()), Some(ADMIN_KEY)))
+        .upsert_campaign(upsert(Some(round_18_49_message()), Some(&dev)))
         .await
         .unwrap()
         .into_inner();
@@ -289,9 +270,10 @@ async fn the_dev_wiring_serves_from_memory_and_follows_the_settable_clock() {
     let running = Running::start(Config::local_dev(loopback(), &hooks)).await;
     let mut admin = running.admin();
     let mut scheduling = running.scheduling();
+    let dev = OperatorCredential::dev();
     for message in [round_18_49_message(), round_60_plus_message()] {
         admin
-            .upsert_campaign(upsert(Some(message), Some(ADMIN_KEY)))
+            .upsert_campaign(upsert(Some(message), Some(&dev)))
             .await
             .unwrap();
     }

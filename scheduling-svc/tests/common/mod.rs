@@ -155,3 +155,65 @@ pub async fn scheduling_2021(
     }
     (clock, std::sync::Arc::new(scheduling))
 }
+
+/// A staff token of `role` as auth-svc's `StaffAuthService.Login` issues it (an agent token
+/// grant), signed with `keys` — the stand-in's to be believed, any other to be a forgery.
+pub fn staff_token(
+    keys: &std::sync::Arc<platform::grants::SigningKeys>,
+    role: platform::staff::StaffRole,
+    account: &str,
+    now: DateTime<Utc>,
+) -> String {
+    let claims = platform::staff::AgentToken {
+        sub: account.to_owned(),
+        username: format!("{}.kim", role.as_str()),
+        org: "national-call-center".to_owned(),
+        role,
+    };
+    platform::grants::GrantIssuer::new(keys.clone())
+        .issue(&claims, now, platform::staff::AGENT_TOKEN_TTL)
+        .unwrap()
+        .token
+}
+
+/// `message` carrying the internal service credential booking-svc presents (`x-service-key`).
+pub fn as_service<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert(platform::config::SERVICE_KEY_HEADER, key.parse().unwrap());
+    request
+}
+
+/// `message` as an admin request with the dev run's operator key.
+pub fn as_dev_operator<T>(message: T) -> tonic::Request<T> {
+    platform::operator::OperatorCredential::dev()
+        .request(message)
+        .unwrap()
+}
+
+/// Waits until `channel`'s server reports `service` SERVING over `grpc.health.v1` (bounded).
+pub async fn wait_serving(channel: platform::grpc::GrpcChannel, service: &str) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let mut health = HealthClient::new(channel);
+    let mut updates = health
+        .watch(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(update) = updates.message().await.unwrap() {
+            if update.status == ServingStatus::Serving as i32 {
+                return;
+            }
+        }
+        panic!("health stream ended before SERVING");
+    })
+    .await
+    .expect("not SERVING in time");
+}
