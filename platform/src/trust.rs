@@ -69,7 +69,8 @@ pub fn sign_access_token(
 
 /// auth-svc as the services that trust it see it, for their tests: a key published over
 /// `vaxbook.keys.v1.KeysService` on 127.0.0.1 (the real [`KeysServer`]), and the device
-/// proofs and citizen access tokens auth-svc would sign with it. Stops when dropped.
+/// proofs, citizen access tokens and staff tokens auth-svc would sign with it. Stops when
+/// dropped.
 pub struct AuthStandIn {
     /// Where the keys are published (`VAXBOOK_AUTH_URL`).
     pub url: String,
@@ -113,6 +114,18 @@ impl AuthStandIn {
         };
         Ok(GrantIssuer::new(self.keys.clone())
             .issue(&proof, now, DEVICE_PROOF_TTL)?
+            .token)
+    }
+
+    /// A staff token (agent, supervisor or operator, as `StaffAuthService.Login` issues it)
+    /// carrying `claims`, valid for [`crate::staff::AGENT_TOKEN_TTL`] from `now`.
+    pub fn staff_token(
+        &self,
+        claims: &crate::staff::AgentToken,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        Ok(GrantIssuer::new(self.keys.clone())
+            .issue(claims, now, crate::staff::AGENT_TOKEN_TTL)?
             .token)
     }
 
