@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod audit_grpc;
 pub mod auth;
 pub mod balance;
 pub mod carrier;

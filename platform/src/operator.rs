@@ -246,7 +246,7 @@ mod tests {
     use crate::grants::{GrantIssuer, SigningKeys, StaticKeysSource};
 
     fn guard(dev_key: Option<&str>) -> (OperatorGuard, GrantIssuer, Arc<SettableClock>) {
-        let keys = Arc::new(SigningKeys::generate().unwrap());
+        let keys = Arc::new(SigningKeys::generate().expect("keys"));
         let clock = Arc::new(SettableClock::new());
         let verifier = GrantVerifier::new(Arc::new(StaticKeysSource(keys.jwks())), clock.clone());
         (
@@ -267,7 +267,7 @@ mod tests {
 
     fn metadata(credential: &OperatorCredential) -> MetadataMap {
         let mut metadata = MetadataMap::new();
-        credential.apply(&mut metadata).unwrap();
+        credential.apply(&mut metadata).expect("a metadata value");
         metadata
     }
 
@@ -280,11 +280,11 @@ mod tests {
                 clock.now(),
                 Duration::from_secs(60),
             )
-            .unwrap();
+            .expect("issued");
         let operator = guard
             .authorize(&metadata(&OperatorCredential::Token(token.token)))
             .await
-            .unwrap();
+            .expect("authorized");
         assert_eq!(operator.username, "operator.kim");
         assert_eq!(operator.organisation, "national-call-center");
         let record = operator.record("admin.upsert-slot", None, "ok");
@@ -298,22 +298,25 @@ mod tests {
         for role in [StaffRole::Agent, StaffRole::Supervisor] {
             let token = issuer
                 .issue(&staff(role), clock.now(), Duration::from_secs(60))
-                .unwrap();
+                .expect("issued");
             let refused = guard
                 .authorize(&metadata(&OperatorCredential::Token(token.token)))
                 .await
-                .unwrap_err();
+                .expect_err("refused");
             assert_eq!(refused.problem.kind, ProblemKind::RoleNotAllowed);
             assert_eq!(refused.record("admin.upsert-slot").role, role.as_str());
         }
-        let refused = guard.authorize(&MetadataMap::new()).await.unwrap_err();
+        let refused = guard
+            .authorize(&MetadataMap::new())
+            .await
+            .expect_err("refused");
         assert_eq!(refused.problem.kind, ProblemKind::StaffTokenRequired);
         let refused = guard
             .authorize(&metadata(&OperatorCredential::Token(
                 "not.a.token".to_owned(),
             )))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert_eq!(refused.problem.kind, ProblemKind::StaffTokenRequired);
         // An expired operator token is no operator token.
         let token = issuer
@@ -322,12 +325,12 @@ mod tests {
                 clock.now(),
                 Duration::from_secs(60),
             )
-            .unwrap();
+            .expect("issued");
         clock.set(clock.now() + chrono::Duration::seconds(61));
         let refused = guard
             .authorize(&metadata(&OperatorCredential::Token(token.token)))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert_eq!(refused.problem.kind, ProblemKind::StaffTokenRequired);
     }
 
@@ -337,18 +340,18 @@ mod tests {
         let refused = production
             .authorize(&metadata(&OperatorCredential::dev()))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert_eq!(refused.problem.kind, ProblemKind::StaffTokenRequired);
         let (dev, _, _) = guard(Some(crate::config::DEV_ADMIN_KEY));
         let operator = dev
             .authorize(&metadata(&OperatorCredential::dev()))
             .await
-            .unwrap();
+            .expect("authorized");
         assert_eq!(operator.account, DEV_OPERATOR);
         let refused = dev
             .authorize(&metadata(&OperatorCredential::DevKey("guess".to_owned())))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert_eq!(refused.problem.kind, ProblemKind::StaffTokenRequired);
     }
 }
