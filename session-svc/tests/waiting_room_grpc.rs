@@ -2,8 +2,10 @@
 //! a signing key file): concurrent arrivals get distinct places 1..N in arrival order, the
 //! same person gets the same place back, admitted people receive an admission grant that
 //! verifies against session-svc's published keys, `GetAdmission` tells booking-svc whether a
-//! campaign is limited, and the operators' calls are refused without their key and name, and
-//! audited in the hash-chained trail.
+//! campaign is limited, and the operators' calls take an operator token (auth-svc's staff token
+//! of role operator): without one, with a citizen's or an agent's token they are refused with
+//! their problem type, and every call, accepted or refused, is in the hash-chained trail under
+//! the operator the token names.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +19,9 @@ use platform::audit::{AuditLog, AuditQuery};
 use platform::auth::Role;
 use platform::clock::{Clock as _, SettableClock};
 use platform::grants::{GrantVerifier, GrpcKeysSource};
+use platform::operator::OperatorCredential;
+use platform::problem::{Problem, ProblemKind};
+use platform::staff::{AgentToken, StaffRole};
 use platform::trust::{AuthStandIn, with_bearer};
 use proto::session::v1 as pb;
 use proto::session::v1::queue_admin_service_client::QueueAdminServiceClient;
@@ -63,6 +68,8 @@ async fn start() -> Running {
         key_prefix: prefix.clone(),
     };
     config.dev_mode = false;
+    // As in production: no dev-run operator key, operator tokens only.
+    config.common.dev_operator_key = None;
     config.signing_key_file = Some(signing_key_file());
     config.queue.step_interval = Duration::from_millis(50);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -112,6 +119,22 @@ impl Running {
             .unwrap()
     }
 
+    /// A staff token of `role` for the account `account`, as auth-svc's login issues it.
+    fn staff(&self, role: StaffRole, account: &str) -> OperatorCredential {
+        let claims = AgentToken {
+            sub: account.to_owned(),
+            username: format!("{}.kim", role.as_str()),
+            org: ORGANISATION.to_owned(),
+            role,
+        };
+        OperatorCredential::Token(self.auth.staff_token(&claims, self.clock.now()).unwrap())
+    }
+
+    /// The operator's credential.
+    fn operator(&self) -> OperatorCredential {
+        self.staff(StaffRole::Operator, OPERATOR)
+    }
+
     fn queue(&self) -> QueueServiceClient<Channel> {
         QueueServiceClient::new(self.channel.clone())
     }
@@ -149,19 +172,15 @@ impl Running {
     }
 
     async fn set_admission(&self, enabled: bool, rate: f64) -> pb::AdmissionState {
-        let mut request = platform::grpc::admin_request(
-            pb::SetAdmissionRequest {
+        let request = self
+            .operator()
+            .request(pb::SetAdmissionRequest {
                 room: "*".to_owned(),
                 enabled,
                 rate_per_second: rate,
                 automatic: false,
-            },
-            platform::config::DEV_ADMIN_KEY,
-        )
-        .unwrap();
-        request
-            .metadata_mut()
-            .insert("x-operator", "sre-kim".parse().unwrap());
+            })
+            .unwrap();
         self.admin()
             .set_admission(request)
             .await
@@ -169,6 +188,12 @@ impl Running {
             .into_inner()
     }
 }
+
+/// The operator's account id (the token's `sub`) and organisation.
+const OPERATOR: &str = "6f1c0b9e-0000-4000-8000-0000000000a1";
+const ORGANISATION: &str = "national-operations";
+/// An agent's account id.
+const AGENT: &str = "6f1c0b9e-0000-4000-8000-0000000000b2";
 
 fn person(n: usize) -> String {
     format!("pk-{n}-{}", uuid::Uuid::new_v4().simple())
@@ -322,30 +347,48 @@ async fn operators_look_up_and_release_a_person_audited() {
         .unwrap_err();
     assert_eq!(locked.code(), Code::FailedPrecondition);
 
-    // Without the operator key, or without naming the operator: refused.
-    let anonymous = running
+    // Without a token, with the person's own (citizen) token, with an agent's token, with the
+    // dev run's key (this is no dev run): refused, each with its problem type.
+    let lookup = || pb::LookupPersonRequest {
+        person_key: who.clone(),
+    };
+    let refusal = |status: &tonic::Status| (Problem::from_status(status).kind, status.code());
+    let token_required = (ProblemKind::StaffTokenRequired, Code::Unauthenticated);
+    let anonymous = running.admin().lookup_person(lookup()).await.unwrap_err();
+    assert_eq!(refusal(&anonymous), token_required);
+    let citizen = OperatorCredential::Token(token.clone());
+    let refused = running
         .admin()
-        .lookup_person(pb::LookupPersonRequest {
-            person_key: who.clone(),
-        })
+        .lookup_person(citizen.request(lookup()).unwrap())
         .await
         .unwrap_err();
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
-    let unnamed = platform::grpc::admin_request(
-        pb::LookupPersonRequest {
-            person_key: who.clone(),
-        },
-        platform::config::DEV_ADMIN_KEY,
-    )
-    .unwrap();
-    let refused = running.admin().lookup_person(unnamed).await.unwrap_err();
-    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(refusal(&refused), token_required);
+    let agent = running.staff(StaffRole::Agent, AGENT);
+    let refused = running
+        .admin()
+        .release_lock(
+            agent
+                .request(pb::ReleaseLockRequest {
+                    person_key: who.clone(),
+                })
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(&refused),
+        (ProblemKind::RoleNotAllowed, Code::PermissionDenied)
+    );
+    let refused = running
+        .admin()
+        .lookup_person(OperatorCredential::dev().request(lookup()).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&refused), token_required);
 
     let seen = running
         .admin()
-        .lookup_person(named(pb::LookupPersonRequest {
-            person_key: who.clone(),
-        }))
+        .lookup_person(running.operator().request(lookup()).unwrap())
         .await
         .unwrap()
         .into_inner();
@@ -359,9 +402,14 @@ async fn operators_look_up_and_release_a_person_audited() {
 
     let released = running
         .admin()
-        .release_lock(named(pb::ReleaseLockRequest {
-            person_key: who.clone(),
-        }))
+        .release_lock(
+            running
+                .operator()
+                .request(pb::ReleaseLockRequest {
+                    person_key: who.clone(),
+                })
+                .unwrap(),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -370,7 +418,7 @@ async fn operators_look_up_and_release_a_person_audited() {
     let refused = running.take(&token, "").await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 
-    // Both calls are in the chain, by operator and person key, and the chain holds.
+    // Both calls on the person are in the chain, under the operator the token names.
     let connection = platform::redis_conn::connect_for_tests().await.unwrap();
     let trail = RedisAuditLog::new(connection, &running.prefix);
     let entries = trail
@@ -386,21 +434,62 @@ async fn operators_look_up_and_release_a_person_audited() {
         .map(|entry| entry.record.action.as_str())
         .collect();
     assert_eq!(actions, ["session.lookup-person", "session.release-lock"]);
-    assert!(
-        entries
-            .iter()
-            .all(|entry| entry.record.actor == "agent-lee")
+    assert!(entries.iter().all(|entry| {
+        entry.record.actor == OPERATOR
+            && entry.record.organisation == ORGANISATION
+            && entry.record.role == "operator"
+            && entry.record.outcome == "ok"
+    }));
+    // So are the refusals (naming no person) and the operator's SetAdmission, in order.
+    let all = trail
+        .query(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let steps: Vec<(&str, &str, &str, Option<&str>)> = all
+        .iter()
+        .map(|entry| {
+            (
+                entry.record.actor.as_str(),
+                entry.record.action.as_str(),
+                entry.record.outcome.as_str(),
+                entry.record.person_key.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (OPERATOR, "session.set-admission", "ok", None),
+            (
+                "unknown",
+                "session.lookup-person",
+                "staff-token-required",
+                None
+            ),
+            (
+                "unknown",
+                "session.lookup-person",
+                "staff-token-required",
+                None
+            ),
+            (AGENT, "session.release-lock", "role-not-allowed", None),
+            (
+                "unknown",
+                "session.lookup-person",
+                "staff-token-required",
+                None
+            ),
+            (OPERATOR, "session.lookup-person", "ok", Some(who.as_str())),
+            (OPERATOR, "session.release-lock", "ok", Some(who.as_str())),
+        ]
     );
-    assert_eq!(platform::audit::verify_log(&trail).await.unwrap(), Ok(2));
+    assert_eq!(all[3].record.role, "agent");
+    assert_eq!(
+        platform::audit::verify_log(&trail).await.unwrap(),
+        Ok(all.len() as u64)
+    );
     running.shutdown.cancel();
-}
-
-/// An operator request: the operator key and the operator's name.
-fn named<T>(message: T) -> tonic::Request<T> {
-    let mut request =
-        platform::grpc::admin_request(message, platform::config::DEV_ADMIN_KEY).unwrap();
-    request
-        .metadata_mut()
-        .insert("x-operator", "agent-lee".parse().unwrap());
-    request
 }

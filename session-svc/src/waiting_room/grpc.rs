@@ -1,16 +1,18 @@
 //! The tonic adapters of the waiting room: `QueueService` (the person's own ticket, on their
 //! access token and a session that still holds their lock; `GetAdmission` for booking-svc) and
-//! `QueueAdminService` (operators: the operator key in `x-admin-key`, their name in
-//! `x-operator`; the calls on a person are audited). Wire messages become validated values
-//! here; the rules live in [`super::WaitingRoom`].
+//! `QueueAdminService` (operators: an operator token from auth-svc's `StaffAuthService.Login`
+//! in `authorization: Bearer`, checked by `platform::operator::OperatorGuard`; the dev run also
+//! takes its development key). Every admin call, accepted or refused, is written to the audit
+//! trail under the operator the token names (`unknown` when no staff token verified). Wire
+//! messages become validated values here; the rules live in [`super::WaitingRoom`].
 
 use std::sync::Arc;
 
 use platform::audit::{AuditLog, AuditRecord};
 use platform::auth::{JwksSource, Role, TokenVerifier};
 use platform::clock::SharedClock;
-use platform::config::Secret;
 use platform::ids::PersonKey;
+use platform::operator::{Operator, OperatorGuard};
 use platform::problem::{Problem, ProblemKind};
 use proto::session::v1 as pb;
 use proto::session::v1::queue_admin_service_server::{QueueAdminService, QueueAdminServiceServer};
@@ -24,8 +26,12 @@ use crate::domain::{DeviceId, SessionId};
 use crate::error::SessionError;
 use crate::store::{DeviceLockStore, LockOperations, bounded};
 
-/// The metadata that names the operator on admin calls.
-pub const OPERATOR_METADATA: &str = "x-operator";
+/// Audit action of `SetAdmission`.
+pub const SET_ADMISSION: &str = "session.set-admission";
+/// Audit action of `LookupPerson`.
+pub const LOOKUP_PERSON: &str = "session.lookup-person";
+/// Audit action of `ReleaseLock`.
+pub const RELEASE_LOCK: &str = "session.release-lock";
 
 /// `QueueService` over gRPC.
 pub struct QueueGrpc {
@@ -158,7 +164,7 @@ pub struct QueueAdminGrpc {
     room: Arc<WaitingRoom>,
     locks: Arc<dyn LockOperations>,
     audit: Arc<dyn AuditLog>,
-    admin_key: Secret,
+    operators: OperatorGuard,
     clock: SharedClock,
 }
 
@@ -167,50 +173,71 @@ impl QueueAdminGrpc {
         room: Arc<WaitingRoom>,
         locks: Arc<dyn LockOperations>,
         audit: Arc<dyn AuditLog>,
-        admin_key: Secret,
+        operators: OperatorGuard,
         clock: SharedClock,
     ) -> Self {
         Self {
             room,
             locks,
             audit,
-            admin_key,
+            operators,
             clock,
         }
     }
 
-    /// The operator key checked, the operator's name (required on every admin call).
-    fn operator(&self, metadata: &MetadataMap) -> Result<String, Status> {
-        platform::grpc::require_admin(metadata, self.admin_key.expose())?;
-        let operator = metadata
-            .get(OPERATOR_METADATA)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-            .filter(|name| !name.is_empty() && name.len() <= 128)
-            .ok_or_else(|| {
-                Status::from(SessionError::invalid(
-                    "x-operator metadata (the operator's name, 1 to 128 characters) is required",
-                ))
-            })?;
-        Ok(operator.to_owned())
+    /// The operator of an admin call; a refusal is audited before it is answered.
+    async fn operator(
+        &self,
+        metadata: &MetadataMap,
+        action: &'static str,
+    ) -> Result<Operator, Status> {
+        match self.operators.authorize(metadata).await {
+            Ok(operator) => Ok(operator),
+            Err(refused) => {
+                self.audit(action, refused.record(action)).await?;
+                metrics::counter!("session_operator_refusals_total", "action" => action)
+                    .increment(1);
+                Err(refused.problem.to_status())
+            }
+        }
+    }
+
+    /// The person key of an admin call; a malformed one is refused, and audited without it.
+    async fn person_key(
+        &self,
+        operator: &Operator,
+        action: &'static str,
+        raw: &str,
+    ) -> Result<PersonKey, Status> {
+        match PersonKey::parse(raw) {
+            Ok(person) => Ok(person),
+            Err(err) => Err(self
+                .refused_request(operator, action, SessionError::from(err).into())
+                .await),
+        }
+    }
+
+    /// Audits an operator's request refused as malformed and answers `status`.
+    async fn refused_request(
+        &self,
+        operator: &Operator,
+        action: &'static str,
+        status: Status,
+    ) -> Status {
+        let outcome = Problem::from_status(&status).kind.name();
+        match self
+            .audit(action, operator.record(action, None, outcome))
+            .await
+        {
+            Ok(()) => status,
+            Err(unwritten) => unwritten,
+        }
     }
 
     /// Appends to the audit trail; an entry that cannot be written fails the call.
-    async fn audit(
-        &self,
-        operator: &str,
-        action: &'static str,
-        person_key: &PersonKey,
-        outcome: &str,
-    ) -> Result<(), Status> {
-        let record = AuditRecord {
-            actor: operator.to_owned(),
-            organisation: "operations".to_owned(),
-            role: "operator".to_owned(),
-            action: action.to_owned(),
-            person_key: Some(person_key.as_str().to_owned()),
-            outcome: outcome.to_owned(),
-        };
+    async fn audit(&self, action: &'static str, record: AuditRecord) -> Result<(), Status> {
+        let outcome = record.outcome.clone();
+        let actor = record.actor.clone();
         let appended = tokio::time::timeout(
             self.room.store_timeout * 4,
             self.audit.append(self.clock.now(), record),
@@ -226,7 +253,7 @@ impl QueueAdminGrpc {
             .to_status());
         }
         metrics::counter!("session_operator_calls_total", "action" => action).increment(1);
-        tracing::info!(operator, action, outcome, "operator call audited");
+        tracing::info!(operator = %actor, action, outcome = %outcome, "operator call audited");
         Ok(())
     }
 }
@@ -237,9 +264,16 @@ impl QueueAdminService for QueueAdminGrpc {
         &self,
         request: Request<pb::SetAdmissionRequest>,
     ) -> Result<Response<pb::AdmissionState>, Status> {
-        let operator = self.operator(request.metadata())?;
+        let operator = self.operator(request.metadata(), SET_ADMISSION).await?;
         let message = request.into_inner();
-        let room = Room::parse(&message.room)?;
+        let room = match Room::parse(&message.room) {
+            Ok(room) => room,
+            Err(err) => {
+                return Err(self
+                    .refused_request(&operator, SET_ADMISSION, err.into())
+                    .await);
+            }
+        };
         let current = self.room.governing(&room).await?;
         let settings = RoomSettings {
             enabled: message.enabled,
@@ -247,12 +281,15 @@ impl QueueAdminService for QueueAdminGrpc {
             burst: (message.rate_per_second.ceil() as u32).max(1),
             automatic: message.automatic,
         };
+        // Audited before it takes effect: an entry that cannot be written changes nothing.
+        self.audit(SET_ADMISSION, operator.record(SET_ADMISSION, None, "ok"))
+            .await?;
         if message.automatic && current.settings.automatic {
             // Already automatic: keep what the automatic mode decided.
             return Ok(Response::new(state_message(current)));
         }
         let state = self.room.set(&room, settings).await?;
-        tracing::info!(operator = %operator, room = %room, "admission set by an operator");
+        tracing::info!(operator = %operator.account, room = %room, "admission set by an operator");
         Ok(Response::new(state_message(state)))
     }
 
@@ -260,15 +297,20 @@ impl QueueAdminService for QueueAdminGrpc {
         &self,
         request: Request<pb::LookupPersonRequest>,
     ) -> Result<Response<pb::PersonState>, Status> {
-        let operator = self.operator(request.metadata())?;
-        let person = PersonKey::parse(&request.get_ref().person_key).map_err(SessionError::from)?;
+        let operator = self.operator(request.metadata(), LOOKUP_PERSON).await?;
+        let person = self
+            .person_key(&operator, LOOKUP_PERSON, &request.get_ref().person_key)
+            .await?;
         let now = self.clock.now();
         let held = bounded(self.room.store_timeout, self.locks.inspect(&person, now))
             .await
             .map_err(SessionError::from)?;
         let places = self.room.places(&person).await?;
-        self.audit(&operator, "session.lookup-person", &person, "ok")
-            .await?;
+        self.audit(
+            LOOKUP_PERSON,
+            operator.record(LOOKUP_PERSON, Some(person.as_str().to_owned()), "ok"),
+        )
+        .await?;
         let mut state = pb::PersonState {
             blocks: held
                 .blocks
@@ -305,12 +347,17 @@ impl QueueAdminService for QueueAdminGrpc {
         &self,
         request: Request<pb::ReleaseLockRequest>,
     ) -> Result<Response<pb::ReleaseLockResponse>, Status> {
-        let operator = self.operator(request.metadata())?;
+        let operator = self.operator(request.metadata(), RELEASE_LOCK).await?;
         let message = request.into_inner();
-        let person = PersonKey::parse(&message.person_key).map_err(SessionError::from)?;
-        // Audited before it happens: an entry that cannot be written stops the release.
-        self.audit(&operator, "session.release-lock", &person, "ok")
+        let person = self
+            .person_key(&operator, RELEASE_LOCK, &message.person_key)
             .await?;
+        // Audited before it happens: an entry that cannot be written stops the release.
+        self.audit(
+            RELEASE_LOCK,
+            operator.record(RELEASE_LOCK, Some(person.as_str().to_owned()), "ok"),
+        )
+        .await?;
         let released = bounded(
             self.room.store_timeout,
             self.locks.force_release(&person, self.clock.now()),

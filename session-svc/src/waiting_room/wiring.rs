@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use platform::admission::SESSION_ISSUER;
 use platform::auth::JwksSource;
-use platform::grants::{GrantIssuer, KeysServer, MemoryReplayGuard, ReplayGuard, SigningKeys};
+use platform::grants::{
+    GrantIssuer, GrantVerifier, KeysServer, MemoryReplayGuard, ReplayGuard, SigningKeys,
+};
+use platform::operator::OperatorGuard;
 use tokio_util::sync::CancellationToken;
 
 use super::WaitingRoom;
@@ -109,6 +112,12 @@ pub async fn add_waiting_room(
         Arc::new(GrpcCapacitySource::new(booking)),
         shutdown.clone(),
     ));
+    // Operator tokens are auth-svc grants, verified against the keys it publishes; the dev
+    // run's key is set only by `Config::local_dev`.
+    let operators = OperatorGuard::new(
+        Arc::new(GrantVerifier::new(auth_keys.clone(), config.clock.clone())),
+        config.common.dev_operator_key.clone(),
+    );
     let (queue, admin) = services(
         QueueGrpc::new(
             room.clone(),
@@ -120,7 +129,7 @@ pub async fn add_waiting_room(
             room,
             stores.lock_operations.clone(),
             stores.audit.clone(),
-            config.common.admin_key.clone(),
+            operators,
             config.clock.clone(),
         ),
     );
