@@ -6,6 +6,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use platform::operator::OperatorCredential;
+use platform::staff::StaffRole;
+use proto::auth::v1::LoginRequest;
+use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
+
+/// The login name of the operator every [`ProcessStack`] bootstraps.
+pub const OPERATOR_NAME: &str = "operator.e2e";
+/// The organisation of that operator.
+pub const OPERATOR_ORG: &str = "vaxbook-operations";
+/// The organisation of the staff accounts [`ProcessStack::staff_account`] creates.
+pub const CALL_CENTER_ORG: &str = "national-call-center";
+
 /// The target profile directory (`target/debug`, `target/release`) this executable was built
 /// into: test executables live in its `deps/`, binaries in it directly.
 fn profile_dir() -> anyhow::Result<PathBuf> {
@@ -89,6 +101,102 @@ fn write_signing_key(path: &std::path::Path) -> anyhow::Result<()> {
     }
     std::fs::write(path, &output.stdout)?;
     Ok(())
+}
+
+/// A staff account created in auth-svc's database, with what its login takes. `Debug` shows
+/// neither the password nor the TOTP secret.
+#[derive(Clone)]
+pub struct StaffAccount {
+    /// The account id (the `sub` of its tokens, the actor of its audit entries).
+    pub id: String,
+    pub username: String,
+    pub organisation: String,
+    pub role: StaffRole,
+    pub password: String,
+    /// Base32, as `vaxbook accounts create` shows it once.
+    pub totp_secret: String,
+}
+
+impl std::fmt::Debug for StaffAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffAccount")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("organisation", &self.organisation)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaffAccount {
+    /// The account's TOTP code now (auth-svc checks it on the real clock, ± one step).
+    pub fn totp_now(&self) -> anyhow::Result<String> {
+        let unix = u64::try_from(chrono::Utc::now().timestamp())?;
+        auth_svc::accounts::credentials::totp_code(&self.totp_secret, &self.username, unix)
+    }
+}
+
+/// Creates a staff account in auth-svc's staff database (`AUTH_DATABASE_URL`), as
+/// `vaxbook accounts create` does, with a fresh random password.
+pub async fn create_staff_account(
+    auth_database_url: &str,
+    username: &str,
+    organisation: &str,
+    role: StaffRole,
+) -> anyhow::Result<StaffAccount> {
+    let pool = platform::pg::pool(auth_database_url, 2)?;
+    let store = auth_svc::accounts::store::PgAccountStore::migrate(auth_database_url, pool).await?;
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let created = auth_svc::accounts::create_account(
+        &store,
+        username,
+        organisation,
+        role,
+        password.clone(),
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(StaffAccount {
+        id: created.account.id.to_string(),
+        username: created.account.username,
+        organisation: created.account.organisation,
+        role,
+        password,
+        totp_secret: created.totp_secret,
+    })
+}
+
+/// Logs `account` in at `auth_url` (`StaffAuthService.Login`, password and the current TOTP
+/// code); the token it answers.
+pub async fn staff_login(auth_url: &str, account: &StaffAccount) -> anyhow::Result<String> {
+    let mut client =
+        StaffAuthServiceClient::new(platform::grpc::channel(auth_url, Duration::from_secs(30))?);
+    let answer = client
+        .login(LoginRequest {
+            username: account.username.clone(),
+            password: account.password.clone(),
+            totp_code: account.totp_now()?,
+        })
+        .await
+        .map_err(|status| {
+            let problem = platform::problem::Problem::from_status(&status);
+            anyhow::anyhow!(
+                "{} could not log in: {} ({}): {}",
+                account.username,
+                problem.kind.name(),
+                problem.extra.get("reason").map_or("", String::as_str),
+                problem.detail
+            )
+        })?
+        .into_inner();
+    anyhow::ensure!(
+        answer.role == account.role.as_str(),
+        "{} logged in as {}, not {}",
+        account.username,
+        answer.role,
+        account.role.as_str()
+    );
+    Ok(answer.token)
 }
 
 /// One child process, its logs (stderr) and its output (stdout) each in a file.
@@ -357,9 +465,16 @@ pub struct ProcessStack {
     pub scheduling_url: String,
     pub booking_url: String,
     pub database_url: String,
+    /// auth-svc's own database (`AUTH_DATABASE_URL`): staff accounts and auth-svc's audit trail,
+    /// apart from the other services' as in production.
+    pub auth_database_url: String,
     pub redis_url: String,
     pub redis_prefix: String,
-    pub admin_key: String,
+    /// The credential of every admin RPC: the operator token of [`Self::operator_account`],
+    /// logged in at auth-svc once the stack is up (production processes take no static key).
+    pub operator: OperatorCredential,
+    /// The operator account the harness created in auth-svc's database.
+    pub operator_account: StaffAccount,
     /// Where each service serves `/metrics` (one entry per replica, by service name).
     pub metrics_addrs: Vec<(&'static str, String)>,
     /// Every replica of the four gRPC services, in start order.
@@ -394,7 +509,8 @@ impl ProcessStack {
         // Fail clearly when Redis is down rather than timing out later.
         platform::redis_conn::connect_for_tests().await?;
         let redis_prefix = platform::redis_conn::test_prefix(label);
-        let admin_key = format!("admin-{}", uuid::Uuid::new_v4().simple());
+        let auth_database_url =
+            platform::pg::create_test_database(&format!("auth_{label}")).await?;
         let dir = logs_dir(label)?;
 
         // Every process binds port 0 and logs the addresses it got; the processes start in
@@ -407,7 +523,12 @@ impl ProcessStack {
         set("DATABASE_URL", database_url.clone());
         set("REDIS_URL", redis_url.clone());
         set("REDIS_KEY_PREFIX", redis_prefix.clone());
-        set("VAXBOOK_ADMIN_KEY", admin_key.clone());
+        set("AUTH_DATABASE_URL", auth_database_url.clone());
+        // booking-svc's credential towards scheduling-svc, fresh for each stack.
+        set(
+            platform::config::SERVICE_KEY_VAR,
+            format!("service-{}", uuid::Uuid::new_v4().simple()),
+        );
         for prefix in ["AUTH", "SESSION", "SCHEDULING", "BOOKING", "GATEWAY"] {
             set(&format!("{prefix}_LISTEN_ADDR"), "127.0.0.1:0".to_owned());
             set(&format!("{prefix}_METRICS_ADDR"), "127.0.0.1:0".to_owned());
@@ -536,6 +657,17 @@ impl ProcessStack {
         let gateway_url = format!("http://{}", field(&line?, "local_addr")?);
         wait_ready(&gateway_url, &mut procs, limit).await?;
         let url = |name: &str| urls.get(name).cloned().unwrap_or_default();
+        // A real operator, as production bootstraps one: an account in auth-svc's database,
+        // logged in with password and TOTP code; its token authenticates every admin call.
+        let operator_account = create_staff_account(
+            &auth_database_url,
+            OPERATOR_NAME,
+            OPERATOR_ORG,
+            StaffRole::Operator,
+        )
+        .await?;
+        let operator =
+            OperatorCredential::Token(staff_login(&url("auth-svc"), &operator_account).await?);
         Ok(Self {
             auth_url: url("auth-svc"),
             session_url: url("session-svc"),
@@ -545,12 +677,43 @@ impl ProcessStack {
             metrics_addrs,
             replicas: replica_urls,
             database_url,
+            auth_database_url,
             redis_url,
             redis_prefix,
-            admin_key,
+            operator,
+            operator_account,
             agency,
             procs,
         })
+    }
+
+    /// The operator token (for `vaxbook … --operator-token` / `VAXBOOK_OPERATOR_TOKEN`).
+    pub fn operator_token(&self) -> &str {
+        match &self.operator {
+            OperatorCredential::Token(token) => token,
+            OperatorCredential::DevKey(_) => "",
+        }
+    }
+
+    /// A new staff account of `role` in the national call center, in auth-svc's database.
+    pub async fn staff_account(
+        &self,
+        username: &str,
+        role: StaffRole,
+    ) -> anyhow::Result<StaffAccount> {
+        create_staff_account(&self.auth_database_url, username, CALL_CENTER_ORG, role).await
+    }
+
+    /// Logs `account` in at auth-svc (`StaffAuthService.Login`); the agent token.
+    pub async fn login(&self, account: &StaffAccount) -> anyhow::Result<String> {
+        staff_login(&self.auth_url, account).await
+    }
+
+    /// A new agent of the national call center, logged in: the account and its agent token.
+    pub async fn agent(&self, username: &str) -> anyhow::Result<(StaffAccount, String)> {
+        let account = self.staff_account(username, StaffRole::Agent).await?;
+        let token = self.login(&account).await?;
+        Ok((account, token))
     }
 
     /// The gRPC URLs of the four services, by crate name.

@@ -9,7 +9,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use platform::clock::to_timestamp;
-use platform::grpc::admin_request;
 use proto::booking::v1::booking_admin_service_client::BookingAdminServiceClient;
 use proto::booking::v1::{Slot, UpsertSlotRequest};
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -50,31 +49,25 @@ async fn seed(
         BookingAdminServiceClient::new(platform::grpc::channel(&stack.booking_url, timeout)?);
     let campaign_id = campaign.id.clone();
     scheduling
-        .upsert_campaign(admin_request(
-            UpsertCampaignRequest {
-                campaign: Some(campaign),
-            },
-            &stack.admin_key,
-        )?)
+        .upsert_campaign(stack.operator.request(UpsertCampaignRequest {
+            campaign: Some(campaign),
+        })?)
         .await?;
-    let center = seed::center(&mut booking, &stack.admin_key).await?;
+    let center = seed::center(&mut booking, &stack.operator).await?;
     let starts_at = Utc::now() + Duration::days(5);
     let slot = booking
-        .upsert_slot(admin_request(
-            UpsertSlotRequest {
-                slot: Some(Slot {
-                    campaign_id,
-                    center_id: center.id.clone(),
-                    date: kst_date(starts_at),
-                    starts_at: Some(to_timestamp(starts_at)),
-                    ends_at: Some(to_timestamp(starts_at + Duration::hours(4))),
-                    vaccine: "Pfizer".to_owned(),
-                    capacity,
-                    ..Default::default()
-                }),
-            },
-            &stack.admin_key,
-        )?)
+        .upsert_slot(stack.operator.request(UpsertSlotRequest {
+            slot: Some(Slot {
+                campaign_id,
+                center_id: center.id.clone(),
+                date: kst_date(starts_at),
+                starts_at: Some(to_timestamp(starts_at)),
+                ends_at: Some(to_timestamp(starts_at + Duration::hours(4))),
+                vaccine: "Pfizer".to_owned(),
+                capacity,
+                ..Default::default()
+            }),
+        })?)
         .await?
         .into_inner();
     Ok((format!("/v1/slots?center_id={}", center.id), slot.id))

@@ -52,7 +52,7 @@ async fn vaxbook(stack: &ProcessStack, args: &[&str]) -> anyhow::Result<(bool, S
         .args(args)
         .env("VAXBOOK_SCHEDULING_URL", &stack.scheduling_url)
         .env("VAXBOOK_AUTH_URL", &stack.auth_url)
-        .env("VAXBOOK_ADMIN_KEY", &stack.admin_key)
+        .env("VAXBOOK_OPERATOR_TOKEN", stack.operator_token())
         .env("NO_COLOR", "1")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdin(std::process::Stdio::null())

@@ -1,8 +1,9 @@
 //! The journey through the containerised system: `deploy/containers.sh up` starts the five
 //! services as podman containers of the image `deploy/images.sh` built (host network, the local
 //! PostgreSQL in a fresh database and Redis under a fresh key prefix, a stand-in carriers' agency
-//! on a loopback port), and the journey walks through the containerised gateway. Slow and needs
-//! podman, so it is outside the default run:
+//! on a loopback port; auth-svc's staff accounts in a database of their own, with the operator
+//! containers.sh creates and logs in, who seeds the campaign), and the journey walks through the
+//! containerised gateway. Slow and needs podman, so it is outside the default run:
 //!
 //! ```sh
 //! deploy/images.sh
@@ -55,6 +56,7 @@ async fn the_journey_walks_through_the_containerised_gateway() -> anyhow::Result
         })
         .map_err(|error| anyhow::anyhow!("cannot register the test person: {error}"))?;
     let database_url = platform::pg::create_test_database("containers").await?;
+    let auth_database_url = platform::pg::create_test_database("containers_auth").await?;
     let name = format!(
         "vaxbook-t{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -73,6 +75,7 @@ async fn the_journey_walks_through_the_containerised_gateway() -> anyhow::Result
                 .env("VAXBOOK_CONTAINERS_NAME", name)
                 .env("VAXBOOK_CONTAINERS_PORT_BASE", port_base)
                 .env("DATABASE_URL", database_url)
+                .env("AUTH_DATABASE_URL", auth_database_url)
                 .env("AUTH_CARRIER_CHECK_URL", carrier)
                 .stdin(Stdio::null())
                 .output()
@@ -96,12 +99,11 @@ async fn the_journey_walks_through_the_containerised_gateway() -> anyhow::Result
             .ok_or_else(|| anyhow::anyhow!("containers.sh printed no {key}="))
     };
     let gateway = get("GATEWAY_URL")?;
-    let seeded = seed::open_campaign(
-        &get("SCHEDULING_URL")?,
-        &get("BOOKING_URL")?,
-        &get("ADMIN_KEY")?,
-    )
-    .await?;
+    // The containers take operator tokens only: containers.sh keeps an operator account in
+    // auth-svc's database and prints a fresh token of it.
+    let operator = platform::operator::OperatorCredential::Token(get("OPERATOR_TOKEN")?);
+    let seeded =
+        seed::open_campaign(&get("SCHEDULING_URL")?, &get("BOOKING_URL")?, &operator).await?;
     journey::walk(
         &gateway,
         &OtpSource::RedisOutbox {

@@ -9,7 +9,7 @@ use vaxbook_tests::{Api, ProcessStack, seed};
 async fn the_journey_walks_through_the_multi_process_stack() -> anyhow::Result<()> {
     let mut stack = ProcessStack::start("journey").await?;
     let seeded =
-        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),
@@ -85,7 +85,7 @@ async fn the_journey_walks_through_the_multi_process_stack() -> anyhow::Result<(
 async fn cancellation_closes_two_days_before_the_vaccination_date() -> anyhow::Result<()> {
     let stack = ProcessStack::start("cancel").await?;
     let seeded =
-        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),
@@ -120,7 +120,7 @@ async fn booking_svc_itself_refuses_tokens_of_ended_sessions() -> anyhow::Result
     use proto::booking::v1::booking_service_client::BookingServiceClient;
 
     let stack = ProcessStack::start("direct-grpc").await?;
-    seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),

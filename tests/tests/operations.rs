@@ -62,7 +62,7 @@ async fn vaxbook_migrate_fails_clearly_on_a_bad_url() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_exposes_its_request_metrics() -> anyhow::Result<()> {
     let stack = ProcessStack::start("metrics").await?;
-    seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+    seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let client = reqwest::Client::new();
     assert_eq!(stack.metrics_addrs.len(), 4);
     for (name, addr) in &stack.metrics_addrs {

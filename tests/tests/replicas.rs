@@ -269,7 +269,7 @@ async fn killing_a_replica_of_each_service_under_load_loses_and_doubles_nothing(
     let seeded = seed::open_campaign_with(
         &stack.scheduling_url,
         &stack.booking_url,
-        &stack.admin_key,
+        &stack.operator,
         i64::try_from(slots)?,
         per_slot,
     )

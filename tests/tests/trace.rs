@@ -21,7 +21,7 @@ async fn a_booking_keeps_one_trace_id_across_the_gateway_and_the_services() -> a
     )
     .await?;
     let seeded =
-        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),

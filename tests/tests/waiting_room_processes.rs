@@ -16,15 +16,14 @@ async fn set_room(stack: &ProcessStack, enabled: bool, rate: f64) -> anyhow::Res
     let channel = platform::grpc::channel(&stack.session_url, Duration::from_secs(5))?;
     let mut admin =
         proto::session::v1::queue_admin_service_client::QueueAdminServiceClient::new(channel);
-    let mut request = platform::grpc::admin_request(
-        proto::session::v1::SetAdmissionRequest {
+    let mut request = stack
+        .operator
+        .request(proto::session::v1::SetAdmissionRequest {
             room: "*".to_owned(),
             enabled,
             rate_per_second: rate,
             automatic: false,
-        },
-        &stack.admin_key,
-    )?;
+        })?;
     request
         .metadata_mut()
         .insert("x-operator", "sre-e2e".parse()?);
@@ -83,7 +82,7 @@ fn grpc_booking(
 async fn no_back_door_through_rest_or_grpc() -> anyhow::Result<()> {
     let stack = ProcessStack::start("waiting-room").await?;
     let seeded =
-        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),
@@ -185,7 +184,7 @@ async fn the_automatic_mode_opens_the_room_under_load_and_closes_it_after() -> a
     )
     .await?;
     let seeded =
-        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),
@@ -273,7 +272,7 @@ async fn the_automatic_mode_opens_the_room_under_load_and_closes_it_after() -> a
 async fn a_session_whose_lock_changed_hands_never_books() -> anyhow::Result<()> {
     let stack = ProcessStack::start("fencing").await?;
     let seeded =
-        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.admin_key).await?;
+        seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     let otp = OtpSource::RedisOutbox {
         url: stack.redis_url.clone(),
         prefix: stack.redis_prefix.clone(),

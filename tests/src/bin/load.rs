@@ -245,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
     let seeded = seed::open_campaign_with(
         &stack.scheduling_url,
         &stack.booking_url,
-        &stack.admin_key,
+        &stack.operator,
         20,
         per_slot,
     )

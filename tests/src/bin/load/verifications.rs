@@ -155,7 +155,7 @@ async fn subject_identifiers(
             rrns: chunk.to_vec(),
         })
         .collect();
-    let request = platform::grpc::admin_request(tokio_stream::iter(batches), &stack.admin_key)?;
+    let request = stack.operator.request(tokio_stream::iter(batches))?;
     let mut answers = client.derive_person_keys(request).await?.into_inner();
     let mut keys = Vec::with_capacity(rrns.len());
     while let Some(answer) = answers.next().await {
