@@ -78,6 +78,8 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     /// The `after_seq` of the next page; 0 when nothing more matches.
     pub next_after_seq: i64,
+    /// The seq of the `audit.query` entry of this reading (0 until it is written).
+    pub audit_seq: i64,
 }
 
 /// What a chain verification found.
@@ -226,12 +228,12 @@ impl AuditGrpc {
         }
     }
 
-    /// Appends `record`; an answer waits for its own entry.
-    async fn audit(&self, record: AuditRecord) -> Result<(), Problem> {
+    /// Appends `record`; an answer waits for its own entry. Answers the entry's seq.
+    async fn audit(&self, record: AuditRecord) -> Result<i64, Problem> {
         self.log
             .append(self.clock.now(), record)
             .await
-            .map(|_| ())
+            .map(|entry| entry.seq)
             .map_err(|err| unavailable(&err, "writing the audit trail"))
     }
 
@@ -264,6 +266,7 @@ impl AuditGrpc {
             return Ok(AuditPage {
                 entries,
                 next_after_seq,
+                audit_seq: 0,
             });
         };
         // A supervisor's page: read on in full pages, keep their organisation's entries.
@@ -285,6 +288,7 @@ impl AuditGrpc {
                         return Ok(AuditPage {
                             entries,
                             next_after_seq: scan.after_seq,
+                            audit_seq: 0,
                         });
                     }
                 }
@@ -293,12 +297,14 @@ impl AuditGrpc {
                 return Ok(AuditPage {
                     entries,
                     next_after_seq: 0,
+                    audit_seq: 0,
                 });
             }
             if scanned >= SUPERVISOR_SCAN {
                 return Ok(AuditPage {
                     entries,
                     next_after_seq: scan.after_seq,
+                    audit_seq: 0,
                 });
             }
         }
@@ -337,9 +343,10 @@ impl AuditGrpc {
                 return Err(self.refuse(record, problem).await);
             }
         };
-        self.audit(reader.record(QUERY_ACTION, asked_for, "ok"))
+        let audit_seq = self
+            .audit(reader.record(QUERY_ACTION, asked_for, "ok"))
             .await?;
-        Ok(page)
+        Ok(AuditPage { audit_seq, ..page })
     }
 
     /// Walks the whole trail from seq 1 (operators only), audited as `audit.verify-chain`.
@@ -404,6 +411,7 @@ impl pb::audit_service_server::AuditService for AuditGrpc {
         Ok(Response::new(pb::QueryAuditResponse {
             entries: page.entries.into_iter().map(entry_to_wire).collect(),
             next_after_seq: page.next_after_seq,
+            audit_seq: page.audit_seq,
         }))
     }
 
@@ -577,6 +585,7 @@ mod tests {
         assert_eq!(first.next_after_seq, 3);
         let audited = f.last();
         assert_eq!(audited.seq, 8);
+        assert_eq!(first.audit_seq, 8);
         assert_eq!(audited.record.action, QUERY_ACTION);
         assert_eq!(audited.record.outcome, "ok");
         assert_eq!(audited.record.role, "operator");
