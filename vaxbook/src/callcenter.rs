@@ -1,6 +1,8 @@
 //! The call-center channel on the command line (R9): `vaxbook accounts create` bootstraps a
-//! staff account in auth-svc's database (the TOTP secret printed once), `vaxbook audit verify`
-//! checks a service's hash-chained audit trail and names the first altered entry, and
+//! staff account in auth-svc's database (the TOTP secret printed once), `vaxbook audit query`
+//! pages through a running service's audit trail over gRPC, `vaxbook audit verify` checks a
+//! service's hash-chained trail (over gRPC or in its database) and names the first altered
+//! entry, and
 //! `vaxbook callcenter …` is the reference client of the staff gRPC APIs — login, verifying the
 //! caller, slots, book, cancel, bookings — the commands an integrator reads to learn them.
 //! Names, RRNs and phone numbers typed here go to auth-svc only and are never printed back.
@@ -9,7 +11,11 @@ use std::io::BufRead as _;
 
 use clap::Subcommand;
 use platform::audit::{AuditLog as _, AuditQuery, ChainVerifier, MAX_PAGE, PgAuditLog};
+use platform::operator::OperatorCredential;
+use platform::problem::ProblemKind;
 use platform::staff::{CALLER_GRANT_HEADER, STAFF_TOKEN_HEADER, StaffRole};
+use proto::audit::v1 as audit_pb;
+use proto::audit::v1::audit_service_client::AuditServiceClient;
 use proto::auth::v1 as auth_pb;
 use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
 use proto::booking::v1 as pb;
@@ -59,17 +65,78 @@ pub enum LogName {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
+    /// Page through a running service's audit trail over gRPC (vaxbook.audit.v1.AuditService)
+    /// and print one line per entry, oldest first; all given filters combine. Entries name
+    /// people by person key only. An operator reads every entry, a supervisor their
+    /// organisation's; the reading itself is written to the trail (audit.query).
+    Query {
+        /// The service's gRPC URL: auth-svc http://127.0.0.1:50051, session-svc :50052,
+        /// scheduling-svc :50053, booking-svc :50054 in the dev run.
+        #[arg(long)]
+        url: String,
+        /// Only entries for this person key.
+        #[arg(long)]
+        person_key: Option<String>,
+        /// Only entries of this actor (a staff account id, dev-operator or unknown).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries at or after this instant (RFC 3339, e.g. 2021-08-09T20:00:00+09:00).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only entries before this instant (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Entries per call (1 to 500); every page is read.
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
+        #[command(flatten)]
+        credential: AuditCredential,
+    },
     /// Check the hash chain of an audit trail from its first entry; exits non-zero naming the
-    /// first entry that was altered, deleted or rewritten.
+    /// first entry that was altered, deleted or rewritten. With --url the running service
+    /// checks its own trail (AuditService.VerifyChain, an operator's call); without, the
+    /// trail is read from its PostgreSQL database.
     Verify {
+        /// The service's gRPC URL (see `audit query --url`): ask the service instead of its
+        /// database.
+        #[arg(long, conflicts_with_all = ["database_url", "log"])]
+        url: Option<String>,
         /// The database holding the trail (default: AUTH_DATABASE_URL for --log auth,
         /// DATABASE_URL for --log booking).
         #[arg(long)]
         database_url: Option<String>,
-        #[arg(long, value_enum, default_value = "auth")]
-        log: LogName,
+        /// Whose trail the database holds: auth (the default) or booking.
+        #[arg(long, value_enum)]
+        log: Option<LogName>,
+        #[command(flatten)]
+        credential: AuditCredential,
     },
 }
+
+/// The credential of `vaxbook audit` calls over gRPC.
+#[derive(clap::Args)]
+pub struct AuditCredential {
+    /// An operator's (or for `audit query` a supervisor's) token from `vaxbook callcenter
+    /// login`, sent as `authorization: Bearer`. Without it the dev run's key is sent, which
+    /// only `vaxbook dev` accepts.
+    #[arg(long, env = "VAXBOOK_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+}
+
+impl AuditCredential {
+    fn credential(&self) -> anyhow::Result<OperatorCredential> {
+        match self.operator_token.as_deref().map(str::trim) {
+            None => Ok(OperatorCredential::dev()),
+            Some("") => anyhow::bail!("the operator token is empty: {AUDIT_LOGIN_HINT}"),
+            Some(token) => Ok(OperatorCredential::Token(token.to_owned())),
+        }
+    }
+}
+
+/// How to get a token that reads audit trails.
+const AUDIT_LOGIN_HINT: &str = "log in as an operator (or a supervisor, for queries): vaxbook \
+     callcenter login --username <name>, and pass the token it prints as --operator-token or \
+     VAXBOOK_OPERATOR_TOKEN";
 
 #[derive(Subcommand)]
 pub enum CallCenterCommand {
@@ -227,9 +294,166 @@ pub async fn accounts(command: AccountsCommand) -> anyhow::Result<Vec<String>> {
     ])
 }
 
-/// `vaxbook audit verify`: how many entries hold together, or the first break.
+/// A refused `vaxbook audit` call as an error, with a hint when the credential was refused.
+fn audit_refused(status: &tonic::Status, credential: &OperatorCredential) -> anyhow::Error {
+    let problem = platform::problem::Problem::from_status(status);
+    let hint = match (problem.kind, credential) {
+        (ProblemKind::StaffTokenRequired, OperatorCredential::DevKey(_)) => {
+            format!("\nonly a dev run takes the dev-run key: {AUDIT_LOGIN_HINT}")
+        }
+        (ProblemKind::StaffTokenRequired, OperatorCredential::Token(_)) => {
+            format!("\nthe token was refused (it lasts 30 minutes): {AUDIT_LOGIN_HINT}")
+        }
+        (ProblemKind::RoleNotAllowed, _) => format!("\n{AUDIT_LOGIN_HINT}"),
+        _ => String::new(),
+    };
+    anyhow::anyhow!("{} ({}){hint}", problem.detail, problem.kind.name())
+}
+
+fn instant(raw: Option<String>, flag: &str) -> anyhow::Result<Option<prost_types::Timestamp>> {
+    raw.map(|raw| {
+        chrono::DateTime::parse_from_rfc3339(&raw)
+            .map(|at| platform::clock::to_timestamp(at.with_timezone(&chrono::Utc)))
+            .map_err(|err| anyhow::anyhow!("--{flag} must be RFC 3339: {err}"))
+    })
+    .transpose()
+}
+
+/// One printed line of an entry.
+fn audit_line(entry: &audit_pb::AuditEntry) -> String {
+    let at = entry
+        .at
+        .as_ref()
+        .and_then(platform::clock::from_timestamp)
+        .map(platform::clock::rfc3339_kst)
+        .unwrap_or_default();
+    let or_dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    format!(
+        "seq {} at {at} actor {} role {} org {} action {} person {} outcome {} hash {}",
+        entry.seq,
+        entry.actor,
+        or_dash(&entry.role),
+        or_dash(&entry.organisation),
+        entry.action,
+        or_dash(&entry.person_key),
+        entry.outcome,
+        entry.hash.get(..16).unwrap_or(&entry.hash),
+    )
+}
+
+fn audit_client(url: &str) -> anyhow::Result<AuditServiceClient<platform::grpc::GrpcChannel>> {
+    Ok(AuditServiceClient::new(platform::grpc::channel(
+        url,
+        std::time::Duration::from_secs(30),
+    )?))
+}
+
+/// `vaxbook audit query`: prints every matching entry as it arrives, up to the trail as it
+/// stood at the first page (each page read writes an `audit.query` entry of its own, which a
+/// reading to the end would otherwise chase); the summary to print last.
+async fn audit_query(
+    url: &str,
+    filter: audit_pb::QueryAuditRequest,
+    credential: &OperatorCredential,
+) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    let mut client = audit_client(url)?;
+    let mut request = filter;
+    let mut printed: u64 = 0;
+    let mut stop_at: Option<i64> = None;
+    loop {
+        let page = client
+            .query_audit(credential.request(request.clone())?)
+            .await
+            .map_err(|status| audit_refused(&status, credential))?
+            .into_inner();
+        anyhow::ensure!(
+            page.audit_seq > 0,
+            "the service did not say which entry recorded this query"
+        );
+        let stop_at = *stop_at.get_or_insert(page.audit_seq);
+        let mut out = std::io::stdout().lock();
+        for entry in page.entries.iter().filter(|entry| entry.seq < stop_at) {
+            writeln!(out, "{}", audit_line(entry))?;
+            printed += 1;
+        }
+        out.flush()?;
+        if page.next_after_seq == 0 || page.next_after_seq + 1 >= stop_at {
+            return Ok(format!(
+                "{printed} entries (the trail up to entry {})",
+                stop_at - 1
+            ));
+        }
+        anyhow::ensure!(
+            page.next_after_seq > request.after_seq,
+            "the service answered a page cursor that does not move on"
+        );
+        request.after_seq = page.next_after_seq;
+    }
+}
+
+/// `vaxbook audit verify --url`: the service's own check of its trail.
+async fn audit_verify_remote(url: &str, credential: &OperatorCredential) -> anyhow::Result<String> {
+    let report = audit_client(url)?
+        .verify_chain(credential.request(audit_pb::VerifyChainRequest {})?)
+        .await
+        .map_err(|status| audit_refused(&status, credential))?
+        .into_inner();
+    anyhow::ensure!(
+        report.ok,
+        "the audit trail is broken at entry {} ({}): {} ({} entries intact before it)",
+        report.first_broken_seq,
+        report.break_kind,
+        report.detail,
+        report.checked
+    );
+    Ok(format!(
+        "audit trail intact: {} entries chained from the first",
+        report.checked
+    ))
+}
+
+/// `vaxbook audit …`: `query` prints the entries itself and answers a summary; `verify`
+/// answers how many entries hold together, or fails on the first break.
 pub async fn audit(command: AuditCommand) -> anyhow::Result<String> {
-    let AuditCommand::Verify { database_url, log } = command;
+    let (database_url, log) = match command {
+        AuditCommand::Query {
+            url,
+            person_key,
+            actor,
+            from,
+            until,
+            page_size,
+            credential,
+        } => {
+            let filter = audit_pb::QueryAuditRequest {
+                person_key: person_key.unwrap_or_default(),
+                actor: actor.unwrap_or_default(),
+                from: instant(from, "from")?,
+                until: instant(until, "until")?,
+                after_seq: 0,
+                page_size: page_size.clamp(1, 500),
+            };
+            return audit_query(&url, filter, &credential.credential()?).await;
+        }
+        AuditCommand::Verify {
+            url: Some(url),
+            credential,
+            ..
+        } => return audit_verify_remote(&url, &credential.credential()?).await,
+        AuditCommand::Verify {
+            url: None,
+            database_url,
+            log,
+            ..
+        } => (database_url, log.unwrap_or(LogName::Auth)),
+    };
     let variable = match log {
         LogName::Auth => "AUTH_DATABASE_URL",
         LogName::Booking => "DATABASE_URL",
