@@ -16,7 +16,8 @@ async fn set_room(stack: &ProcessStack, enabled: bool, rate: f64) -> anyhow::Res
     let channel = platform::grpc::channel(&stack.session_url, Duration::from_secs(5))?;
     let mut admin =
         proto::session::v1::queue_admin_service_client::QueueAdminServiceClient::new(channel);
-    let mut request = stack
+    // The operator's name comes from the operator token.
+    let request = stack
         .operator
         .request(proto::session::v1::SetAdmissionRequest {
             room: "*".to_owned(),
@@ -24,9 +25,6 @@ async fn set_room(stack: &ProcessStack, enabled: bool, rate: f64) -> anyhow::Res
             rate_per_second: rate,
             automatic: false,
         })?;
-    request
-        .metadata_mut()
-        .insert("x-operator", "sre-e2e".parse()?);
     admin.set_admission(request).await?;
     // booking-svc reuses the room's status for BOOKING_ADMISSION_CACHE_MS (2 s).
     tokio::time::sleep(Duration::from_millis(2200)).await;
