@@ -86,6 +86,24 @@ pub struct ClockView {
     pub now: String,
 }
 
+/// `GET /dev/clock` — what the dev run's clock reads now (staff TOTP codes are checked on it:
+/// `vaxbook accounts totp --at`).
+#[utoipa::path(
+    get,
+    path = "/dev/clock",
+    operation_id = "devGetClock",
+    summary = "The clock every service of the dev run reads",
+    tag = "dev",
+    responses((status = 200, description = "The clock now.", body = ClockView)),
+    extensions(("x-dev-only" = json!(true)), ("x-problem-types" = json!(["not-found", "overloaded", "unavailable"])))
+)]
+pub async fn get_clock(State(state): State<AppState>) -> Result<Json<ClockView>, HttpProblem> {
+    let dev = hooks(&state)?;
+    Ok(Json(ClockView {
+        now: rfc3339_kst(dev.clock.now()),
+    }))
+}
+
 /// `PUT /dev/clock {"now": "2021-08-09T20:00:00+09:00"}`
 #[utoipa::path(
     put,

@@ -101,7 +101,7 @@ pub fn table(with_dev_routes: bool) -> RouteTable {
     }
     table
         .add(routes!(dev::sent_sms))
-        .add(routes!(dev::set_clock, dev::reset_clock))
+        .add(routes!(dev::get_clock, dev::set_clock, dev::reset_clock))
         .add(routes!(dev::issue_assertion))
         .add(routes!(dev::add_carrier_subscriber))
         .add(routes!(dev::issue_certificate_signature))

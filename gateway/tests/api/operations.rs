@@ -290,6 +290,7 @@ async fn dev_routes_are_unknown_without_dev_hooks() {
     let harness = Harness::start().await;
     for (method, path) in [
         (Method::GET, "/dev/sms?to=010-1234-5678"),
+        (Method::GET, "/dev/clock"),
         (Method::PUT, "/dev/clock"),
         (Method::DELETE, "/dev/clock"),
     ] {
@@ -364,6 +365,22 @@ async fn dev_routes_show_sms_and_set_the_clock() {
     );
     let read = platform::clock::Clock::now(hooks.clock.as_ref());
     assert!(platform::clock::rfc3339_kst(read).starts_with("2021-08-09T20:00:0"));
+    // Read without setting it (the instant a staff TOTP code is computed for).
+    let answer: Value = harness
+        .bare(Method::GET, "/dev/clock")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        answer["now"]
+            .as_str()
+            .unwrap()
+            .starts_with("2021-08-09T20:00:0"),
+        "{answer}"
+    );
 
     let response = harness
         .bare(Method::PUT, "/dev/clock")
