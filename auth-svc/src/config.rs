@@ -222,8 +222,8 @@ impl fmt::Debug for Config {
 
 impl Config {
     /// Reads the environment. Limits and addresses take their defaults when unset; the
-    /// secrets do not: `VAXBOOK_ADMIN_KEY` and `AUTH_PERSON_KEY_SECRET` must be set to values
-    /// other than the development defaults, and `AUTH_SIGNING_KEY_FILE` must name the key.
+    /// secrets do not: `AUTH_PERSON_KEY_SECRET` must be set to a value other than the
+    /// development default, and `AUTH_SIGNING_KEY_FILE` must name the key.
     pub fn from_env() -> anyhow::Result<Self> {
         let signing_key_file = config::var("AUTH_SIGNING_KEY_FILE")
             .map(|path| PathBuf::from(path.trim()))
@@ -464,7 +464,6 @@ mod tests {
                     "--nocapture",
                 ])
                 .env(CHILD_MARKER, "1")
-                .env("VAXBOOK_ADMIN_KEY", "operator-key-for-the-config-test")
                 .env("AUTH_PERSON_KEY_SECRET", "person-key-secret-for-the-test")
                 .env("AUTH_SIGNING_KEY_FILE", &key_file)
                 .env("AUTH_CARRIER_CHECK_URL", "http://127.0.0.1:9/check")

@@ -24,10 +24,6 @@ impl Environment {
         std::fs::write(&key_file, auth_svc::tokens::generate_pem().unwrap()).unwrap();
         let vars = vec![
             (
-                "VAXBOOK_ADMIN_KEY",
-                format!("operator-{}", uuid::Uuid::new_v4().simple()),
-            ),
-            (
                 "AUTH_PERSON_KEY_SECRET",
                 format!("person-key-{}", uuid::Uuid::new_v4().simple()),
             ),
@@ -130,23 +126,6 @@ fn no_carrier_agency_is_refused_rather_than_skipped() {
     environment.without("AUTH_CARRIER_CHECK_URL");
     let printed = environment.refused();
     assert!(printed.contains("AUTH_CARRIER_CHECK_URL"), "{printed}");
-}
-
-#[test]
-fn the_development_operator_key_is_refused() {
-    let environment =
-        Environment::valid().set("VAXBOOK_ADMIN_KEY", platform::config::DEV_ADMIN_KEY);
-    let printed = environment.refused();
-    assert!(printed.contains("VAXBOOK_ADMIN_KEY"), "{printed}");
-    assert!(printed.contains("development default"), "{printed}");
-}
-
-#[test]
-fn an_unset_operator_key_is_refused() {
-    let mut environment = Environment::valid();
-    environment.without("VAXBOOK_ADMIN_KEY");
-    let printed = environment.refused();
-    assert!(printed.contains("VAXBOOK_ADMIN_KEY"), "{printed}");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 pub const CONFIGURATION_HELP: &str = "\
 Configuration comes from environment variables only (no flags, no files): see the
 configuration table in the project's README.md. Without them the defaults work on a
-developer machine, except the secrets production must set (e.g. VAXBOOK_ADMIN_KEY).
+developer machine, except the secrets production must set (e.g. AUTH_PERSON_KEY_SECRET, VAXBOOK_SERVICE_KEY).
 RUST_LOG sets the log filter, VAXBOOK_LOG_FORMAT=json switches to JSON logs, NO_COLOR
 turns off coloured logs on a terminal.";
 

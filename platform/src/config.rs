@@ -174,8 +174,6 @@ pub struct CommonConfig {
     pub metrics_addr: SocketAddr,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
-    /// Key operators put in `x-admin-key` metadata for admin RPCs.
-    pub admin_key: Secret,
     /// The dev run's operator shortcut ([`crate::operator`]): set only by [`Self::local`], never
     /// from a production environment, where admin RPCs take operator tokens only.
     pub dev_operator_key: Option<Secret>,
@@ -187,7 +185,8 @@ pub struct CommonConfig {
 /// Default of `<SVC>_MAX_INFLIGHT`.
 pub const DEFAULT_MAX_INFLIGHT: usize = 512;
 
-/// Default operator key for local runs; production sets `VAXBOOK_ADMIN_KEY`.
+/// The dev run's operator key (`x-admin-key`, [`crate::operator`]); production has no static
+/// operator key at all, only operator tokens.
 pub const DEV_ADMIN_KEY: &str = "vaxbook-local-admin";
 
 /// The internal service credential's variable: booking-svc presents it to scheduling-svc when
@@ -210,7 +209,6 @@ impl CommonConfig {
         Ok(Self {
             metrics_addr: addr(&format!("{prefix}_METRICS_ADDR"), metrics_default)?,
             shutdown_grace: seconds("VAXBOOK_SHUTDOWN_GRACE_SECS", 10)?,
-            admin_key: production_secret("VAXBOOK_ADMIN_KEY", DEV_ADMIN_KEY)?,
             dev_operator_key: None,
             max_inflight: match parse(&format!("{prefix}_MAX_INFLIGHT"), DEFAULT_MAX_INFLIGHT)? {
                 0 => {
@@ -229,7 +227,6 @@ impl CommonConfig {
         Self {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_grace: Duration::from_secs(5),
-            admin_key: Secret::new(DEV_ADMIN_KEY),
             dev_operator_key: Some(Secret::new(DEV_ADMIN_KEY)),
             max_inflight: DEFAULT_MAX_INFLIGHT,
         }

@@ -171,36 +171,6 @@ pub fn channel(url: &str, request_timeout: Duration) -> anyhow::Result<GrpcChann
 pub type TracedChannel =
     tonic::service::interceptor::InterceptedService<GrpcChannel, TracePropagation>;
 
-/// Checks the `x-admin-key` metadata of an operator call against the configured key.
-pub fn require_admin(
-    metadata: &tonic::metadata::MetadataMap,
-    admin_key: &str,
-) -> Result<(), tonic::Status> {
-    let presented = metadata
-        .get("x-admin-key")
-        .and_then(|value| value.to_str().ok());
-    match presented {
-        Some(key) if crate::auth::constant_time_eq(key.as_bytes(), admin_key.as_bytes()) => Ok(()),
-        Some(_) => {
-            Err(Problem::new(ProblemKind::Forbidden, "the operator key is wrong").to_status())
-        }
-        None => Err(Problem::new(
-            ProblemKind::Unauthenticated,
-            "x-admin-key metadata is required",
-        )
-        .to_status()),
-    }
-}
-
-/// An operator request: `message` with the operator key in its `x-admin-key` metadata.
-pub fn admin_request<T>(message: T, admin_key: &str) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    let key = tonic::metadata::MetadataValue::try_from(admin_key)
-        .map_err(|_| anyhow::anyhow!("the operator key is not a valid metadata value"))?;
-    request.metadata_mut().insert("x-admin-key", key);
-    Ok(request)
-}
-
 /// The gRPC side of [`crate::shed`]: requests beyond `max_inflight` at once are refused with
 /// RESOURCE_EXHAUSTED `overloaded` (and a one-second retry delay), so a surge is answered
 /// instead of queued without bound. Health and reflection are never refused: a busy replica

@@ -24,7 +24,6 @@ fn start(service_key: Option<&str>) -> Output {
         .env("VAXBOOK_SHUTDOWN_GRACE_SECS", "1")
         // Still read by the shared configuration while it is being retired; scheduling-svc
         // itself no longer uses it. A valid value, so it cannot be the reason to stop.
-        .env("VAXBOOK_ADMIN_KEY", "an-operator-key-of-this-deployment")
         .env("RUST_LOG", "error");
     if let Some(key) = service_key {
         command.env(platform::config::SERVICE_KEY_VAR, key);

@@ -21,7 +21,6 @@ fn start(signing_key_file: Option<&str>) -> Output {
         .env("VAXBOOK_SHUTDOWN_GRACE_SECS", "1")
         // Read by platform's shared settings until the retired operator key is gone from them;
         // a valid value, so it is never the reason to stop.
-        .env("VAXBOOK_ADMIN_KEY", "retired-operator-key-0123456789")
         .env("RUST_LOG", "error");
     if let Some(path) = signing_key_file {
         command.env("SESSION_SIGNING_KEY_FILE", path);
