@@ -140,8 +140,10 @@ const AUDIT_LOGIN_HINT: &str = "log in as an operator (or a supervisor, for quer
 
 #[derive(Subcommand)]
 pub enum CallCenterCommand {
-    /// Log in with password and TOTP code; prints the agent token (export it as
-    /// VAXBOOK_AGENT_TOKEN for the other commands).
+    /// Log in with password and TOTP code; prints the token on the last line. An agent's or
+    /// supervisor's token is for the other `callcenter` commands (export it as
+    /// VAXBOOK_AGENT_TOKEN); an operator's is for the admin commands (`seed-demo`,
+    /// `campaigns apply`, `exclusions import`: export it as VAXBOOK_OPERATOR_TOKEN).
     Login {
         #[arg(long)]
         username: String,
@@ -571,9 +573,14 @@ pub async fn callcenter(args: CallCenterArgs) -> anyhow::Result<Vec<String>> {
                 .await
                 .map_err(refused)?
                 .into_inner();
+            let variable = match StaffRole::parse(&answer.role) {
+                Some(StaffRole::Operator) => "VAXBOOK_OPERATOR_TOKEN",
+                _ => "VAXBOOK_AGENT_TOKEN",
+            };
+            // The token alone on the last line, for `| tail -n 1`.
             Ok(vec![
                 format!(
-                    "logged in as {} of {} (account {})",
+                    "logged in as {} of {} (account {}); export the token below as {variable}",
                     answer.role, answer.organisation, answer.account_id
                 ),
                 answer.token,

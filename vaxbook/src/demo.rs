@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Seoul;
-use platform::grpc::admin_request;
+use platform::operator::OperatorCredential;
 use proto::booking::v1::booking_admin_service_client::BookingAdminServiceClient;
 use proto::booking::v1::{Center, Slot, UpsertCenterRequest, UpsertSlotRequest};
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -47,9 +47,16 @@ pub const WALKTHROUGH_PERSON: (&str, &str, &str, &str) =
 pub const WAITING_PERSON: (&str, &str, &str, &str) =
     ("김영희", "950115-2234567", "010-2345-6789", "kt");
 
+/// The call-center walk-through's caller: the parent of the walk-through's refused proxy
+/// booking (born 1950, in the 60+ round, which takes call-center bookings), who phones the call
+/// center instead. Registered with the stand-in carriers' agency, which the agent's caller check
+/// asks.
+pub const CALL_CENTER_CALLER: (&str, &str, &str, &str) =
+    ("김순자", "500303-2234567", "010-3456-7890", "lgu");
+
 /// Registers the walk-through people's phones in the dev subscriber directory.
 pub fn seed_carriers(directory: &platform::carrier::CarrierDirectory) -> anyhow::Result<()> {
-    for (name, rrn, phone, carrier) in [WALKTHROUGH_PERSON, WAITING_PERSON] {
+    for (name, rrn, phone, carrier) in [WALKTHROUGH_PERSON, WAITING_PERSON, CALL_CENTER_CALLER] {
         directory.register(&platform::carrier::Subscriber {
             name: name.to_owned(),
             rrn: rrn.to_owned(),
@@ -125,11 +132,12 @@ fn kst_on(date: NaiveDate, hour: u32) -> DateTime<Utc> {
 /// Places per slot in the demo.
 const SLOT_CAPACITY: i32 = 40;
 
-/// Loads the demo; returns a one-line summary.
+/// Loads the demo with `credential` (the dev run's own key in `vaxbook dev`, an operator token
+/// for `vaxbook seed-demo` against a deployment); returns a one-line summary.
 pub async fn seed(
     scheduling_url: &str,
     booking_url: &str,
-    admin_key: &str,
+    credential: &OperatorCredential,
 ) -> anyhow::Result<String> {
     let timeout = std::time::Duration::from_secs(10);
     let mut scheduling =
@@ -140,13 +148,13 @@ pub async fn seed(
     let campaigns = campaigns()?;
     for campaign in &campaigns {
         scheduling
-            .upsert_campaign(admin_request(
-                UpsertCampaignRequest {
-                    campaign: Some(campaign.clone()),
-                },
-                admin_key,
-            )?)
-            .await?;
+            .upsert_campaign(credential.request(UpsertCampaignRequest {
+                campaign: Some(campaign.clone()),
+            })?)
+            .await
+            .map_err(|status| {
+                crate::operator::refused(&format!("campaign {}", campaign.id), credential, &status)
+            })?;
     }
 
     let mut slot_count = 0usize;
@@ -155,18 +163,16 @@ pub async fn seed(
         // Stable ids, so seeding twice replaces instead of duplicating.
         let center_id = format!("00000000-0000-4000-8000-{:012}", index + 1);
         let center = booking
-            .upsert_center(admin_request(
-                UpsertCenterRequest {
-                    center: Some(Center {
-                        id: center_id,
-                        name: (*name).to_owned(),
-                        region: (*region).to_owned(),
-                        address: (*address).to_owned(),
-                    }),
-                },
-                admin_key,
-            )?)
-            .await?
+            .upsert_center(credential.request(UpsertCenterRequest {
+                center: Some(Center {
+                    id: center_id,
+                    name: (*name).to_owned(),
+                    region: (*region).to_owned(),
+                    address: (*address).to_owned(),
+                }),
+            })?)
+            .await
+            .map_err(|status| crate::operator::refused("center", credential, &status))?
             .into_inner();
         for round in ROUNDS {
             let days = day(round.first.0, round.first.1)
@@ -198,11 +204,9 @@ pub async fn seed(
                         released: 0,
                     };
                     booking
-                        .upsert_slot(admin_request(
-                            UpsertSlotRequest { slot: Some(slot) },
-                            admin_key,
-                        )?)
-                        .await?;
+                        .upsert_slot(credential.request(UpsertSlotRequest { slot: Some(slot) })?)
+                        .await
+                        .map_err(|status| crate::operator::refused("slot", credential, &status))?;
                     slot_count += 1;
                 }
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use platform::clock::SharedClock;
 use platform::dev::DevHooks;
+use platform::operator::OperatorCredential;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -113,6 +114,9 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     booking_config.scheduling_url = scheduling_url.clone();
     booking_config.session_url = session_url.clone();
     booking_config.request_timeout = timeout;
+    // Printed in the banner: the call-center walk-through talks gRPC to them.
+    let auth_url_printed = auth_url.clone();
+    let session_url_printed = session_url.clone();
     let gateway_config = gateway::Config {
         listen_addr: listeners.gateway.local_addr()?,
         public_base_url: gateway_url.clone(),
@@ -151,8 +155,10 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
     let seeded = if args.no_seed {
         "no demo data (--no-seed)".to_owned()
     } else {
+        // The dev run loads its demo with its own key, which its services accept.
+        let credential = OperatorCredential::dev();
         tokio::select! {
-            seeded = demo::seed(&scheduling_url, &booking_url, platform::config::DEV_ADMIN_KEY) => seeded?,
+            seeded = demo::seed(&scheduling_url, &booking_url, &credential) => seeded?,
             Some(ended) = tasks.join_next() => {
                 shutdown.cancel();
                 return Err(flatten(ended).err().unwrap_or_else(|| anyhow::anyhow!("a service stopped during start-up")));
@@ -180,7 +186,14 @@ async fn run_until(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result
             }
         ),
     };
-    println!("{}", banner(&gateway_url, &stores, &seeded, &clock));
+    let addresses = Addresses {
+        gateway: gateway_url,
+        auth: auth_url_printed,
+        session: session_url_printed,
+        scheduling: scheduling_url,
+        booking: booking_url,
+    };
+    println!("{}", banner(&addresses, &stores, &seeded, &clock));
 
     // Run until ctrl-c / SIGTERM or until a service fails; then stop everything.
     let mut failure = None;
@@ -288,19 +301,98 @@ curl -s -X POST $G/v1/bookings -H "$JSON" -H "$AUTH" -H "$DEV" -H "X-Admission: 
 curl -s -X PUT $G/dev/admission -H "$JSON" -d '{"enabled":false}'; echo
 "#;
 
+/// The call-center channel's copy-paste walk-through (R9), printed after the citizens' one: the
+/// dev agent logs in with `vaxbook callcenter` against the services' gRPC addresses, is refused
+/// by the citizens' API, verifies a caller of the 60+ round (the SMS code read from the dev
+/// sink), books for them, lists and cancels; the dev operator logs in the same way. It needs
+/// `vaxbook` on PATH; vaxbook/tests/dev_walkthrough.rs runs it as printed.
+const CALL_CENTER_WALKTHROUGH: &str = r#"G=@GATEWAY@
+export VAXBOOK_AUTH_URL=@AUTH@ VAXBOOK_BOOKING_URL=@BOOKING@ VAXBOOK_SCHEDULING_URL=@SCHEDULING@
+# 11. the agent logs in as @AGENT@ with its password and TOTP code; the dev run checks codes on
+#     its own clock, so the code is computed for what GET /dev/clock reads
+NOW=$(curl -s $G/dev/clock | sed -E 's/.*"now":"([^"]+)".*/\1/')
+L=$(vaxbook callcenter login --username @AGENT@ --password @AGENT_PASSWORD@ --totp "$(vaxbook accounts totp --secret @AGENT_SECRET@ --at "$NOW")")
+echo "$L" | head -n 1; export VAXBOOK_AGENT_TOKEN=$(echo "$L" | tail -n 1)
+# 12. an agent's token is no citizen's: the citizens' API refuses it (403 citizen-token-required)
+#     and auth-svc's audit trail records the attempt (citizen-api.refused)
+curl -s -i $G/v1/bookings -H "Authorization: Bearer $VAXBOOK_AGENT_TOKEN" -H 'X-Device-Id: console-1'; echo
+# 13. the parent of step 6b phones in: the carriers' agency confirms the phone is theirs, a code
+#     goes to it by SMS (read here from the dev sink), the caller reads it out
+V=$(vaxbook callcenter verify-caller --name @CALLER_NAME@ --rrn @CALLER_RRN@ --carrier @CALLER_CARRIER@ --phone @CALLER_PHONE@)
+echo "$V" | head -n 1; VID=$(echo "$V" | tail -n 1)
+OTP=$(curl -s "$G/dev/sms?to=@CALLER_PHONE@" | sed -E 's/^\[\{[^}]*"otp":"([0-9]+)".*/\1/')
+C=$(vaxbook callcenter confirm-caller --verification-id "$VID" --otp "$OTP")
+echo "$C" | head -n 1; export VAXBOOK_CALLER_GRANT=$(echo "$C" | tail -n 1)
+# 14. a slot of the 60+ round (it takes call-center bookings; 18-49 is web only), book it for
+#     the caller, list their bookings, cancel
+CENTER=00000000-0000-4000-8000-000000000001
+S=$(vaxbook callcenter slots --center $CENTER --from 2021-08-16 --to 2021-08-16); echo "$S"
+B=$(vaxbook callcenter book --slot "$(echo "$S" | head -n 1 | cut -d' ' -f2)" --idempotency-key "call-$VID")
+echo "$B"; BID=$(echo "$B" | cut -d' ' -f2)
+vaxbook callcenter bookings
+vaxbook callcenter cancel --booking "$BID"
+# 15. operators log in the same way, as @OPERATOR@; the admin commands (vaxbook seed-demo,
+#     campaigns apply, exclusions import) send its token from VAXBOOK_OPERATOR_TOKEN. Only the
+#     dev run also takes its own key: outside it they are refused staff-token-required without one
+L=$(vaxbook callcenter login --username @OPERATOR@ --password @OPERATOR_PASSWORD@ --totp "$(vaxbook accounts totp --secret @OPERATOR_SECRET@ --at "$(curl -s $G/dev/clock | sed -E 's/.*"now":"([^"]+)".*/\1/')")")
+echo "$L" | head -n 1; export VAXBOOK_OPERATOR_TOKEN=$(echo "$L" | tail -n 1)
+"#;
+
+/// Where the dev run's gateway and services answer.
+struct Addresses {
+    gateway: String,
+    auth: String,
+    session: String,
+    scheduling: String,
+    booking: String,
+}
+
+/// The call-center walk-through for `addresses`, with the dev accounts' and the caller's values.
+fn call_center_walkthrough(addresses: &Addresses) -> String {
+    use auth_svc::accounts::dev;
+    let (name, rrn, phone, carrier) = demo::CALL_CENTER_CALLER;
+    [
+        ("@GATEWAY@", addresses.gateway.as_str()),
+        ("@AUTH@", addresses.auth.as_str()),
+        ("@BOOKING@", addresses.booking.as_str()),
+        ("@SCHEDULING@", addresses.scheduling.as_str()),
+        ("@AGENT_PASSWORD@", dev::DEV_AGENT_PASSWORD),
+        ("@AGENT_SECRET@", dev::DEV_AGENT_TOTP_SECRET),
+        ("@AGENT@", dev::DEV_AGENT_USERNAME),
+        ("@OPERATOR_PASSWORD@", dev::DEV_OPERATOR_PASSWORD),
+        ("@OPERATOR_SECRET@", dev::DEV_OPERATOR_TOTP_SECRET),
+        ("@OPERATOR@", dev::DEV_OPERATOR_USERNAME),
+        ("@CALLER_NAME@", name),
+        ("@CALLER_RRN@", rrn),
+        ("@CALLER_PHONE@", phone),
+        ("@CALLER_CARRIER@", carrier),
+    ]
+    .iter()
+    .fold(CALL_CENTER_WALKTHROUGH.to_owned(), |text, (from, to)| {
+        text.replace(from, to)
+    })
+}
+
 fn banner(
-    gateway: &str,
+    addresses: &Addresses,
     stores: &str,
     seeded: &str,
     clock: &Arc<dyn platform::clock::Clock>,
 ) -> String {
+    let gateway = &addresses.gateway;
     let now = platform::clock::rfc3339_kst(clock.now());
     let walkthrough = WALKTHROUGH.replace("@GATEWAY@", gateway);
+    let call_center = call_center_walkthrough(addresses);
     format!(
-        "\nvaxbook dev is running\n  gateway:  {gateway}\n  stores:   {stores}\n  demo:     {seeded}\n  \
+        "\nvaxbook dev is running\n  gateway:  {gateway}\n  gRPC:     auth-svc {}, session-svc {}, \
+         scheduling-svc {}, booking-svc {}\n  stores:   {stores}\n  demo:     {seeded}\n  \
          clock:    {now} (set it: curl -X PUT {gateway}/dev/clock -H 'content-type: application/json' \
          -d '{{\"now\":\"2021-08-09T20:00:00+09:00\"}}')\n\n\
          Walk the journey (copy and paste into a shell):\n\n\
-         ---8<--- walk-through\n{walkthrough}---8<---\n\nStop with ctrl-c.\n"
+         ---8<--- walk-through\n{walkthrough}---8<---\n\n\
+         The call-center channel (vaxbook callcenter against the services' gRPC addresses; needs \
+         vaxbook on PATH):\n\n\
+         ---8<--- call center\n{call_center}---8<---\n\nStop with ctrl-c.\n",
+        addresses.auth, addresses.session, addresses.scheduling, addresses.booking
     )
 }

@@ -49,7 +49,8 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         timeout: u64,
     },
-    /// Load the 2021 demo round (campaign, centers, slots) into running services.
+    /// Load the 2021 demo round (campaign, centers, slots) into running services (an operator
+    /// token, see --operator-token).
     SeedDemo {
         #[arg(
             long,
@@ -63,8 +64,8 @@ enum Command {
             default_value = "http://127.0.0.1:50054"
         )]
         booking_url: String,
-        #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
-        admin_key: String,
+        #[command(flatten)]
+        operator_args: OperatorArgs,
     },
     /// Campaigns as data (deploy/campaigns/*.yaml).
     Campaigns {
@@ -90,6 +91,22 @@ enum Command {
     Callcenter(callcenter::CallCenterArgs),
 }
 
+/// The operator credential of the admin commands.
+#[derive(clap::Args)]
+struct OperatorArgs {
+    /// The operator token `vaxbook callcenter login` prints for an account of role operator
+    /// (valid 30 minutes), sent as `authorization: Bearer`. Without it the dev run's key is
+    /// sent, which only `vaxbook dev` accepts.
+    #[arg(long, env = "VAXBOOK_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+}
+
+impl OperatorArgs {
+    fn credential(self) -> anyhow::Result<platform::operator::OperatorCredential> {
+        operator::credential(self.operator_token)
+    }
+}
+
 #[derive(Subcommand)]
 enum CampaignsCommand {
     /// Check a campaign file and create or replace each of its campaigns in scheduling-svc
@@ -103,8 +120,8 @@ enum CampaignsCommand {
             default_value = "http://127.0.0.1:50053"
         )]
         scheduling_url: String,
-        #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
-        admin_key: String,
+        #[command(flatten)]
+        operator_args: OperatorArgs,
     },
 }
 
@@ -129,8 +146,8 @@ enum ExclusionsCommand {
             default_value = "http://127.0.0.1:50053"
         )]
         scheduling_url: String,
-        #[arg(long, env = "VAXBOOK_ADMIN_KEY", default_value = platform::config::DEV_ADMIN_KEY)]
-        admin_key: String,
+        #[command(flatten)]
+        operator_args: OperatorArgs,
     },
 }
 
@@ -186,10 +203,11 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo {
             scheduling_url,
             booking_url,
-            admin_key,
+            operator_args,
         } => {
+            let credential = operator_args.credential()?;
             let telemetry = platform::telemetry::init("vaxbook-seed")?;
-            let summary = demo::seed(&scheduling_url, &booking_url, &admin_key).await?;
+            let summary = demo::seed(&scheduling_url, &booking_url, &credential).await?;
             println!("{summary}");
             telemetry.shutdown().await;
             Ok(())
@@ -199,12 +217,13 @@ async fn main() -> anyhow::Result<()> {
                 CampaignsCommand::Apply {
                     file,
                     scheduling_url,
-                    admin_key,
+                    operator_args,
                 },
         } => {
+            let credential = operator_args.credential()?;
             let text = std::fs::read_to_string(&file)
                 .map_err(|err| anyhow::anyhow!("reading {}: {err}", file.display()))?;
-            for line in operator::apply_campaigns(&text, &scheduling_url, &admin_key).await? {
+            for line in operator::apply_campaigns(&text, &scheduling_url, &credential).await? {
                 println!("{line}");
             }
             Ok(())
@@ -216,15 +235,16 @@ async fn main() -> anyhow::Result<()> {
                     file,
                     auth_url,
                     scheduling_url,
-                    admin_key,
+                    operator_args,
                 },
         } => {
+            let credential = operator_args.credential()?;
             let report = operator::import_exclusions(
                 &file,
                 &campaign,
                 &auth_url,
                 &scheduling_url,
-                &admin_key,
+                &credential,
             )
             .await?;
             println!(

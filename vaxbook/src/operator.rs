@@ -4,10 +4,15 @@
 //! auth-svc's person-key service in batches and the person keys it returns to scheduling-svc,
 //! which replaces the campaign's exclusion list in one switch. RRNs go to auth-svc only; no
 //! RRN is printed or logged, a malformed line is reported by its number.
+//!
+//! Every admin call carries the operator's credential ([`OperatorCredential`]): the operator
+//! token of `vaxbook callcenter login` (`--operator-token`, `VAXBOOK_OPERATOR_TOKEN`), or
+//! without one the dev run's key, which only `vaxbook dev` accepts.
 
 use std::time::{Duration, Instant};
 
-use platform::grpc::admin_request;
+use platform::operator::OperatorCredential;
+use platform::problem::{Problem, ProblemKind};
 use proto::auth::v1::DerivePersonKeysRequest;
 use proto::auth::v1::person_key_service_client::PersonKeyServiceClient;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -21,11 +26,52 @@ pub const BATCH: usize = 5_000;
 /// How long one call may take; an import of millions of lines is one call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How to get an operator token, for the refusals that mean the credential was not one.
+const LOGIN_HINT: &str = "log in as an operator: vaxbook callcenter login --username <operator> \
+     (operator.dev in `vaxbook dev`), and pass the token it prints as --operator-token or \
+     VAXBOOK_OPERATOR_TOKEN";
+
+/// The operator's credential of an admin command: `--operator-token` (or
+/// `VAXBOOK_OPERATOR_TOKEN`), else the dev run's key.
+pub fn credential(operator_token: Option<String>) -> anyhow::Result<OperatorCredential> {
+    match operator_token {
+        None => Ok(OperatorCredential::dev()),
+        Some(token) if token.trim().is_empty() => {
+            anyhow::bail!("the operator token is empty: {LOGIN_HINT}")
+        }
+        Some(token) => Ok(OperatorCredential::Token(token.trim().to_owned())),
+    }
+}
+
+/// A refused admin call of `what` as an error, with a hint when the credential is what was
+/// refused: no operator token outside the dev run, an expired one, or a token of another role.
+pub fn refused(
+    what: &str,
+    credential: &OperatorCredential,
+    status: &tonic::Status,
+) -> anyhow::Error {
+    let problem = Problem::from_status(status);
+    let hint = match (problem.kind, credential) {
+        (ProblemKind::StaffTokenRequired, OperatorCredential::DevKey(_)) => {
+            format!("\nthis is not a dev run, which alone takes the dev-run key: {LOGIN_HINT}")
+        }
+        (ProblemKind::StaffTokenRequired, OperatorCredential::Token(_)) => format!(
+            "\nthe operator token was refused (it lasts 30 minutes, and only the auth-svc of this \
+             deployment issues it): {LOGIN_HINT}"
+        ),
+        (ProblemKind::RoleNotAllowed, _) => {
+            format!("\nthe token is not an operator's: {LOGIN_HINT}")
+        }
+        _ => String::new(),
+    };
+    anyhow::anyhow!("{what}: {} ({}){hint}", problem.detail, problem.kind.name())
+}
+
 /// Applies every campaign of `text` (a campaign file); returns one line per campaign.
 pub async fn apply_campaigns(
     text: &str,
     scheduling_url: &str,
-    admin_key: &str,
+    credential: &OperatorCredential,
 ) -> anyhow::Result<Vec<String>> {
     let campaigns = scheduling_svc::campaign_file::parse(text)?;
     let mut scheduling = SchedulingAdminServiceClient::new(platform::grpc::channel(
@@ -36,14 +82,11 @@ pub async fn apply_campaigns(
     for campaign in campaigns {
         let id = campaign.id.clone();
         let stored = scheduling
-            .upsert_campaign(admin_request(
-                UpsertCampaignRequest {
-                    campaign: Some(campaign),
-                },
-                admin_key,
-            )?)
+            .upsert_campaign(credential.request(UpsertCampaignRequest {
+                campaign: Some(campaign),
+            })?)
             .await
-            .map_err(|status| anyhow::anyhow!("campaign {id}: {}", status.message()))?
+            .map_err(|status| refused(&format!("campaign {id}"), credential, &status))?
             .into_inner();
         applied.push(format!(
             "campaign {} version {} ({} windows)",
@@ -72,7 +115,7 @@ pub async fn import_exclusions(
     campaign_id: &str,
     auth_url: &str,
     scheduling_url: &str,
-    admin_key: &str,
+    credential: &OperatorCredential,
 ) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
     let file = tokio::fs::File::open(path)
@@ -83,7 +126,7 @@ pub async fn import_exclusions(
     // Batches of RRNs go out as the file is read; the answers come back in order.
     let (batches, outgoing) = tokio::sync::mpsc::channel::<DerivePersonKeysRequest>(4);
     let mut auth = PersonKeyServiceClient::new(platform::grpc::channel(auth_url, CALL_TIMEOUT)?);
-    let request = admin_request(ReceiverStream::new(outgoing), admin_key)?;
+    let request = credential.request(ReceiverStream::new(outgoing))?;
     let answers = tokio::spawn(async move { auth.derive_person_keys(request).await });
 
     let mut line_numbers: Vec<Vec<usize>> = Vec::new();
@@ -132,14 +175,14 @@ pub async fn import_exclusions(
     let mut answers = answers
         .await
         .map_err(|err| anyhow::anyhow!("the auth-svc call stopped: {err}"))?
-        .map_err(|status| anyhow::anyhow!("auth-svc: {}", status.message()))?
+        .map_err(|status| refused("auth-svc", credential, &status))?
         .into_inner();
     let mut person_keys: Vec<String> = Vec::with_capacity(line_numbers.len() * BATCH);
     let mut bad_lines: Vec<usize> = Vec::new();
     let mut bad_count = 0usize;
     let mut sent_batches = line_numbers.into_iter();
     while let Some(answer) = answers.next().await {
-        let answer = answer.map_err(|status| anyhow::anyhow!("auth-svc: {}", status.message()))?;
+        let answer = answer.map_err(|status| refused("auth-svc", credential, &status))?;
         let numbers = sent_batches.next().unwrap_or_default();
         for (index, key) in answer.person_keys.into_iter().enumerate() {
             if key.is_empty() {
@@ -175,9 +218,9 @@ pub async fn import_exclusions(
     let mut scheduling =
         SchedulingAdminServiceClient::new(platform::grpc::channel(scheduling_url, CALL_TIMEOUT)?);
     let replaced = scheduling
-        .replace_exclusions(admin_request(tokio_stream::iter(messages), admin_key)?)
+        .replace_exclusions(credential.request(tokio_stream::iter(messages))?)
         .await
-        .map_err(|status| anyhow::anyhow!("scheduling-svc: {}", status.message()))?
+        .map_err(|status| refused("scheduling-svc", credential, &status))?
         .into_inner();
     Ok(ImportReport {
         lines: lines_read,
