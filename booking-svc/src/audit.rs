@@ -8,9 +8,12 @@
 use std::sync::Arc;
 
 use platform::audit::{AuditEntry, AuditLog, AuditRecord};
+use platform::audit_grpc::AuditGrpc;
 use platform::clock::SharedClock;
+use platform::operator::OperatorGuard;
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::AgentToken;
+use proto::audit::v1::audit_service_server::AuditServiceServer;
 
 /// The action of a staff token refused by the citizens' `BookingService`.
 pub const CITIZEN_API_REFUSED: &str = "citizen-api.refused";
@@ -29,6 +32,18 @@ pub async fn open(config: &crate::Config) -> anyhow::Result<Arc<dyn AuditLog>> {
         }
         crate::StoreConfig::Memory => Ok(Arc::new(platform::audit::MemoryAuditLog::new())),
     }
+}
+
+/// `vaxbook.audit.v1.AuditService` over `log`: operators (and the dev run's key, only when the
+/// configuration has one) query and verify it, supervisors query their organisation's entries;
+/// every reading is itself on the trail.
+pub fn reader(
+    config: &crate::Config,
+    log: Arc<dyn AuditLog>,
+    grants: Arc<platform::grants::GrantVerifier>,
+) -> AuditServiceServer<AuditGrpc> {
+    let guard = OperatorGuard::new(grants, config.common.dev_operator_key.clone());
+    AuditGrpc::new(log, guard, config.clock.clone()).into_service()
 }
 
 /// Appends to the trail at the injected clock's time.

@@ -105,6 +105,7 @@ pub async fn serve(
     let trail = audit::Trail::new(audit_log.clone(), config.clock.clone());
     let staff = staff::StaffBookingGrpc::new(logic.clone(), grants.clone(), trail.clone());
     let operators = OperatorGuard::new(grants.clone(), config.common.dev_operator_key.clone());
+    let audit_reader = audit::reader(&config, audit_log, grants.clone());
 
     let sessions = grpc::SessionCheck::new(
         platform::grpc::channel(&config.session_url, config.request_timeout)
@@ -119,6 +120,7 @@ pub async fn serve(
     ))
     .add_service(admission::capacity::CapacityGrpc::service(capacity))
     .add_service(staff.into_service())
+    .add_service(audit_reader)
     .add_service(BookingAdminServiceServer::new(grpc::BookingAdminGrpc::new(
         logic, operators, trail,
     )));
