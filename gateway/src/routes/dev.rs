@@ -457,7 +457,7 @@ pub async fn set_admission(
         )));
     }
     // The dev run's services all accept the dev-run operator credential (and only theirs do).
-    let mut request = OperatorCredential::dev()
+    let request = OperatorCredential::dev()
         .request(proto::session::v1::SetAdmissionRequest {
             room,
             enabled: body.enabled,
@@ -465,11 +465,6 @@ pub async fn set_admission(
             automatic: body.automatic,
         })
         .map_err(|_| HttpProblem::new(ProblemKind::Internal, "internal error"))?;
-    // The operator's name in the waiting room's own audit entries.
-    request.metadata_mut().insert(
-        "x-operator",
-        tonic::metadata::MetadataValue::from_static("dev-run"),
-    );
     let state_now = state
         .clients
         .queue_admin
