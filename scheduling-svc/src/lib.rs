@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::audit::AuditLog;
+use platform::audit_grpc::AuditGrpc;
 use platform::grants::{GrantVerifier, GrpcKeysSource};
 use platform::grpc::{GrpcService, ReadinessProbe};
 use platform::operator::OperatorGuard;
@@ -72,10 +73,11 @@ pub async fn serve(
         config.service_key.clone(),
         config.clock.clone(),
     ));
-    let operators = OperatorGuard::new(
-        Arc::new(GrantVerifier::new(auth_keys, config.clock.clone())),
-        config.common.dev_operator_key.clone(),
-    );
+    let grants = Arc::new(GrantVerifier::new(auth_keys, config.clock.clone()));
+    let guard = || OperatorGuard::new(grants.clone(), config.common.dev_operator_key.clone());
+    // The trail's readers: operators query and verify it, supervisors query their own.
+    let audit_reader = AuditGrpc::new(Arc::clone(&audit), guard(), config.clock.clone());
+    let operators = guard();
     let admin = admin::AdminGrpc::new(
         Arc::clone(&scheduling),
         operators,
@@ -85,7 +87,8 @@ pub async fn serve(
     let routes = tonic::service::Routes::new(SchedulingServiceServer::new(
         grpc::SchedulingGrpc::new(Arc::clone(&scheduling), callers),
     ))
-    .add_service(admin.into_service());
+    .add_service(admin.into_service())
+    .add_service(audit_reader.into_service());
     let outcome = platform::grpc::run(
         GrpcService {
             name: SERVICE_NAME,
