@@ -1,7 +1,7 @@
 //! How `serve` puts session-svc together: the stores for the configured backend (locks, used
 //! proofs, waiting rooms, the audit trail), and the waiting room's services next to the session
-//! services — `QueueService`, `QueueAdminService`, the `KeysService` publishing the key that
-//! signs admission grants — with the admission step and the automatic mode running until
+//! services — `QueueService`, `QueueAdminService`, the `AuditService` reading the audit trail,
+//! the `KeysService` publishing the key that signs admission grants — with the admission step and the automatic mode running until
 //! shutdown.
 
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::WaitingRoom;
 use platform::audit::{AuditLog, MemoryAuditLog};
+use platform::audit_grpc::AuditGrpc;
 
 use super::audit::RedisAuditLog;
 use super::auto::{GrpcCapacitySource, run_automatic, run_steps};
@@ -114,10 +115,12 @@ pub async fn add_waiting_room(
     ));
     // Operator tokens are auth-svc grants, verified against the keys it publishes; the dev
     // run's key is set only by `Config::local_dev`.
-    let operators = OperatorGuard::new(
-        Arc::new(GrantVerifier::new(auth_keys.clone(), config.clock.clone())),
-        config.common.dev_operator_key.clone(),
-    );
+    let grants = Arc::new(GrantVerifier::new(auth_keys.clone(), config.clock.clone()));
+    let guard = || OperatorGuard::new(grants.clone(), config.common.dev_operator_key.clone());
+    let operators = guard();
+    // The trail's readers (AuditService): operators query and verify it, supervisors query
+    // their organisation's entries.
+    let audit_reader = AuditGrpc::new(stores.audit.clone(), guard(), config.clock.clone());
     let (queue, admin) = services(
         QueueGrpc::new(
             room.clone(),
@@ -136,5 +139,6 @@ pub async fn add_waiting_room(
     Ok(routes
         .add_service(queue)
         .add_service(admin)
+        .add_service(audit_reader.into_service())
         .add_service(KeysServer::new(SESSION_ISSUER, keys).into_service()))
 }
