@@ -24,6 +24,7 @@ pub mod tokens;
 
 use std::{sync::Arc, time::Duration};
 
+use proto::auth::v1::auth_service_server::AuthServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -115,8 +116,7 @@ pub async fn serve(
     // The call-center channel (R9): staff logins, caller verification (the same phone provider)
     // and the audit trail, signed with the same key.
     let staff_stores = accounts::open_stores(&config).await?;
-    let staff_service =
-        accounts::staff_service(&config, &signer, &staff_stores, phone, store.clone());
+    let staff = accounts::staff_routes(&config, &signer, &staff_stores, phone, store.clone());
     // The operators' RRN-to-person-key derivation: operator tokens verified against the same
     // key, every call in the same audit trail.
     let person_keys = person_keys::server(
@@ -165,15 +165,11 @@ pub async fn serve(
         limits,
     });
 
-    let routes = tonic::service::Routes::new(
-        proto::auth::v1::auth_service_server::AuthServiceServer::new(grpc::AuthGrpc::new(
-            verifications,
-        )),
-    )
-    .add_service(keys_server.into_service())
-    .add_service(person_keys)
-    .add_service(proxy_service.into_service())
-    .add_service(staff_service);
+    let routes = staff
+        .add_service(AuthServiceServer::new(grpc::AuthGrpc::new(verifications)))
+        .add_service(keys_server.into_service())
+        .add_service(person_keys)
+        .add_service(proxy_service.into_service());
     let readiness: platform::grpc::ReadinessProbe = Arc::new(move || {
         let store = store.clone();
         Box::pin(async move { store.ping().await.map_err(|err| err.to_string()) })

@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::audit::{AuditLog, AuditRecord};
+use platform::audit_grpc::AuditGrpc;
 use platform::clock::SharedClock;
 use platform::grants::{GrantIssuer, GrantVerifier, IssuedGrant};
+use platform::operator::OperatorGuard;
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
 use uuid::Uuid;
@@ -357,15 +359,17 @@ pub fn own_grants(signer: &crate::tokens::TokenSigner, clock: SharedClock) -> Ar
     ))
 }
 
-/// The staff service as `serve` registers it, over `stores`. Caller verification borrows the
-/// citizens' phone provider and the challenge store it files codes in.
-pub fn staff_service(
+/// The staff routes as `serve` registers them, over `stores`: `StaffAuthService`, and the
+/// `vaxbook.audit.v1.AuditService` reading the same trail (operators query and verify it,
+/// supervisors query their organisation's entries; the dev key only in a dev run). Caller
+/// verification borrows the citizens' phone provider and the challenge store it files codes in.
+pub fn staff_routes(
     config: &crate::Config,
     signer: &crate::tokens::TokenSigner,
     stores: &StaffStores,
     phone: Arc<dyn crate::providers::IdentityProvider>,
     challenges: Arc<dyn crate::store::ChallengeStore>,
-) -> proto::auth::v1::staff_auth_service_server::StaffAuthServiceServer<grpc::StaffAuthGrpc> {
+) -> tonic::service::Routes {
     let issuer = signer.grant_issuer();
     let verifications = Arc::new(callers::CallerVerifications {
         phone,
@@ -382,5 +386,10 @@ pub fn staff_service(
         config.clock.clone(),
     ));
     let verifier = own_grants(signer, config.clock.clone());
-    grpc::StaffAuthGrpc::new(login, verifier, verifications).into_service()
+    let guard = OperatorGuard::new(verifier.clone(), config.common.dev_operator_key.clone());
+    let reader = AuditGrpc::new(stores.audit.clone(), guard, config.clock.clone());
+    tonic::service::Routes::new(
+        grpc::StaffAuthGrpc::new(login, verifier, verifications).into_service(),
+    )
+    .add_service(reader.into_service())
 }
