@@ -67,24 +67,21 @@ async fn exclusion_lists_are_streamed_in_and_replaced_whole() {
     ));
     let channel =
         platform::grpc::channel(&format!("http://{addr}"), Duration::from_secs(20)).unwrap();
+    wait_serving(
+        channel.clone(),
+        "vaxbook.scheduling.v1.SchedulingAdminService",
+    )
+    .await;
     let mut admin = SchedulingAdminServiceClient::new(channel.clone());
     let mut scheduling = SchedulingServiceClient::new(channel);
     for campaign in scheduling_svc::campaign_file::parse(FIXTURE_2021).unwrap() {
-        let stored = loop {
-            // The server may still be starting.
-            match admin
-                .upsert_campaign(as_dev_operator(pb::UpsertCampaignRequest {
-                    campaign: Some(campaign.clone()),
-                }))
-                .await
-            {
-                Ok(stored) => break stored.into_inner(),
-                Err(status) if status.code() == tonic::Code::Unavailable => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(status) => panic!("{status:?}"),
-            }
-        };
+        let stored = admin
+            .upsert_campaign(as_dev_operator(pb::UpsertCampaignRequest {
+                campaign: Some(campaign),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(stored.version, 1);
     }
 
