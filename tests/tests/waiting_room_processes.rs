@@ -6,13 +6,20 @@
 
 use std::time::{Duration, Instant};
 
-use proto::booking::v1::CreateBookingRequest;
 use proto::booking::v1::booking_service_client::BookingServiceClient;
+use proto::booking::v1::{ChangeBookingRequest, CreateBookingRequest};
 use serde_json::json;
 use vaxbook_tests::journey::{self, OtpSource};
 use vaxbook_tests::{Api, ProcessStack, seed};
 
-async fn set_room(stack: &ProcessStack, enabled: bool, rate: f64) -> anyhow::Result<()> {
+/// Turns the waiting room of every campaign on or off, then waits (bounded) until booking-svc
+/// itself shows the change: it caches the room's status for BOOKING_ADMISSION_CACHE_MS.
+async fn set_room(
+    stack: &ProcessStack,
+    probe: &RoomProbe<'_>,
+    enabled: bool,
+    rate: f64,
+) -> anyhow::Result<()> {
     let channel = platform::grpc::channel(&stack.session_url, Duration::from_secs(5))?;
     let mut admin =
         proto::session::v1::queue_admin_service_client::QueueAdminServiceClient::new(channel);
@@ -26,9 +33,61 @@ async fn set_room(stack: &ProcessStack, enabled: bool, rate: f64) -> anyhow::Res
             automatic: false,
         })?;
     admin.set_admission(request).await?;
-    // booking-svc reuses the room's status for BOOKING_ADMISSION_CACHE_MS (2 s).
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    Ok(())
+    probe.wait_until_booking_sees(stack, enabled).await
+}
+
+/// What booking-svc's admission gate lets through, asked without side effects: a change,
+/// without a grant, of a booking that does not exist, into a real slot of the campaign. The
+/// gate runs before the booking is looked up, so while booking-svc sees the room on it answers
+/// `admission-required`, and while it sees it off the change reaches the lookup and answers
+/// `not-found`. Nothing is ever written.
+struct RoomProbe<'a> {
+    token: &'a str,
+    slot_id: &'a str,
+}
+
+impl RoomProbe<'_> {
+    /// Whether booking-svc currently requires an admission grant for the probe's campaign.
+    async fn booking_requires_admission(&self, stack: &ProcessStack) -> anyhow::Result<bool> {
+        let channel = platform::grpc::channel(&stack.booking_url, Duration::from_secs(5))?;
+        let mut request = tonic::Request::new(ChangeBookingRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            slot_id: self.slot_id.to_owned(),
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {}", self.token).parse()?);
+        let status = BookingServiceClient::new(channel)
+            .change_booking(request)
+            .await
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("a booking that does not exist was changed"))?;
+        match platform::problem::Problem::from_status(&status).kind {
+            platform::problem::ProblemKind::AdmissionRequired => Ok(true),
+            platform::problem::ProblemKind::NotFound => Ok(false),
+            other => anyhow::bail!("the room probe was answered {other:?}: {status:?}"),
+        }
+    }
+
+    /// Polls until booking-svc's gate shows the room `enabled` (within 20 s).
+    async fn wait_until_booking_sees(
+        &self,
+        stack: &ProcessStack,
+        enabled: bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.booking_requires_admission(stack).await? == enabled {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "booking-svc never saw the waiting room {}",
+                if enabled { "on" } else { "off" }
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 async fn admitted_grant(me: &Api) -> anyhow::Result<String> {
@@ -93,7 +152,11 @@ async fn no_back_door_through_rest_or_grpc() -> anyhow::Result<()> {
     .await?;
     let token = me.token.clone().unwrap_or_default();
     let slot = seeded.slot_ids[0].clone();
-    set_room(&stack, true, 2.0).await?;
+    let probe = RoomProbe {
+        token: &token,
+        slot_id: &slot,
+    };
+    set_room(&stack, &probe, true, 2.0).await?;
 
     // REST without the grant: refused.
     let refused = me
@@ -154,7 +217,7 @@ async fn no_back_door_through_rest_or_grpc() -> anyhow::Result<()> {
         platform::problem::Problem::from_status(&status).kind,
         platform::problem::ProblemKind::AdmissionRequired
     );
-    set_room(&stack, false, 2.0).await?;
+    set_room(&stack, &probe, false, 2.0).await?;
     Ok(())
 }
 
@@ -232,9 +295,14 @@ async fn the_automatic_mode_opens_the_room_under_load_and_closes_it_after() -> a
         opened,
         "booking-svc saturated: the automatic mode opened the room"
     );
-    // While it is open (the load still on, booking-svc's cached status refreshed), a write
-    // without a grant is refused.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // While it is open (the load still on, once booking-svc's cached status shows it), a
+    // write without a grant is refused.
+    RoomProbe {
+        token: &token,
+        slot_id: &seeded.slot_ids[0],
+    }
+    .wait_until_booking_sees(&stack, true)
+    .await?;
     let refused = me
         .send(
             reqwest::Method::POST,
