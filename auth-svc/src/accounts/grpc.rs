@@ -1,6 +1,7 @@
 //! The tonic adapter of `vaxbook.auth.v1.StaffAuthService`: login, and the audit trail query for
-//! operators (all entries) and supervisors (their organisation's), and caller verification for
-//! agents. Rules live in [`super::StaffLogin`] and [`super::callers`]; this only converts and
+//! operators (all entries) and supervisors (their organisation's), caller verification for
+//! agents, and account administration for operators and supervisors. Rules live in
+//! [`super::StaffLogin`], [`super::callers`] and [`super::admin`]; this only converts and
 //! checks the agent token. A staff RPC refused for its token (none, a citizen's, a forged or
 //! expired one: `staff-token-required`) or its role (`role-not-allowed`) is written to the audit
 //! trail like every other refusal, under the account when the token verified, else `unknown`.
@@ -15,8 +16,9 @@ use proto::auth::v1 as pb;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use super::admin::{AccountAdmin, AccountChange, Caller};
 use super::callers::{CallerIdentity, CallerVerifications, outcome_name};
-use super::{StaffLogin, refusal};
+use super::{Account, StaffLogin, refusal};
 
 /// Audit action of a refused `QueryAudit`.
 pub const QUERY_AUDIT: &str = "staff.query-audit";
@@ -48,6 +50,7 @@ pub struct StaffAuthGrpc {
     login: Arc<StaffLogin>,
     verifier: Arc<GrantVerifier>,
     callers: Arc<CallerVerifications>,
+    admin: Arc<AccountAdmin>,
 }
 
 impl StaffAuthGrpc {
@@ -55,11 +58,54 @@ impl StaffAuthGrpc {
         login: Arc<StaffLogin>,
         verifier: Arc<GrantVerifier>,
         callers: Arc<CallerVerifications>,
+        admin: Arc<AccountAdmin>,
     ) -> Self {
         Self {
             login,
             verifier,
             callers,
+            admin,
+        }
+    }
+
+    /// The caller of an account administration RPC, for [`AccountAdmin`] to judge and audit.
+    async fn caller(&self, metadata: &MetadataMap) -> Caller {
+        self.agent(metadata)
+            .await
+            .map(|agent| agent.claims)
+            .map_err(|refused| refused.problem)
+    }
+
+    /// Applies `change` to the account named in the request; the account as it is after.
+    async fn change(
+        &self,
+        metadata: &MetadataMap,
+        change: AccountChange,
+        username: &str,
+    ) -> Result<Option<pb::StaffAccount>, Status> {
+        let caller = self.caller(metadata).await;
+        let account = self
+            .admin
+            .change(caller, change, username)
+            .await
+            .map_err(|problem| problem.to_status())?;
+        Ok(Some(self.account_to_wire(account)))
+    }
+
+    fn account_to_wire(&self, account: Account) -> pb::StaffAccount {
+        let now = self.admin.clock().now();
+        pb::StaffAccount {
+            id: account.id.to_string(),
+            username: account.username,
+            organisation: account.organisation,
+            role: account.role.as_str().to_owned(),
+            disabled: account.disabled,
+            locked_until: account
+                .locked_until
+                .filter(|until| *until > now)
+                .map(platform::clock::to_timestamp),
+            failed_attempts: account.failed_attempts,
+            created_at: Some(platform::clock::to_timestamp(account.created_at)),
         }
     }
 
@@ -329,5 +375,66 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
         Ok(Response::new(pb::RecordCitizenApiRefusalResponse {
             seq: entry.seq,
         }))
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<Response<pb::ListAccountsResponse>, Status> {
+        let caller = self.caller(request.metadata()).await;
+        let organisation = request.into_inner().organisation;
+        let accounts = self
+            .admin
+            .list(caller, &organisation)
+            .await
+            .map_err(|problem| problem.to_status())?;
+        Ok(Response::new(pb::ListAccountsResponse {
+            accounts: accounts
+                .into_iter()
+                .map(|account| self.account_to_wire(account))
+                .collect(),
+        }))
+    }
+
+    async fn disable_account(
+        &self,
+        request: Request<pb::DisableAccountRequest>,
+    ) -> Result<Response<pb::DisableAccountResponse>, Status> {
+        let account = self
+            .change(
+                request.metadata(),
+                AccountChange::Disable,
+                &request.get_ref().username,
+            )
+            .await?;
+        Ok(Response::new(pb::DisableAccountResponse { account }))
+    }
+
+    async fn enable_account(
+        &self,
+        request: Request<pb::EnableAccountRequest>,
+    ) -> Result<Response<pb::EnableAccountResponse>, Status> {
+        let account = self
+            .change(
+                request.metadata(),
+                AccountChange::Enable,
+                &request.get_ref().username,
+            )
+            .await?;
+        Ok(Response::new(pb::EnableAccountResponse { account }))
+    }
+
+    async fn unlock_account(
+        &self,
+        request: Request<pb::UnlockAccountRequest>,
+    ) -> Result<Response<pb::UnlockAccountResponse>, Status> {
+        let account = self
+            .change(
+                request.metadata(),
+                AccountChange::Unlock,
+                &request.get_ref().username,
+            )
+            .await?;
+        Ok(Response::new(pb::UnlockAccountResponse { account }))
     }
 }

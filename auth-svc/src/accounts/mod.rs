@@ -1,9 +1,12 @@
 //! Staff accounts of the call-center channel (R9): agents, supervisors and operators of an
 //! organisation (the national call center, each local government's), their login with an
 //! argon2id-hashed password and a TOTP second factor, the lockout after repeated failures, and
-//! the agent token a successful login earns. Every login attempt is written to the audit trail
-//! (platform::audit) under the account id, never with the password or code.
+//! the agent token a successful login earns, and their administration by operators and
+//! supervisors ([`admin`]: disable, enable, unlock, list). Every login attempt and every
+//! administration call is written to the audit trail (platform::audit) under the account id,
+//! never with the password or code.
 
+pub mod admin;
 pub mod callers;
 pub mod credentials;
 pub mod dev;
@@ -385,11 +388,16 @@ pub fn staff_routes(
         issuer,
         config.clock.clone(),
     ));
+    let admin = Arc::new(admin::AccountAdmin::new(
+        stores.accounts.clone(),
+        stores.audit.clone(),
+        config.clock.clone(),
+    ));
     let verifier = own_grants(signer, config.clock.clone());
     let guard = OperatorGuard::new(verifier.clone(), config.common.dev_operator_key.clone());
     let reader = AuditGrpc::new(stores.audit.clone(), guard, config.clock.clone());
     tonic::service::Routes::new(
-        grpc::StaffAuthGrpc::new(login, verifier, verifications).into_service(),
+        grpc::StaffAuthGrpc::new(login, verifier, verifications, admin).into_service(),
     )
     .add_service(reader.into_service())
 }

@@ -34,7 +34,13 @@ pub trait AccountStore: Send + Sync {
     ) -> anyhow::Result<Option<Account>>;
     /// Clears the failure count and any expired lock after a successful login.
     async fn record_success(&self, id: Uuid) -> anyhow::Result<()>;
+    /// Disables or enables the account named `username`; false when there is none.
     async fn set_disabled(&self, username: &str, disabled: bool) -> anyhow::Result<bool>;
+    /// Lifts the lockout of the account named `username` before it runs out: no lock, no
+    /// failures counted. False when there is no such account.
+    async fn unlock(&self, username: &str) -> anyhow::Result<bool>;
+    /// Every account, or those of `organisation`, by organisation then login name.
+    async fn list(&self, organisation: Option<&str>) -> anyhow::Result<Vec<Account>>;
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +109,28 @@ impl AccountStore for MemoryAccountStore {
             .get_mut(username)
             .map(|account| account.disabled = disabled)
             .is_some())
+    }
+
+    async fn unlock(&self, username: &str) -> anyhow::Result<bool> {
+        let mut accounts = self.lock()?;
+        Ok(accounts
+            .get_mut(username)
+            .map(|account| {
+                account.failed_attempts = 0;
+                account.locked_until = None;
+            })
+            .is_some())
+    }
+
+    async fn list(&self, organisation: Option<&str>) -> anyhow::Result<Vec<Account>> {
+        let mut listed: Vec<Account> = self
+            .lock()?
+            .values()
+            .filter(|account| organisation.is_none_or(|org| account.organisation == org))
+            .cloned()
+            .collect();
+        listed.sort_by(|a, b| (&a.organisation, &a.username).cmp(&(&b.organisation, &b.username)));
+        Ok(listed)
     }
 }
 
@@ -226,6 +254,31 @@ impl AccountStore for PgAccountStore {
             .await?
             > 0)
     }
+
+    async fn unlock(&self, username: &str) -> anyhow::Result<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE staff_accounts SET failed_attempts = 0, locked_until = NULL WHERE username = $1",
+                &[&username],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn list(&self, organisation: Option<&str>) -> anyhow::Result<Vec<Account>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM staff_accounts \
+                     WHERE $1::TEXT IS NULL OR organisation = $1 ORDER BY organisation, username"
+                ),
+                &[&organisation],
+            )
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
 }
 
 /// The one behaviour both stores must have.
@@ -301,6 +354,68 @@ pub mod conformance {
                 .disabled
         );
         assert!(!store.set_disabled("nobody", true).await.expect("disable"));
+        assert!(
+            store
+                .set_disabled("agent.kim", false)
+                .await
+                .expect("enable")
+        );
+
+        // Unlocking lifts the lock and forgets the failures before the lock runs out.
+        // Three failures lock the account, a fourth is counted towards the next lock.
+        for _ in 0..4 {
+            store
+                .record_failure(created.id, 3, until)
+                .await
+                .expect("fail");
+        }
+        let locked = store
+            .find("agent.kim")
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(
+            (locked.failed_attempts, locked.locked_until),
+            (1, Some(until))
+        );
+        assert!(store.unlock("agent.kim").await.expect("unlock"));
+        let unlocked = store
+            .find("agent.kim")
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!((unlocked.failed_attempts, unlocked.locked_until), (0, None));
+        assert!(!unlocked.disabled);
+        assert!(!store.unlock("nobody").await.expect("unlock"));
+
+        // Listing: by organisation, then login name; filtered by organisation.
+        let mut other = new_account("agent.ahn");
+        other.organisation = "seoul-gangnam".to_owned();
+        store.create(other, now).await.expect("create");
+        store
+            .create(new_account("agent.choi"), now)
+            .await
+            .expect("create");
+        let names = |accounts: Vec<Account>| {
+            accounts
+                .into_iter()
+                .map(|a| (a.organisation, a.username))
+                .collect::<Vec<_>>()
+        };
+        let pair = |org: &str, name: &str| (org.to_owned(), name.to_owned());
+        assert_eq!(
+            names(store.list(None).await.expect("list")),
+            vec![
+                pair("national-call-center", "agent.choi"),
+                pair("national-call-center", "agent.kim"),
+                pair("seoul-gangnam", "agent.ahn"),
+            ]
+        );
+        assert_eq!(
+            names(store.list(Some("seoul-gangnam")).await.expect("list")),
+            vec![pair("seoul-gangnam", "agent.ahn")]
+        );
+        assert!(store.list(Some("nowhere")).await.expect("list").is_empty());
     }
 }
 
