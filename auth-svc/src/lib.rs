@@ -178,7 +178,7 @@ pub async fn serve(
         platform::grpc::GrpcService {
             name: SERVICE_NAME,
             routes,
-            health_names: vec![HEALTH_NAME],
+            health_names: vec![HEALTH_NAME, platform::audit_grpc::HEALTH_NAME],
             readiness: Some(readiness),
         },
         listener,

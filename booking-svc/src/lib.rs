@@ -38,10 +38,11 @@ pub use store::{BookingStore, BookingStoreError, MemoryBookingStore, PgBookingSt
 /// Service name for metrics, logs and traces.
 pub const SERVICE_NAME: &str = "booking-svc";
 /// Health names reported through `grpc.health.v1`.
-pub const HEALTH_NAMES: [&str; 3] = [
+pub const HEALTH_NAMES: [&str; 4] = [
     "vaxbook.booking.v1.BookingService",
     "vaxbook.booking.v1.BookingAdminService",
     "vaxbook.booking.v1.CapacityService",
+    platform::audit_grpc::HEALTH_NAME,
 ];
 /// How long start-up waits for PostgreSQL.
 pub const DATABASE_WAIT: Duration = Duration::from_secs(30);

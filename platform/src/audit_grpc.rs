@@ -25,6 +25,8 @@ use crate::problem::{Problem, ProblemKind};
 use crate::staff::{AgentToken, StaffRole};
 use proto::audit::v1 as pb;
 
+/// The gRPC service name every service serving [`AuditGrpc`] reports through `grpc.health.v1`.
+pub const HEALTH_NAME: &str = pb::audit_service_server::SERVICE_NAME;
 /// The audit action of a query of the trail.
 pub const QUERY_ACTION: &str = "audit.query";
 /// The audit action of a chain verification.

@@ -42,6 +42,7 @@ pub const SERVICE_NAME: &str = "scheduling-svc";
 pub const HEALTH_NAMES: &[&str] = &[
     "vaxbook.scheduling.v1.SchedulingService",
     "vaxbook.scheduling.v1.SchedulingAdminService",
+    platform::audit_grpc::HEALTH_NAME,
 ];
 
 /// How long start-up waits for PostgreSQL before giving up.

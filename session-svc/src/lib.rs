@@ -100,7 +100,12 @@ pub async fn serve(
         GrpcService {
             name: SERVICE_NAME,
             routes,
-            health_names: vec![HEALTH_NAME, QUEUE_HEALTH_NAME, QUEUE_ADMIN_HEALTH_NAME],
+            health_names: vec![
+                HEALTH_NAME,
+                QUEUE_HEALTH_NAME,
+                QUEUE_ADMIN_HEALTH_NAME,
+                platform::audit_grpc::HEALTH_NAME,
+            ],
             readiness: Some(readiness),
         },
         listener,

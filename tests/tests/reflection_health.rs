@@ -1,5 +1,6 @@
 //! Every gRPC service answers server reflection (listing its own services and health) and
-//! `grpc.health.v1` with SERVING, as SREs and call-center tooling expect.
+//! `grpc.health.v1` with SERVING, as SREs and call-center tooling expect — its audit trail's
+//! `vaxbook.audit.v1.AuditService` included.
 
 use std::time::Duration;
 
@@ -38,14 +39,17 @@ async fn list_services(url: &str) -> anyhow::Result<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_lists_itself_through_reflection_and_reports_serving() -> anyhow::Result<()> {
     let stack = ProcessStack::start("reflection").await?;
+    // Every service that keeps an audit trail serves it over the same AuditService.
+    const AUDIT: &str = "vaxbook.audit.v1.AuditService";
     let expected: &[(&str, &[&str])] = &[
-        ("auth-svc", &["vaxbook.auth.v1.AuthService"]),
-        ("session-svc", &["vaxbook.session.v1.SessionService"]),
+        ("auth-svc", &["vaxbook.auth.v1.AuthService", AUDIT]),
+        ("session-svc", &["vaxbook.session.v1.SessionService", AUDIT]),
         (
             "scheduling-svc",
             &[
                 "vaxbook.scheduling.v1.SchedulingService",
                 "vaxbook.scheduling.v1.SchedulingAdminService",
+                AUDIT,
             ],
         ),
         (
@@ -53,6 +57,7 @@ async fn every_service_lists_itself_through_reflection_and_reports_serving() -> 
             &[
                 "vaxbook.booking.v1.BookingService",
                 "vaxbook.booking.v1.BookingAdminService",
+                AUDIT,
             ],
         ),
     ];
