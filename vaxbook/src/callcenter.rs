@@ -1,5 +1,7 @@
 //! The call-center channel on the command line (R9): `vaxbook accounts create` bootstraps a
-//! staff account in auth-svc's database (the TOTP secret printed once), `vaxbook audit query`
+//! staff account in auth-svc's database (the TOTP secret printed once), `vaxbook accounts
+//! list|disable|enable|unlock` administer accounts over gRPC ([`crate::accounts`]),
+//! `vaxbook audit query`
 //! pages through a running service's audit trail over gRPC, `vaxbook audit verify` checks a
 //! service's hash-chained trail (over gRPC or in its database) and names the first altered
 //! entry, and
@@ -53,6 +55,43 @@ pub enum AccountsCommand {
         /// on its own clock (`curl $G/dev/clock`).
         #[arg(long)]
         at: Option<String>,
+    },
+    /// List the staff accounts through auth-svc (never a password hash or TOTP secret): an
+    /// operator's token lists every organisation's (or --org's), a supervisor's their own
+    /// organisation's. One line per account.
+    List {
+        /// Only this organisation's accounts.
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        admin: crate::accounts::AdminArgs,
+    },
+    /// Disable an account through auth-svc: its logins are refused (account-disabled) until it
+    /// is enabled; tokens it already holds run out within 30 minutes. An operator may disable
+    /// any account but their own, a supervisor the agents of their own organisation.
+    Disable {
+        /// The account's login name.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        admin: crate::accounts::AdminArgs,
+    },
+    /// Enable a disabled account through auth-svc.
+    Enable {
+        /// The account's login name.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        admin: crate::accounts::AdminArgs,
+    },
+    /// Unlock an account locked after repeated failed logins (account-locked) now, instead of
+    /// when the lockout runs out; its failed logins are forgotten.
+    Unlock {
+        /// The account's login name.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        admin: crate::accounts::AdminArgs,
     },
 }
 
@@ -272,6 +311,17 @@ pub async fn accounts(command: AccountsCommand) -> anyhow::Result<Vec<String>> {
             return Ok(vec![auth_svc::accounts::credentials::totp_code(
                 &secret, "totp", unix,
             )?]);
+        }
+        AccountsCommand::List { org, admin } => return crate::accounts::list(admin, org).await,
+        AccountsCommand::Disable { username, admin } => {
+            return crate::accounts::change(admin, crate::accounts::Change::Disable, username)
+                .await;
+        }
+        AccountsCommand::Enable { username, admin } => {
+            return crate::accounts::change(admin, crate::accounts::Change::Enable, username).await;
+        }
+        AccountsCommand::Unlock { username, admin } => {
+            return crate::accounts::change(admin, crate::accounts::Change::Unlock, username).await;
         }
     };
     let role = StaffRole::parse(&role)

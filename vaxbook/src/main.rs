@@ -4,6 +4,7 @@
 //! import` are the operators' data loads, `vaxbook healthcheck` is the containers' health probe;
 //! `vaxbook accounts`, `vaxbook audit` and `vaxbook callcenter` serve the call-center channel.
 
+mod accounts;
 mod callcenter;
 mod demo;
 mod dev;
@@ -77,7 +78,9 @@ enum Command {
         #[command(subcommand)]
         command: ExclusionsCommand,
     },
-    /// Call-center staff accounts (R9).
+    /// Call-center staff accounts (R9): `create` in auth-svc's database (the bootstrap),
+    /// `list`, `disable`, `enable`, `unlock` through running auth-svc with an operator's or a
+    /// supervisor's token, `totp` to compute a code.
     Accounts {
         #[command(subcommand)]
         command: callcenter::AccountsCommand,
