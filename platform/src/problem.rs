@@ -245,10 +245,10 @@ impl ProblemKind {
                 "The password was right but the TOTP code (RFC 6238, 30-second steps) is wrong or stale. Each failure counts towards the account's lockout."
             }
             Self::AccountLocked => {
-                "Too many failed logins in a row: the account is locked for `retry_after` seconds (`Retry-After`). A supervisor can unlock it earlier."
+                "Too many failed logins in a row: the account is locked for `retry_after` seconds (`Retry-After`). An operator, or a supervisor of its organisation for an agent, can unlock it earlier (`StaffAuthService.UnlockAccount`, `vaxbook accounts unlock`)."
             }
             Self::AccountDisabled => {
-                "The staff account was disabled; it cannot log in until an operator enables it."
+                "The staff account was disabled; it cannot log in until it is enabled again (`StaffAuthService.EnableAccount`, `vaxbook accounts enable`: an operator, or a supervisor of its organisation for an agent)."
             }
             Self::StaffTokenRequired => {
                 "Staff and operator calls need an agent or operator token from `StaffAuthService.Login` in `authorization: Bearer`. A citizen's access token, or a retired static key, is never accepted."
