@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use auth_svc::accounts::store::PgAccountStore;
 use auth_svc::accounts::{create_account, credentials};
-use platform::audit::{AuditLog as _, AuditQuery, PgAuditLog, verify_chain};
+use platform::audit::{AUTH_TRAIL, AuditLog as _, AuditQuery, PgAuditLog, verify_trail};
 use platform::grants::{GrantVerifier, GrpcKeysSource};
 use platform::staff::{CallerGrant, StaffRole};
 use proto::auth::v1 as pb;
@@ -124,7 +124,7 @@ async fn an_agent_verifies_a_caller_and_gets_a_grant_bound_to_both() {
     assert!(running.sessions.claims.lock().unwrap().is_empty());
     assert!(running.sessions.checks.lock().unwrap().is_empty());
 
-    let trail = PgAuditLog::new(pool);
+    let trail = PgAuditLog::new(pool, AUTH_TRAIL);
     let entries = trail
         .query(&AuditQuery {
             limit: 100,
@@ -146,7 +146,7 @@ async fn an_agent_verifies_a_caller_and_gets_a_grant_bound_to_both() {
             ("staff.confirm-caller", "ok"),
         ]
     );
-    assert_eq!(verify_chain(&entries).unwrap(), 5);
+    assert_eq!(verify_trail(trail.trail(), &entries).unwrap(), 5);
     // The records (not the hashes, which are random hex).
     let records: Vec<_> = entries.iter().map(|e| &e.record).collect();
     let shown = format!("{records:?}");

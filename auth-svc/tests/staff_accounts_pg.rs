@@ -16,7 +16,9 @@ use std::time::Duration;
 use auth_svc::accounts::store::{AccountStore as _, PgAccountStore, conformance};
 use auth_svc::accounts::{LOCKOUT, MAX_FAILURES, create_account, credentials};
 use auth_svc::domain::{Rrn, derive_person_key};
-use platform::audit::{AuditEntry, AuditLog as _, AuditQuery, PgAuditLog, verify_chain};
+use platform::audit::{
+    AUTH_TRAIL, AuditEntry, AuditLog as _, AuditQuery, PgAuditLog, verify_trail,
+};
 use platform::grants::{GrantIssuer, SigningKeys};
 use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
@@ -85,7 +87,7 @@ async fn start(label: &str, accounts: &[(&'static str, &str, StaffRole)]) -> Sta
     Staff {
         running,
         accounts: store,
-        trail: PgAuditLog::new(pool),
+        trail: PgAuditLog::new(pool, AUTH_TRAIL),
         created,
     }
 }
@@ -156,7 +158,10 @@ impl Staff {
             })
             .await
             .unwrap();
-        assert_eq!(verify_chain(&entries), Ok(entries.len() as u64));
+        assert_eq!(
+            verify_trail(self.trail.trail(), &entries),
+            Ok(entries.len() as u64)
+        );
         entries
     }
 

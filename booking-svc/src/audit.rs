@@ -1,9 +1,10 @@
-//! booking-svc's audit trail (platform::audit): PostgreSQL (migrated, append-only, hash-chained)
-//! next to the bookings, or in memory for the dev run. Every call-center call, every admin call
-//! and every staff token refused by the citizens' API is appended here, accepted or refused,
-//! under the staff account and (for calls about a person) the person key, never a name, phone
-//! or RRN. [`crate::serve`] opens one trail and hands the same log to every service that writes
-//! it, and to whatever reads it.
+//! booking-svc's audit trail (platform::audit): the trail `booking` in PostgreSQL (migrated,
+//! append-only, hash-chained) next to the bookings — its own chain, apart from scheduling-svc's
+//! trail in the same database — or in memory for the dev run. Every call-center call, every
+//! admin call and every staff token refused by the citizens' API is appended here, accepted or
+//! refused, under the staff account and (for calls about a person) the person key, never a name,
+//! phone or RRN. [`crate::serve`] opens one trail and hands the same log to every service that
+//! writes it, and to whatever reads it.
 
 use std::sync::Arc;
 
@@ -27,7 +28,12 @@ pub async fn open(config: &crate::Config) -> anyhow::Result<Arc<dyn AuditLog>> {
         crate::StoreConfig::Postgres { url, .. } => {
             let pool = platform::pg::pool(url.expose(), 2)?;
             Ok(Arc::new(
-                platform::audit::PgAuditLog::migrate(url.expose(), pool).await?,
+                platform::audit::PgAuditLog::migrate(
+                    url.expose(),
+                    pool,
+                    platform::audit::BOOKING_TRAIL,
+                )
+                .await?,
             ))
         }
         crate::StoreConfig::Memory => Ok(Arc::new(platform::audit::MemoryAuditLog::new())),

@@ -10,7 +10,9 @@
 mod support;
 
 use booking_svc::StoreConfig;
-use platform::audit::{AuditEntry, AuditLog as _, AuditQuery, PgAuditLog, verify_chain};
+use platform::audit::{
+    AuditEntry, AuditLog as _, AuditQuery, BOOKING_TRAIL, PgAuditLog, verify_trail,
+};
 use platform::operator::{DEV_OPERATOR, OperatorCredential};
 use platform::problem::ProblemKind;
 use platform::staff::StaffRole;
@@ -42,7 +44,7 @@ async fn started(name: &str, adjust: impl FnOnce(&mut booking_svc::Config)) -> A
         adjust(config);
     })
     .await;
-    let audit = PgAuditLog::new(platform::pg::pool(&url, 2).unwrap());
+    let audit = PgAuditLog::new(platform::pg::pool(&url, 2).unwrap(), BOOKING_TRAIL);
     Admin {
         harness,
         audit,
@@ -200,7 +202,10 @@ async fn only_an_operator_token_upserts_and_every_call_is_audited() {
     expected.push(entry("admin.upsert-slot", OPERATOR, "operator", "ok"));
     assert_eq!(admin_svc.trail().await, expected);
     let entries = admin_svc.entries().await;
-    assert_eq!(verify_chain(&entries).unwrap(), entries.len() as u64);
+    assert_eq!(
+        verify_trail(admin_svc.audit.trail(), &entries).unwrap(),
+        entries.len() as u64
+    );
     let operator_entry = &entries.last().unwrap().record;
     assert_eq!(operator_entry.organisation, "national-call-center");
     assert_eq!(operator_entry.person_key, None);

@@ -1,13 +1,15 @@
 //! booking-svc serves its audit trail over `vaxbook.audit.v1.AuditService` (the real `serve` on
 //! PostgreSQL): an operator reads every entry and by person key, a supervisor only their
 //! organisation's, an agent is refused, and VerifyChain names an entry rewritten in the
-//! database.
+//! database. scheduling-svc's trail in the same database (they share `DATABASE_URL`) is neither
+//! answered nor verified by booking-svc's service.
 
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use booking_svc::StoreConfig;
+use platform::audit::{AuditLog as _, AuditRecord, PgAuditLog, SCHEDULING_TRAIL, verify_log};
 use platform::clock::Clock as _;
 use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
@@ -20,9 +22,30 @@ use tonic::transport::Channel;
 
 const CALLER: &str = "caller-person-key-0000000000000000000000000";
 
+/// scheduling-svc's entry of an operator's call, as it writes them into the shared database:
+/// the same operator, organisation and person key booking-svc's readers ask for.
+fn scheduling_entry(outcome: &str) -> AuditRecord {
+    AuditRecord {
+        actor: "operator-lee".to_owned(),
+        organisation: "national-call-center".to_owned(),
+        role: "operator".to_owned(),
+        action: "admin.upsert-campaign".to_owned(),
+        person_key: Some(CALLER.to_owned()),
+        outcome: outcome.to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn operators_and_supervisors_read_booking_svcs_trail_and_verify_it() {
     let url = platform::pg::create_test_database("booking_audit_service")
+        .await
+        .unwrap();
+    let pool = platform::pg::pool(&url, 2).unwrap();
+    let scheduling = PgAuditLog::migrate(&url, pool.clone(), SCHEDULING_TRAIL)
+        .await
+        .unwrap();
+    scheduling
+        .append(chrono::Utc::now(), scheduling_entry("ok"))
         .await
         .unwrap();
     let harness = Harness::start_with(|config| {
@@ -74,6 +97,10 @@ async fn operators_and_supervisors_read_booking_svcs_trail_and_verify_it() {
         .insert("x-caller-grant", grant.parse().unwrap());
     StaffBookingServiceClient::new(channel.clone())
         .create_booking(request)
+        .await
+        .unwrap();
+    scheduling
+        .append(chrono::Utc::now(), scheduling_entry("invalid-argument"))
         .await
         .unwrap();
 
@@ -163,13 +190,14 @@ async fn operators_and_supervisors_read_booking_svcs_trail_and_verify_it() {
         .into_inner();
     assert!(intact.ok, "{intact:?}");
     assert_eq!(intact.checked, 9);
-    let pool = platform::pg::pool(&url, 1).unwrap();
+    // scheduling-svc's trail: its own two entries, untouched by booking-svc's readings.
+    assert_eq!(verify_log(&scheduling).await.unwrap(), Ok(2));
     pool.get()
         .await
         .unwrap()
         .batch_execute(
             "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \
-             UPDATE audit_log SET outcome = 'slot-full' WHERE seq = 3;",
+             UPDATE audit_log SET outcome = 'slot-full' WHERE trail = 'booking' AND seq = 3;",
         )
         .await
         .unwrap();
@@ -187,4 +215,5 @@ async fn operators_and_supervisors_read_booking_svcs_trail_and_verify_it() {
         ),
         (3, "altered", 2)
     );
+    assert_eq!(verify_log(&scheduling).await.unwrap(), Ok(2));
 }

@@ -12,7 +12,7 @@ mod support;
 
 use booking_svc::StoreConfig;
 use platform::audit::{
-    AuditEntry, AuditLog as _, AuditQuery, ChainBreak, PgAuditLog, verify_chain,
+    AuditEntry, AuditLog as _, AuditQuery, BOOKING_TRAIL, ChainBreak, PgAuditLog, verify_trail,
 };
 use platform::clock::Clock as _;
 use platform::grants::{GrantIssuer, SigningKeys};
@@ -50,7 +50,7 @@ async fn call_center(name: &str) -> CallCenter {
         .connect_lazy();
     // The first call (an admin seed) waits for the server (and its migrations).
     let staff = StaffBookingServiceClient::new(channel);
-    let audit = PgAuditLog::new(platform::pg::pool(&url, 2).unwrap());
+    let audit = PgAuditLog::new(platform::pg::pool(&url, 2).unwrap(), BOOKING_TRAIL);
     CallCenter {
         harness,
         staff,
@@ -195,7 +195,10 @@ async fn an_agent_books_lists_and_cancels_for_a_verified_caller() {
     );
 
     let all = cc.entries().await;
-    assert_eq!(verify_chain(&all).unwrap(), all.len() as u64);
+    assert_eq!(
+        verify_trail(cc.audit.trail(), &all).unwrap(),
+        all.len() as u64
+    );
     // The seeding operator's entries come in between; the agent's are these.
     let entries: Vec<&AuditEntry> = all
         .iter()
@@ -376,7 +379,10 @@ async fn each_refusal_has_its_problem_type_and_an_audit_entry() {
     );
     assert_eq!(entries[seeded + 3].record.role, "operator");
     let total = entries.len();
-    assert_eq!(verify_chain(&entries).unwrap(), total as u64);
+    assert_eq!(
+        verify_trail(cc.audit.trail(), &entries).unwrap(),
+        total as u64
+    );
 
     // An entry altered directly in the database is pinpointed.
     let altered = entries.last().unwrap().seq;
@@ -386,12 +392,12 @@ async fn each_refusal_has_its_problem_type_and_an_audit_entry() {
     tokio::spawn(connection);
     db.batch_execute(&format!(
         "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \
-         UPDATE audit_log SET outcome = 'ok' WHERE seq = {altered}; \
+         UPDATE audit_log SET outcome = 'ok' WHERE trail = 'booking' AND seq = {altered}; \
          ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;"
     ))
     .await
     .unwrap();
-    let broken = verify_chain(&cc.entries().await).unwrap_err();
+    let broken = verify_trail(cc.audit.trail(), &cc.entries().await).unwrap_err();
     assert_eq!(broken, ChainBreak::Altered { seq: altered });
 }
 

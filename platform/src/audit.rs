@@ -11,8 +11,16 @@
 //! ([`PgAuditLog`]) the table also refuses UPDATE, DELETE and TRUNCATE with a trigger (trust
 //! authentication is used here, so a role without the grants alone would not stop a superuser's
 //! tools; the trigger does until someone drops it, and the chain shows what happened after).
-//! Each service that audits keeps its own chain in its own database; `vaxbook audit verify`
-//! checks each.
+//!
+//! Each service owns its trail, even in a database it shares with another (booking-svc and
+//! scheduling-svc share `DATABASE_URL`): a PostgreSQL trail is named ([`AUTH_TRAIL`],
+//! [`BOOKING_TRAIL`], [`SCHEDULING_TRAIL`]), its rows carry the name, and seq, chain and append
+//! lock are the trail's own. The name is part of the canonical form of every entry of a named
+//! trail, so an entry moved to another trail no longer matches its hash there (and leaves a gap
+//! in the trail it left, unless it was that trail's last). A trail alone in its store (in
+//! memory, session-svc's Redis list) is unnamed ([`AuditLog::trail`] is `None`) and hashed
+//! without a name, as are the PostgreSQL rows written before trails had names, kept as the
+//! closed trail [`LEGACY_TRAIL`]. `vaxbook audit verify --log …` checks each trail.
 
 use std::sync::Mutex;
 
@@ -24,6 +32,25 @@ use sha2::{Digest, Sha256};
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// The largest page a query returns.
 pub const MAX_PAGE: usize = 500;
+/// auth-svc's trail (in its staff database).
+pub const AUTH_TRAIL: &str = "auth";
+/// booking-svc's trail.
+pub const BOOKING_TRAIL: &str = "booking";
+/// scheduling-svc's trail (next to booking-svc's when they share a database).
+pub const SCHEDULING_TRAIL: &str = "scheduling";
+/// The PostgreSQL rows written before trails had names (migration V2): one chain of whatever
+/// services wrote to that database, hashed without a trail name. Read and verified, never
+/// appended to.
+pub const LEGACY_TRAIL: &str = "legacy";
+
+/// Whether `name` may name a trail: a lowercase ASCII letter, then up to 31 lowercase letters,
+/// digits or `-` (the table's `audit_log_trail_name` check).
+pub fn valid_trail_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|first| first.is_ascii_lowercase())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
 
 /// What happened, as the acting service records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,26 +79,44 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// The canonical bytes hashed for one entry.
-pub fn canonical(seq: i64, at: DateTime<Utc>, record: &AuditRecord) -> Vec<u8> {
-    let fields = serde_json::json!([
-        seq,
-        at.timestamp_micros(),
-        record.actor,
-        record.organisation,
-        record.role,
-        record.action,
-        record.person_key,
-        record.outcome,
-    ]);
-    fields.to_string().into_bytes()
+/// The canonical bytes hashed for one entry of `trail`: `[trail, seq, at_us, actor,
+/// organisation, role, action, person_key, outcome]` for a named trail, the same without the
+/// leading name for an unnamed one (`None`). The two forms never coincide (nine elements
+/// starting with a string against eight starting with a number), so an entry hashed for one
+/// trail checks under no other.
+pub fn canonical(
+    trail: Option<&str>,
+    seq: i64,
+    at: DateTime<Utc>,
+    record: &AuditRecord,
+) -> Vec<u8> {
+    let mut fields = vec![
+        serde_json::json!(seq),
+        serde_json::json!(at.timestamp_micros()),
+        serde_json::json!(record.actor),
+        serde_json::json!(record.organisation),
+        serde_json::json!(record.role),
+        serde_json::json!(record.action),
+        serde_json::json!(record.person_key),
+        serde_json::json!(record.outcome),
+    ];
+    if let Some(trail) = trail {
+        fields.insert(0, serde_json::json!(trail));
+    }
+    serde_json::Value::Array(fields).to_string().into_bytes()
 }
 
-/// The hash of an entry given its predecessor's hash.
-pub fn chain_hash(prev_hash: &str, seq: i64, at: DateTime<Utc>, record: &AuditRecord) -> String {
+/// The hash of an entry of `trail` given its predecessor's hash.
+pub fn chain_hash(
+    trail: Option<&str>,
+    prev_hash: &str,
+    seq: i64,
+    at: DateTime<Utc>,
+    record: &AuditRecord,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical(seq, at, record));
+    hasher.update(canonical(trail, seq, at, record));
     hex_lower(&hasher.finalize())
 }
 
@@ -88,14 +133,24 @@ pub fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 
-/// The next entry after `last` (or the first).
+/// The next entry of an unnamed trail after `last` (or the first).
 pub fn next_entry(last: Option<(i64, &str)>, at: DateTime<Utc>, record: AuditRecord) -> AuditEntry {
+    next_entry_in(None, last, at, record)
+}
+
+/// The next entry of `trail` after `last` (or the first).
+pub fn next_entry_in(
+    trail: Option<&str>,
+    last: Option<(i64, &str)>,
+    at: DateTime<Utc>,
+    record: AuditRecord,
+) -> AuditEntry {
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash.to_owned()),
         None => (1, GENESIS_HASH.to_owned()),
     };
     let at = to_micros(at);
-    let hash = chain_hash(&prev_hash, seq, at, &record);
+    let hash = chain_hash(trail, &prev_hash, seq, at, &record);
     AuditEntry {
         seq,
         at,
@@ -127,9 +182,11 @@ impl ChainBreak {
     }
 }
 
-/// Incremental chain check over entries in `seq` order (pages may be fed one after another).
+/// Incremental chain check over the entries of one trail in `seq` order (pages may be fed one
+/// after another).
 #[derive(Clone, Debug)]
 pub struct ChainVerifier {
+    trail: Option<String>,
     last: Option<(i64, String)>,
     checked: u64,
 }
@@ -141,8 +198,15 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A check of an unnamed trail.
     pub fn new() -> Self {
+        Self::of(None)
+    }
+
+    /// A check of `trail` (`None`: unnamed; see [`AuditLog::trail`]).
+    pub fn of(trail: Option<&str>) -> Self {
         Self {
+            trail: trail.map(str::to_owned),
             last: None,
             checked: 0,
         }
@@ -160,7 +224,8 @@ impl ChainVerifier {
                 seq: entry.seq,
             });
         }
-        if chain_hash(&entry.prev_hash, entry.seq, entry.at, &entry.record) != entry.hash {
+        let trail = self.trail.as_deref();
+        if chain_hash(trail, &entry.prev_hash, entry.seq, entry.at, &entry.record) != entry.hash {
             return Err(ChainBreak::Altered { seq: entry.seq });
         }
         if entry.prev_hash != expected_prev {
@@ -177,11 +242,19 @@ impl ChainVerifier {
     }
 }
 
-/// Checks a whole chain; the number of entries on success.
+/// Checks a whole unnamed chain; the number of entries on success.
 pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a AuditEntry>,
 ) -> Result<u64, ChainBreak> {
-    let mut verifier = ChainVerifier::new();
+    verify_trail(None, entries)
+}
+
+/// Checks the whole chain of `trail`; the number of entries on success.
+pub fn verify_trail<'a>(
+    trail: Option<&str>,
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> Result<u64, ChainBreak> {
+    let mut verifier = ChainVerifier::of(trail);
     for entry in entries {
         verifier.check(entry)?;
     }
@@ -222,6 +295,11 @@ impl AuditQuery {
 /// Where a service appends its audit entries.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
+    /// The trail name bound into every entry's hash, or `None` for an unnamed trail (the only
+    /// trail of its store, hashed without a name). Verify with [`ChainVerifier::of`] this.
+    fn trail(&self) -> Option<&str> {
+        None
+    }
     /// Appends one entry, chained to the last.
     async fn append(&self, at: DateTime<Utc>, record: AuditRecord) -> anyhow::Result<AuditEntry>;
     /// Entries matching `query`, in `seq` order, at most one page.
@@ -230,7 +308,7 @@ pub trait AuditLog: Send + Sync {
 
 /// Walks a whole log in pages and checks its chain.
 pub async fn verify_log(log: &dyn AuditLog) -> anyhow::Result<Result<u64, ChainBreak>> {
-    let mut verifier = ChainVerifier::new();
+    let mut verifier = ChainVerifier::of(log.trail());
     let mut query = AuditQuery {
         limit: MAX_PAGE,
         ..AuditQuery::default()
@@ -302,25 +380,70 @@ mod embedded {
 
 /// Name of the audit trail's migration history table (services may share a database).
 pub const AUDIT_HISTORY_TABLE: &str = "audit_schema_history";
-/// Advisory lock key serialising appends so the chain stays linear across replicas.
-const APPEND_LOCK: i64 = 0x7661_7862_6175_6469;
 
-/// The trail in PostgreSQL (table `audit_log`, append-only by trigger).
+/// The audit trail's migrations (`platform/audit_migrations`), for [`crate::pg::migrate`] with
+/// [`AUDIT_HISTORY_TABLE`]; [`PgAuditLog::migrate`] applies them all.
+pub fn migrations_runner() -> refinery::Runner {
+    embedded::migrations::runner()
+}
+
+/// The advisory lock key serialising the appends to `trail`, so each trail stays linear across
+/// replicas while the trails of a shared database append side by side: the first 8 bytes of
+/// SHA-256(`vaxbook.audit.append:` ‖ trail).
+pub fn append_lock_key(trail: &str) -> i64 {
+    let digest = Sha256::new()
+        .chain_update(b"vaxbook.audit.append:")
+        .chain_update(trail.as_bytes())
+        .finalize();
+    let mut key = [0_u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
+/// One named trail in PostgreSQL (table `audit_log`, append-only by trigger, rows of every
+/// trail of the database side by side, each trail its own seq and chain).
 #[derive(Clone)]
 pub struct PgAuditLog {
     pool: deadpool_postgres::Pool,
+    trail: String,
+}
+
+impl std::fmt::Debug for PgAuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgAuditLog")
+            .field("trail", &self.trail)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PgAuditLog {
-    /// Applies the audit migrations to `url` and returns the log over `pool`.
-    pub async fn migrate(url: &str, pool: deadpool_postgres::Pool) -> anyhow::Result<Self> {
-        crate::pg::migrate(url, embedded::migrations::runner(), AUDIT_HISTORY_TABLE).await?;
-        Ok(Self { pool })
+    /// Applies the audit migrations to `url` and returns the service's trail `trail` over `pool`
+    /// (a [`valid_trail_name`], not [`LEGACY_TRAIL`]: a service appends to its own trail).
+    pub async fn migrate(
+        url: &str,
+        pool: deadpool_postgres::Pool,
+        trail: &str,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            valid_trail_name(trail) && trail != LEGACY_TRAIL,
+            "{trail:?} cannot name a service's audit trail"
+        );
+        crate::pg::migrate(url, migrations_runner(), AUDIT_HISTORY_TABLE).await?;
+        Ok(Self::new(pool, trail))
     }
 
-    /// A log over a database already migrated.
-    pub fn new(pool: deadpool_postgres::Pool) -> Self {
-        Self { pool }
+    /// The trail `trail` in a database already migrated (readers: `vaxbook audit verify`, tests).
+    /// A name the table refuses (see [`valid_trail_name`]) holds no entries and takes none.
+    pub fn new(pool: deadpool_postgres::Pool, trail: &str) -> Self {
+        Self {
+            pool,
+            trail: trail.to_owned(),
+        }
+    }
+
+    /// The trail's name, as the rows' `trail` column holds it.
+    pub fn name(&self) -> &str {
+        &self.trail
     }
 }
 
@@ -343,29 +466,43 @@ fn entry_from_row(row: &tokio_postgres::Row) -> AuditEntry {
 
 #[async_trait]
 impl AuditLog for PgAuditLog {
+    /// The rows' trail name, except for [`LEGACY_TRAIL`], whose rows were hashed unnamed.
+    fn trail(&self) -> Option<&str> {
+        (self.trail != LEGACY_TRAIL).then_some(self.trail.as_str())
+    }
+
     async fn append(&self, at: DateTime<Utc>, record: AuditRecord) -> anyhow::Result<AuditEntry> {
+        anyhow::ensure!(
+            self.trail != LEGACY_TRAIL,
+            "the {LEGACY_TRAIL} audit trail is closed: nothing is appended to it"
+        );
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+            .execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&append_lock_key(&self.trail)],
+            )
             .await?;
         let last = transaction
             .query_opt(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                &[],
+                "SELECT seq, hash FROM audit_log WHERE trail = $1 ORDER BY seq DESC LIMIT 1",
+                &[&self.trail],
             )
             .await?
             .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)));
-        let entry = next_entry(
+        let entry = next_entry_in(
+            self.trail(),
             last.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
             at,
             record,
         );
         transaction
             .execute(
-                "INSERT INTO audit_log (seq, at, actor, organisation, role, action, person_key, outcome, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO audit_log (trail, seq, at, actor, organisation, role, action, person_key, outcome, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[
+                    &self.trail,
                     &entry.seq,
                     &entry.at,
                     &entry.record.actor,
@@ -390,13 +527,15 @@ impl AuditLog for PgAuditLog {
             .query(
                 "SELECT seq, at, actor, organisation, role, action, person_key, outcome, prev_hash, hash \
                  FROM audit_log \
-                 WHERE seq > $1 \
-                   AND ($2::text IS NULL OR person_key = $2) \
-                   AND ($3::text IS NULL OR actor = $3) \
-                   AND ($4::timestamptz IS NULL OR at >= $4) \
-                   AND ($5::timestamptz IS NULL OR at < $5) \
-                 ORDER BY seq LIMIT $6",
+                 WHERE trail = $1 \
+                   AND seq > $2 \
+                   AND ($3::text IS NULL OR person_key = $3) \
+                   AND ($4::text IS NULL OR actor = $4) \
+                   AND ($5::timestamptz IS NULL OR at >= $5) \
+                   AND ($6::timestamptz IS NULL OR at < $6) \
+                 ORDER BY seq LIMIT $7",
                 &[
+                    &self.trail,
                     &query.after_seq,
                     &query.person_key,
                     &query.actor,
@@ -461,6 +600,7 @@ mod tests {
         let mut entries = log.entries();
         entries[1].record.person_key = Some("pk-2".into());
         entries[1].hash = chain_hash(
+            None,
             &entries[1].prev_hash,
             entries[1].seq,
             entries[1].at,
@@ -497,5 +637,75 @@ mod tests {
         };
         let page = log.query(&next).await.expect("query");
         assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    }
+
+    fn named(trail: &str) -> Vec<AuditEntry> {
+        let now = Utc::now();
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        for action in ["staff.login", "staff.book"] {
+            let last = entries.last().map(|e| (e.seq, e.hash.as_str()));
+            let entry = next_entry_in(Some(trail), last, now, record(action, Some("pk-1")));
+            entries.push(entry);
+        }
+        entries
+    }
+
+    #[test]
+    fn a_named_trail_checks_under_its_own_name_only() {
+        let booking = named(BOOKING_TRAIL);
+        assert_eq!(verify_trail(Some(BOOKING_TRAIL), &booking), Ok(2));
+        // The same entries read as another trail's, or as an unnamed trail's, break at the first.
+        assert_eq!(
+            verify_trail(Some(SCHEDULING_TRAIL), &booking),
+            Err(ChainBreak::Altered { seq: 1 })
+        );
+        assert_eq!(verify_chain(&booking), Err(ChainBreak::Altered { seq: 1 }));
+        // And an unnamed trail's entries do not check as a named one's.
+        let unnamed = next_entry(None, Utc::now(), record("staff.login", None));
+        assert_eq!(
+            verify_trail(Some(AUTH_TRAIL), [&unnamed]),
+            Err(ChainBreak::Altered { seq: 1 })
+        );
+        let at = to_micros(Utc::now());
+        let r = record("staff.login", None);
+        assert_ne!(
+            canonical(None, 1, at, &r),
+            canonical(Some("auth"), 1, at, &r)
+        );
+        assert_ne!(
+            canonical(Some("auth"), 1, at, &r),
+            canonical(Some("booking"), 1, at, &r)
+        );
+    }
+
+    #[test]
+    fn trail_names_and_their_append_locks() {
+        for name in [
+            AUTH_TRAIL,
+            BOOKING_TRAIL,
+            SCHEDULING_TRAIL,
+            LEGACY_TRAIL,
+            "a-1",
+        ] {
+            assert!(valid_trail_name(name), "{name}");
+        }
+        for name in [
+            "",
+            "Booking",
+            "1auth",
+            "-auth",
+            "auth_svc",
+            "a b",
+            &"a".repeat(33),
+        ] {
+            assert!(!valid_trail_name(name), "{name}");
+        }
+        assert!(valid_trail_name(&"a".repeat(32)));
+        let keys: std::collections::HashSet<i64> = [AUTH_TRAIL, BOOKING_TRAIL, SCHEDULING_TRAIL]
+            .into_iter()
+            .map(append_lock_key)
+            .collect();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(append_lock_key(BOOKING_TRAIL), append_lock_key("booking"));
     }
 }

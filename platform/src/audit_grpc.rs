@@ -375,7 +375,7 @@ impl AuditGrpc {
 
 /// Checks a whole trail in pages from seq 1: how many entries passed and the first break.
 pub async fn walk_chain(log: &dyn AuditLog) -> anyhow::Result<ChainReport> {
-    let mut verifier = ChainVerifier::new();
+    let mut verifier = ChainVerifier::of(log.trail());
     let mut query = AuditQuery {
         limit: MAX_PAGE,
         ..AuditQuery::default()

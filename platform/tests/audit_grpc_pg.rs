@@ -1,6 +1,8 @@
 //! `vaxbook.audit.v1.AuditService` over gRPC, on a trail in real PostgreSQL: an operator pages
 //! through it, a supervisor sees their organisation's entries, each query lands on the trail,
-//! and VerifyChain names the entry rewritten behind the append-only trigger's back.
+//! and VerifyChain names the entry rewritten behind the append-only trigger's back. Another
+//! service's trail in the same database (booking-svc's and scheduling-svc's share one) is
+//! neither answered nor verified by it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,9 @@ use proto::audit::v1 as pb;
 use proto::audit::v1::audit_service_client::AuditServiceClient;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use vaxbook_platform::audit::{AuditLog as _, AuditRecord, PgAuditLog};
+use vaxbook_platform::audit::{
+    AuditLog as _, AuditRecord, BOOKING_TRAIL, PgAuditLog, SCHEDULING_TRAIL, verify_log,
+};
 use vaxbook_platform::audit_grpc::{AuditGrpc, QUERY_ACTION};
 use vaxbook_platform::clock::{Clock as _, SettableClock};
 use vaxbook_platform::grants::{GrantIssuer, GrantVerifier, SigningKeys, StaticKeysSource};
@@ -34,7 +38,10 @@ async fn operators_and_supervisors_read_a_pg_trail_over_grpc_and_a_rewrite_is_pi
 -> anyhow::Result<()> {
     let url = vaxbook_platform::pg::create_test_database("audit_grpc").await?;
     let pool = vaxbook_platform::pg::pool(&url, 2)?;
-    let log = Arc::new(PgAuditLog::migrate(&url, pool.clone()).await?);
+    let log = Arc::new(PgAuditLog::migrate(&url, pool.clone(), BOOKING_TRAIL).await?);
+    // scheduling-svc's trail in the same database, written in between: entries a supervisor of
+    // seoul-gangnam asking for pk-1 would see, were the trails mixed.
+    let other = PgAuditLog::migrate(&url, pool.clone(), SCHEDULING_TRAIL).await?;
     for n in 0..6 {
         let org = if n % 2 == 0 {
             "national-call-center"
@@ -42,6 +49,9 @@ async fn operators_and_supervisors_read_a_pg_trail_over_grpc_and_a_rewrite_is_pi
             "seoul-gangnam"
         };
         log.append(Utc::now(), record(org, &format!("pk-{}", n % 2)))
+            .await?;
+        other
+            .append(Utc::now(), record("seoul-gangnam", "pk-1"))
             .await?;
     }
 
@@ -102,6 +112,7 @@ async fn operators_and_supervisors_read_a_pg_trail_over_grpc_and_a_rewrite_is_pi
     // Entries 1..=6, then the audit entries of the operator's own queries as they were written.
     assert_eq!(seqs[..6], [1, 2, 3, 4, 5, 6]);
     assert!(seqs.windows(2).all(|pair| pair[0] + 1 == pair[1]));
+    assert!(seqs.len() < 12, "the other trail was answered: {seqs:?}");
 
     // A supervisor reads their organisation's entries for one person.
     let supervisor = token(StaffRole::Supervisor, "seoul-gangnam")?;
@@ -156,13 +167,19 @@ async fn operators_and_supervisors_read_a_pg_trail_over_grpc_and_a_rewrite_is_pi
         .into_inner();
     assert!(intact.ok, "{intact:?}");
     assert_eq!(intact.checked, u64::try_from(everything.len())?);
+    assert!(
+        everything
+            .iter()
+            .all(|entry| entry.record.action != "staff.book" || entry.seq <= 6),
+        "{everything:?}"
+    );
 
-    // Someone who can drop the trigger rewrites entry 4.
+    // Someone who can drop the trigger rewrites entry 4 of this trail.
     pool.get()
         .await?
         .batch_execute(
             "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \
-             UPDATE audit_log SET outcome = 'slot-full' WHERE seq = 4;",
+             UPDATE audit_log SET outcome = 'slot-full' WHERE trail = 'booking' AND seq = 4;",
         )
         .await?;
     let broken = client
@@ -173,6 +190,8 @@ async fn operators_and_supervisors_read_a_pg_trail_over_grpc_and_a_rewrite_is_pi
     assert_eq!(broken.checked, 3);
     assert_eq!(broken.first_broken_seq, 4);
     assert_eq!(broken.break_kind, "altered");
+    // The other trail's entry 4 is untouched and its chain still holds.
+    assert_eq!(verify_log(&other).await?, Ok(6));
 
     stop.cancel();
     server.await??;

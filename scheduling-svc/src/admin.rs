@@ -30,7 +30,7 @@
 
 use std::sync::Arc;
 
-use platform::audit::{AuditLog, AuditRecord, MemoryAuditLog, PgAuditLog};
+use platform::audit::{AuditLog, AuditRecord, MemoryAuditLog, PgAuditLog, SCHEDULING_TRAIL};
 use platform::clock::SharedClock;
 use platform::ids::{CampaignId, PersonKey};
 use platform::operator::{Operator, OperatorGuard};
@@ -55,14 +55,16 @@ pub const REPLACE_EXCLUSIONS: &str = "admin.replace-exclusions";
 /// Most person keys one exclusion list may hold.
 pub const MAX_EXCLUSIONS: usize = 5_000_000;
 
-/// scheduling-svc's audit trail: in the campaigns' PostgreSQL database (migrated, append-only)
-/// when `database` (its URL and the campaign store) is given, else in memory (the dev run on the in-process store).
+/// scheduling-svc's audit trail: the trail `scheduling` in the campaigns' PostgreSQL database
+/// (migrated, append-only; its own chain even where booking-svc's trail shares the database) when
+/// `database` (its URL and the campaign store) is given, else in memory (the dev run on the
+/// in-process store).
 pub async fn audit_log(
     database: Option<(&str, &PgCampaignStore)>,
 ) -> anyhow::Result<Arc<dyn AuditLog>> {
     match database {
         Some((url, store)) => Ok(Arc::new(
-            PgAuditLog::migrate(url, store.pool().clone()).await?,
+            PgAuditLog::migrate(url, store.pool().clone(), SCHEDULING_TRAIL).await?,
         )),
         None => Ok(Arc::new(MemoryAuditLog::new())),
     }

@@ -1,7 +1,8 @@
 //! scheduling-svc serves its audit trail over `vaxbook.audit.v1.AuditService` (the real `serve`
 //! on PostgreSQL, trusting a stand-in auth-svc): an operator reads the admin calls' entries and
 //! verifies the chain, a supervisor reads their organisation's, an agent and the dev key outside
-//! the dev run are refused, and each reading is on the trail.
+//! the dev run are refused, and each reading is on the trail. booking-svc's trail in the same
+//! database (they share `DATABASE_URL`) is none of it: not answered, not verified, not written.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
+use platform::audit::{AuditLog as _, AuditRecord, BOOKING_TRAIL, PgAuditLog, verify_log};
 use platform::clock::Clock as _;
 use platform::dev::DevHooks;
 use platform::operator::OperatorCredential;
@@ -30,6 +32,26 @@ async fn the_admin_calls_trail_is_read_and_verified_over_grpc() {
     let url = platform::pg::create_test_database("sched_audit_service")
         .await
         .unwrap();
+    // booking-svc's trail, already written by the same operator in the shared database.
+    let booking = PgAuditLog::migrate(&url, platform::pg::pool(&url, 2).unwrap(), BOOKING_TRAIL)
+        .await
+        .unwrap();
+    for action in ["admin.upsert-center", "admin.upsert-slot"] {
+        booking
+            .append(
+                chrono::Utc::now(),
+                AuditRecord {
+                    actor: "operator-account".to_owned(),
+                    organisation: "national-call-center".to_owned(),
+                    role: "operator".to_owned(),
+                    action: action.to_owned(),
+                    person_key: None,
+                    outcome: "ok".to_owned(),
+                },
+            )
+            .await
+            .unwrap();
+    }
     let auth = AuthStandIn::start().await.unwrap();
     let hooks = DevHooks::new(at("2021-08-02T10:00:00+09:00"));
     let mut config = Config::local_dev(SocketAddr::from(([127, 0, 0, 1], 0)), &hooks);
@@ -151,6 +173,7 @@ async fn the_admin_calls_trail_is_read_and_verified_over_grpc() {
     // 2 admin entries, 2 readings, 2 refused readings.
     assert!(report.ok, "{report:?}");
     assert_eq!(report.checked, 6);
+    assert_eq!(verify_log(&booking).await.unwrap(), Ok(2));
 
     shutdown.cancel();
     server.await.unwrap().unwrap();

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use platform::audit::{AuditEntry, AuditLog as _, AuditQuery, MAX_PAGE, PgAuditLog};
+use platform::audit::{
+    AuditEntry, AuditLog as _, AuditQuery, MAX_PAGE, PgAuditLog, SCHEDULING_TRAIL,
+};
 use platform::auth::Role;
 use platform::clock::Clock as _;
 use platform::dev::DevHooks;
@@ -104,7 +106,7 @@ impl Served {
     }
 
     fn trail(&self) -> PgAuditLog {
-        PgAuditLog::new(platform::pg::pool(&self.url, 2).unwrap())
+        PgAuditLog::new(platform::pg::pool(&self.url, 2).unwrap(), SCHEDULING_TRAIL)
     }
 
     async fn upsert(

@@ -95,11 +95,40 @@ pub enum AccountsCommand {
     },
 }
 
-/// Which service's trail a database holds (only the default variable differs).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+/// Which trail of a database to verify: each service's own, named in its rows (booking-svc's and
+/// scheduling-svc's share a database), or the rows written before trails had names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogName {
+    /// auth-svc's trail (AUTH_DATABASE_URL).
     Auth,
+    /// booking-svc's trail (DATABASE_URL).
     Booking,
+    /// scheduling-svc's trail (DATABASE_URL).
+    Scheduling,
+    /// The entries written before trails had names, in whichever database they are (give
+    /// --database-url).
+    Legacy,
+}
+
+impl LogName {
+    /// The trail's name in the `audit_log` table.
+    pub fn trail(self) -> &'static str {
+        match self {
+            Self::Auth => platform::audit::AUTH_TRAIL,
+            Self::Booking => platform::audit::BOOKING_TRAIL,
+            Self::Scheduling => platform::audit::SCHEDULING_TRAIL,
+            Self::Legacy => platform::audit::LEGACY_TRAIL,
+        }
+    }
+
+    /// The variable naming the trail's database by default.
+    fn database_variable(self) -> Option<&'static str> {
+        match self {
+            Self::Auth => Some("AUTH_DATABASE_URL"),
+            Self::Booking | Self::Scheduling => Some("DATABASE_URL"),
+            Self::Legacy => None,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -132,19 +161,21 @@ pub enum AuditCommand {
         credential: AuditCredential,
     },
     /// Check the hash chain of an audit trail from its first entry; exits non-zero naming the
-    /// first entry that was altered, deleted or rewritten. With --url the running service
-    /// checks its own trail (AuditService.VerifyChain, an operator's call); without, the
-    /// trail is read from its PostgreSQL database.
+    /// first entry that was altered, deleted, rewritten or moved from another trail. With --url
+    /// the running service checks its own trail (AuditService.VerifyChain, an operator's call);
+    /// without, the trail named by --log is read from its PostgreSQL database.
     Verify {
         /// The service's gRPC URL (see `audit query --url`): ask the service instead of its
         /// database.
         #[arg(long, conflicts_with_all = ["database_url", "log"])]
         url: Option<String>,
         /// The database holding the trail (default: AUTH_DATABASE_URL for --log auth,
-        /// DATABASE_URL for --log booking).
+        /// DATABASE_URL for --log booking and --log scheduling; required for --log legacy).
         #[arg(long)]
         database_url: Option<String>,
-        /// Whose trail the database holds: auth (the default) or booking.
+        /// Which trail of the database to check: auth (the default), booking, scheduling, or
+        /// legacy (the entries from before trails had names). Only that trail's entries are
+        /// read, so booking-svc's and scheduling-svc's trails in one database are checked apart.
         #[arg(long, value_enum)]
         log: Option<LogName>,
         #[command(flatten)]
@@ -506,17 +537,14 @@ pub async fn audit(command: AuditCommand) -> anyhow::Result<String> {
             ..
         } => (database_url, log.unwrap_or(LogName::Auth)),
     };
-    let variable = match log {
-        LogName::Auth => "AUTH_DATABASE_URL",
-        LogName::Booking => "DATABASE_URL",
-    };
-    let url = match database_url {
-        Some(url) => url,
-        None => std::env::var(variable)
+    let url = match (database_url, log.database_variable()) {
+        (Some(url), _) => url,
+        (None, Some(variable)) => std::env::var(variable)
             .map_err(|_| anyhow::anyhow!("give --database-url or set {variable}"))?,
+        (None, None) => anyhow::bail!("give --database-url for --log {}", log.trail()),
     };
-    let trail = PgAuditLog::new(platform::pg::pool(&url, 2)?);
-    let mut verifier = ChainVerifier::new();
+    let trail = PgAuditLog::new(platform::pg::pool(&url, 2)?, log.trail());
+    let mut verifier = ChainVerifier::of(trail.trail());
     let mut after_seq = 0;
     loop {
         let page = trail
@@ -534,7 +562,8 @@ pub async fn audit(command: AuditCommand) -> anyhow::Result<String> {
         for entry in &page {
             verifier.check(entry).map_err(|broken| {
                 anyhow::anyhow!(
-                    "the audit trail is broken at entry {}: {broken}",
+                    "the {} audit trail is broken at entry {}: {broken}",
+                    log.trail(),
                     broken.seq()
                 )
             })?;
@@ -545,8 +574,9 @@ pub async fn audit(command: AuditCommand) -> anyhow::Result<String> {
         }
     }
     Ok(format!(
-        "audit trail intact: {} entries chained from the first",
-        verifier.checked()
+        "audit trail intact: {} entries chained from the first (trail {})",
+        verifier.checked(),
+        log.trail()
     ))
 }
 

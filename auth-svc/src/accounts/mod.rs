@@ -327,14 +327,20 @@ pub struct StaffStores {
     pub audit: Arc<dyn AuditLog>,
 }
 
-/// Opens the staff stores: PostgreSQL (migrated) when `AUTH_DATABASE_URL` is set, memory
-/// otherwise (the dev run, whose agent and operator are seeded in dev mode only).
+/// Opens the staff stores: PostgreSQL (migrated; the audit trail is the trail `auth`) when
+/// `AUTH_DATABASE_URL` is set, memory otherwise (the dev run, whose agent and operator are
+/// seeded in dev mode only).
 pub async fn open_stores(config: &crate::Config) -> anyhow::Result<StaffStores> {
     Ok(match &config.staff_database {
         Some(url) => {
             let pool = platform::pg::pool(url.expose(), 4)?;
             let accounts = store::PgAccountStore::migrate(url.expose(), pool.clone()).await?;
-            let audit = platform::audit::PgAuditLog::migrate(url.expose(), pool).await?;
+            let audit = platform::audit::PgAuditLog::migrate(
+                url.expose(),
+                pool,
+                platform::audit::AUTH_TRAIL,
+            )
+            .await?;
             StaffStores {
                 accounts: Arc::new(accounts),
                 audit: Arc::new(audit),
