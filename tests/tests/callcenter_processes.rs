@@ -221,14 +221,15 @@ async fn pg(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 /// One audit entry: (actor, role, action, person key, outcome).
 type Entry = (String, String, String, Option<String>, String);
 
-/// Every entry of the audit trail in `url`, in order; fails when an entry shows a name, an RRN
-/// or a phone number of one of `callers`.
-async fn audit_entries(url: &str, callers: &[&Person]) -> anyhow::Result<Vec<Entry>> {
+/// Every entry of the audit trail `trail` (auth, booking, scheduling) in the database `url`, in
+/// order; fails when an entry shows a name, an RRN or a phone number of one of `callers`.
+async fn audit_entries(url: &str, trail: &str, callers: &[&Person]) -> anyhow::Result<Vec<Entry>> {
     let client = pg(url).await?;
     let rows = client
         .query(
-            "SELECT actor, organisation, role, action, person_key, outcome FROM audit_log ORDER BY seq",
-            &[],
+            "SELECT actor, organisation, role, action, person_key, outcome FROM audit_log \
+             WHERE trail = $1 ORDER BY seq",
+            &[&trail],
         )
         .await?;
     let digits = |raw: &str| raw.chars().filter(char::is_ascii_digit).collect::<String>();
@@ -504,10 +505,12 @@ async fn an_agent_books_and_cancels_for_a_verified_caller_with_the_reference_cli
         "{listed}"
     );
 
-    // Both trails hold together from their first entry and record every step.
+    // Every trail holds together from its first entry and records every step; booking-svc's
+    // and scheduling-svc's share a database but not a chain.
     for (log, url) in [
         ("auth", &stack.auth_database_url),
         ("booking", &stack.database_url),
+        ("scheduling", &stack.database_url),
     ] {
         let verified = client
             .run(
@@ -517,8 +520,12 @@ async fn an_agent_books_and_cancels_for_a_verified_caller_with_the_reference_cli
             .await?;
         assert!(verified.ok, "the {log} trail does not verify:\n{verified}");
         assert!(verified.stdout.contains("audit trail intact"), "{verified}");
+        assert!(
+            verified.stdout.contains(&format!("(trail {log})")),
+            "{verified}"
+        );
     }
-    let auth = audit_entries(&stack.auth_database_url, &[&CALLER]).await?;
+    let auth = audit_entries(&stack.auth_database_url, "auth", &[&CALLER]).await?;
     for (action, person_key, outcome) in [
         ("staff.login", None, "invalid-second-factor"),
         ("staff.login", None, "ok"),
@@ -530,7 +537,7 @@ async fn an_agent_books_and_cancels_for_a_verified_caller_with_the_reference_cli
             "auth-svc's trail lacks {action} {outcome}: {auth:?}"
         );
     }
-    let booking = audit_entries(&stack.database_url, &[&CALLER]).await?;
+    let booking = audit_entries(&stack.database_url, "booking", &[&CALLER]).await?;
     for (action, person_key, outcome) in [
         ("staff.list-centers", None, "ok"),
         ("staff.list-slots", None, "ok"),
@@ -565,6 +572,26 @@ async fn an_agent_books_and_cancels_for_a_verified_caller_with_the_reference_cli
             "booking-svc's trail lacks the operator's {action}: {booking:?}"
         );
     }
+    // The campaign is scheduling-svc's: in its trail, not in booking-svc's.
+    let scheduling = audit_entries(&stack.database_url, "scheduling", &[&CALLER]).await?;
+    assert!(
+        has(&scheduling, operator, "admin.upsert-campaign", None, "ok"),
+        "scheduling-svc's trail lacks the operator's campaign: {scheduling:?}"
+    );
+    assert!(
+        scheduling
+            .iter()
+            .all(|(_, _, action, ..)| !action.starts_with("staff.")
+                && action != "admin.upsert-center"
+                && action != "admin.upsert-slot"),
+        "booking-svc's entries in scheduling-svc's trail: {scheduling:?}"
+    );
+    assert!(
+        booking
+            .iter()
+            .all(|(_, _, action, ..)| action != "admin.upsert-campaign"),
+        "scheduling-svc's entries in booking-svc's trail: {booking:?}"
+    );
     Ok(())
 }
 
@@ -667,7 +694,7 @@ async fn a_campaign_closed_to_the_call_center_refuses_the_agents_booking() -> an
         .await?
         .get(0);
     assert_eq!(count, 0, "a refused booking left a row");
-    let booking = audit_entries(&stack.database_url, &[&people::MOTHER]).await?;
+    let booking = audit_entries(&stack.database_url, "booking", &[&people::MOTHER]).await?;
     assert!(
         has(
             &booking,
