@@ -306,6 +306,46 @@ impl auth::staff_auth_service_server::StaffAuthService for Fake {
             seq: i64::try_from(seq).unwrap(),
         }))
     }
+
+    async fn list_accounts(
+        &self,
+        request: Request<auth::ListAccountsRequest>,
+    ) -> Result<Response<auth::ListAccountsResponse>, Status> {
+        self.0.record("auth.ListAccounts", &request)?;
+        Err(Status::unimplemented(
+            "the gateway never administers staff accounts",
+        ))
+    }
+
+    async fn disable_account(
+        &self,
+        request: Request<auth::DisableAccountRequest>,
+    ) -> Result<Response<auth::DisableAccountResponse>, Status> {
+        self.0.record("auth.DisableAccount", &request)?;
+        Err(Status::unimplemented(
+            "the gateway never administers staff accounts",
+        ))
+    }
+
+    async fn enable_account(
+        &self,
+        request: Request<auth::EnableAccountRequest>,
+    ) -> Result<Response<auth::EnableAccountResponse>, Status> {
+        self.0.record("auth.EnableAccount", &request)?;
+        Err(Status::unimplemented(
+            "the gateway never administers staff accounts",
+        ))
+    }
+
+    async fn unlock_account(
+        &self,
+        request: Request<auth::UnlockAccountRequest>,
+    ) -> Result<Response<auth::UnlockAccountResponse>, Status> {
+        self.0.record("auth.UnlockAccount", &request)?;
+        Err(Status::unimplemented(
+            "the gateway never administers staff accounts",
+        ))
+    }
 }
 
 #[tonic::async_trait]
