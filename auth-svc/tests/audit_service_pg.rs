@@ -1,6 +1,6 @@
 //! auth-svc serves its staff audit trail (PostgreSQL) over `vaxbook.audit.v1.AuditService` next
-//! to `StaffAuthService.QueryAudit`, configured as production is (no dev-run operator key): the
-//! operator reads the logins by actor and verifies the chain, a supervisor sees their own
+//! to `StaffAuthService`, configured as production is (no dev-run operator key): the operator
+//! reads the logins by actor and verifies the chain, a supervisor sees their own
 //! organisation's entries, an agent and the dev key are refused, and each reading is audited.
 
 #![allow(clippy::unwrap_used)]
@@ -143,11 +143,11 @@ async fn the_staff_trail_is_read_and_verified_over_the_audit_service() {
         ProblemKind::RoleNotAllowed
     );
 
-    // StaffAuthService.QueryAudit reads the same trail.
-    let page = staff
+    // The whole trail: the logins, then every reading and refusal above.
+    let page = audit
         .query_audit(
             operator
-                .request(auth_pb::QueryAuditRequest {
+                .request(pb::QueryAuditRequest {
                     page_size: 100,
                     ..Default::default()
                 })
@@ -170,12 +170,14 @@ async fn the_staff_trail_is_read_and_verified_over_the_audit_service() {
             "audit.verify-chain",
         ]
     );
+    // This reading is the ninth entry, written after its page was read.
+    assert_eq!(page.audit_seq, 9);
     let report = audit
         .verify_chain(operator.request(pb::VerifyChainRequest {}).unwrap())
         .await
         .unwrap()
         .into_inner();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.checked, 8);
+    assert_eq!(report.checked, 9);
     running.stop().await;
 }

@@ -17,8 +17,8 @@ use platform::grants::{GrantIssuer, SigningKeys};
 use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
-use proto::audit::v1::VerifyChainRequest;
 use proto::audit::v1::audit_service_client::AuditServiceClient;
+use proto::audit::v1::{self as audit_pb, QueryAuditRequest, VerifyChainRequest};
 use proto::auth::v1 as pb;
 use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
 use tonic::{Code, Request, Status};
@@ -202,21 +202,21 @@ impl Staff {
     }
 
     /// The entries of the trail (for `person_key`, or all when empty), read by an operator
-    /// through StaffAuthService.QueryAudit after the service checked the whole chain.
-    async fn entries(&self, operator: &str, person_key: &str) -> Vec<pb::AuditEntry> {
-        let checked = AuditServiceClient::new(self.running.channel.clone())
+    /// over AuditService after the service checked the whole chain.
+    async fn entries(&self, operator: &str, person_key: &str) -> Vec<audit_pb::AuditEntry> {
+        let mut audit = AuditServiceClient::new(self.running.channel.clone());
+        let checked = audit
             .verify_chain(with_token(VerifyChainRequest {}, operator))
             .await
             .unwrap()
             .into_inner();
         assert!(checked.ok, "{checked:?}");
-        let query = pb::QueryAuditRequest {
+        let query = QueryAuditRequest {
             person_key: person_key.to_owned(),
             page_size: 500,
             ..Default::default()
         };
-        let page = self
-            .staff()
+        let page = audit
             .query_audit(with_token(query, operator))
             .await
             .unwrap()

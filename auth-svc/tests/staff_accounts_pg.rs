@@ -2,9 +2,9 @@
 //! `serve` configured as production is (no dev-run operator key): the PostgreSQL store passes
 //! the memory store's conformance suite; each login refusal has its own problem type and is in
 //! the hash-chained trail; repeated failures lock the account; a staff RPC refused for its
-//! token or role is audited; `RecordCitizenApiRefusal` audits the token's own account and
-//! refuses a citizen's token; `PersonKeyService` answers operators only, each call audited
-//! without a person key.
+//! token or role is audited (and so is a refused reading of the trail over `AuditService`);
+//! `RecordCitizenApiRefusal` audits the token's own account and refuses a citizen's token;
+//! `PersonKeyService` answers operators only, each call audited without a person key.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,6 +23,8 @@ use platform::grants::{GrantIssuer, SigningKeys};
 use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
+use proto::audit::v1::QueryAuditRequest;
+use proto::audit::v1::audit_service_client::AuditServiceClient;
 use proto::auth::v1 as pb;
 use proto::auth::v1::person_key_service_client::PersonKeyServiceClient;
 use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
@@ -488,28 +490,34 @@ async fn staff_rpcs_refused_for_their_token_or_role_are_audited() {
         .await
         .unwrap_err();
     assert_eq!(refusal(&refused), role_not_allowed);
-    // QueryAudit: an agent may not read the trail, a forged token is nobody's.
-    let refused = staff
-        .staff()
-        .query_audit(with_token(pb::QueryAuditRequest::default(), &agent))
+    // The trail over AuditService: an agent may not read it, a forged token is nobody's (the
+    // same problem types, without StaffAuthService's `reason` metadata).
+    let kind_and_code = |status: &Status| (Problem::from_status(status).kind, status.code());
+    let mut audit = AuditServiceClient::new(staff.running.channel.clone());
+    let refused = audit
+        .query_audit(with_token(QueryAuditRequest::default(), &agent))
         .await
         .unwrap_err();
-    assert_eq!(refusal(&refused), role_not_allowed);
-    let refused = staff
-        .staff()
+    assert_eq!(
+        kind_and_code(&refused),
+        (ProblemKind::RoleNotAllowed, Code::PermissionDenied)
+    );
+    let refused = audit
         .query_audit(with_token(
-            pb::QueryAuditRequest::default(),
+            QueryAuditRequest::default(),
             &forged_operator_token(),
         ))
         .await
         .unwrap_err();
-    assert_eq!(refusal(&refused), token_required);
+    assert_eq!(
+        kind_and_code(&refused),
+        (ProblemKind::StaffTokenRequired, Code::Unauthenticated)
+    );
 
-    // The operator reads every refusal back through QueryAudit.
-    let page = staff
-        .staff()
+    // The operator reads every refusal back over AuditService.
+    let page = audit
         .query_audit(with_token(
-            pb::QueryAuditRequest {
+            QueryAuditRequest {
                 page_size: 100,
                 ..Default::default()
             },
@@ -530,8 +538,8 @@ async fn staff_rpcs_refused_for_their_token_or_role_are_audited() {
             step("unknown", "staff.verify-caller", "staff-token-required"),
             step("unknown", "staff.confirm-caller", "staff-token-required"),
             step(&park, "staff.verify-caller", "role-not-allowed"),
-            step(&kim, "staff.query-audit", "role-not-allowed"),
-            step("unknown", "staff.query-audit", "staff-token-required"),
+            step(&kim, "audit.query", "role-not-allowed"),
+            step("unknown", "audit.query", "staff-token-required"),
         ]
     );
     // Nothing of the caller's identity is in the trail.

@@ -313,7 +313,7 @@ impl AuditGrpc {
     }
 
     /// A whole query call: authorizes (operators and supervisors), reads one page, audits the
-    /// call as `audit.query`. auth-svc's `StaffAuthService.QueryAudit` answers through this too.
+    /// call as `audit.query`.
     pub async fn query(
         &self,
         metadata: &MetadataMap,

@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use platform::staff::STAFF_TOKEN_HEADER;
-use proto::auth::v1::QueryAuditRequest;
-use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
+use proto::audit::v1::QueryAuditRequest;
+use proto::audit::v1::audit_service_client::AuditServiceClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -183,7 +183,7 @@ async fn the_printed_call_center_walkthrough_runs_as_printed() {
         .unwrap_or_else(|| panic!("no operator token: {stdout}\n{stderr}"));
 
     // The refusal of step 12 is in auth-svc's audit trail, under the agent's account.
-    let mut client = StaffAuthServiceClient::new(
+    let mut client = AuditServiceClient::new(
         tonic::transport::Channel::from_shared(auth_url)
             .unwrap()
             .connect_lazy(),

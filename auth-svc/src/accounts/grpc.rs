@@ -1,6 +1,6 @@
-//! The tonic adapter of `vaxbook.auth.v1.StaffAuthService`: login, and the audit trail query for
-//! operators (all entries) and supervisors (their organisation's), caller verification for
-//! agents, and account administration for operators and supervisors. Rules live in
+//! The tonic adapter of `vaxbook.auth.v1.StaffAuthService`: login, caller verification for
+//! agents, and account administration for operators and supervisors (the audit trail is read
+//! over `vaxbook.audit.v1.AuditService`, [`platform::audit_grpc`]). Rules live in
 //! [`super::StaffLogin`], [`super::callers`] and [`super::admin`]; this only converts and
 //! checks the agent token. A staff RPC refused for its token (none, a citizen's, a forged or
 //! expired one: `staff-token-required`) or its role (`role-not-allowed`) is written to the audit
@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
-use platform::audit::{AuditEntry, AuditQuery, AuditRecord};
+use platform::audit::{AuditEntry, AuditRecord};
 use platform::grants::{GrantVerifier, VerifiedGrant};
 use platform::problem::{Problem, ProblemKind};
-use platform::staff::{AgentToken, STAFF_TOKEN_HEADER, StaffRole};
+use platform::staff::{AgentToken, STAFF_TOKEN_HEADER};
 use proto::auth::v1 as pb;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
@@ -20,8 +20,6 @@ use super::admin::{AccountAdmin, AccountChange, Caller};
 use super::callers::{CallerIdentity, CallerVerifications, outcome_name};
 use super::{Account, StaffLogin, refusal};
 
-/// Audit action of a refused `QueryAudit`.
-pub const QUERY_AUDIT: &str = "staff.query-audit";
 /// Audit action of `VerifyCaller`.
 pub const VERIFY_CALLER: &str = "staff.verify-caller";
 /// Audit action of `ConfirmCaller`.
@@ -173,34 +171,6 @@ impl StaffAuthGrpc {
     }
 }
 
-/// Refuses a verified agent token whose role is not one of `allowed` (`role-not-allowed`).
-fn require_role(agent: &VerifiedGrant<AgentToken>, allowed: &[StaffRole]) -> Result<(), Problem> {
-    if allowed.contains(&agent.claims.role) {
-        return Ok(());
-    }
-    let detail = format!("the {} role may not do this", agent.claims.role.as_str());
-    Err(refusal(ProblemKind::RoleNotAllowed, detail))
-}
-
-fn entry_to_wire(entry: AuditEntry) -> pb::AuditEntry {
-    pb::AuditEntry {
-        seq: entry.seq,
-        at: Some(platform::clock::to_timestamp(entry.at)),
-        actor: entry.record.actor,
-        organisation: entry.record.organisation,
-        role: entry.record.role,
-        action: entry.record.action,
-        person_key: entry.record.person_key.unwrap_or_default(),
-        outcome: entry.record.outcome,
-        prev_hash: entry.prev_hash,
-        hash: entry.hash,
-    }
-}
-
-fn non_empty(raw: String) -> Option<String> {
-    (!raw.is_empty()).then_some(raw)
-}
-
 #[tonic::async_trait]
 impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
     async fn login(
@@ -219,63 +189,6 @@ impl pb::staff_auth_service_server::StaffAuthService for StaffAuthGrpc {
             account_id: logged_in.account.id.to_string(),
             organisation: logged_in.account.organisation,
             role: logged_in.account.role.as_str().to_owned(),
-        }))
-    }
-
-    async fn query_audit(
-        &self,
-        request: Request<pb::QueryAuditRequest>,
-    ) -> Result<Response<pb::QueryAuditResponse>, Status> {
-        let agent = match self.agent(request.metadata()).await {
-            Ok(agent) => agent,
-            Err(refused) => return Err(self.refuse(QUERY_AUDIT, refused).await),
-        };
-        if let Err(problem) = require_role(&agent, &[StaffRole::Operator, StaffRole::Supervisor]) {
-            return Err(self.refuse(QUERY_AUDIT, Refused::of(&agent, problem)).await);
-        }
-        let request = request.into_inner();
-        let query = AuditQuery {
-            person_key: non_empty(request.person_key),
-            actor: non_empty(request.actor),
-            from: request
-                .from
-                .as_ref()
-                .and_then(platform::clock::from_timestamp),
-            until: request
-                .until
-                .as_ref()
-                .and_then(platform::clock::from_timestamp),
-            after_seq: request.after_seq.max(0),
-            limit: match request.page_size {
-                0 => 100,
-                n => usize::try_from(n).unwrap_or(platform::audit::MAX_PAGE),
-            },
-        };
-        let page = self.login.audit().query(&query).await.map_err(|err| {
-            tracing::error!(error = %err, "reading the audit trail");
-            Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
-        })?;
-        let full = page.len() >= query.limit.clamp(1, platform::audit::MAX_PAGE);
-        let next_after_seq = if full {
-            page.last().map(|e| e.seq).unwrap_or_default()
-        } else {
-            0
-        };
-        // Supervisors see their own organisation's entries only.
-        let organisation =
-            (agent.claims.role == StaffRole::Supervisor).then(|| agent.claims.org.clone());
-        let entries = page
-            .into_iter()
-            .filter(|entry| {
-                organisation
-                    .as_ref()
-                    .is_none_or(|org| &entry.record.organisation == org)
-            })
-            .map(entry_to_wire)
-            .collect();
-        Ok(Response::new(pb::QueryAuditResponse {
-            entries,
-            next_after_seq,
         }))
     }
 

@@ -269,16 +269,6 @@ impl auth::staff_auth_service_server::StaffAuthService for Fake {
         Err(Status::unimplemented("the gateway never logs staff in"))
     }
 
-    async fn query_audit(
-        &self,
-        request: Request<auth::QueryAuditRequest>,
-    ) -> Result<Response<auth::QueryAuditResponse>, Status> {
-        self.0.record("auth.QueryAudit", &request)?;
-        Err(Status::unimplemented(
-            "the gateway never reads the audit trail",
-        ))
-    }
-
     async fn verify_caller(
         &self,
         request: Request<auth::VerifyCallerRequest>,
