@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use platform::operator::OperatorCredential;
-use platform::problem::{Problem, ProblemKind};
 use proto::auth::v1 as pb;
 use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
+
+use crate::credential::CredentialHelp;
 
 /// Where the administration calls go and whose token they carry.
 #[derive(clap::Args)]
@@ -40,23 +41,26 @@ pub enum Change {
     Unlock,
 }
 
-/// How to get a token that administers accounts.
-const LOGIN_HINT: &str = "log in as an operator or a supervisor: vaxbook callcenter login \
+/// The credential of account administration: an operator's or a supervisor's token, never the
+/// dev run's key.
+const ADMIN: CredentialHelp = CredentialHelp {
+    login: "log in as an operator or a supervisor: vaxbook callcenter login \
      --username <name>, and pass an operator's token as --operator-token or \
-     VAXBOOK_OPERATOR_TOKEN, a supervisor's as --token or VAXBOOK_AGENT_TOKEN";
+     VAXBOOK_OPERATOR_TOKEN, a supervisor's as --token or VAXBOOK_AGENT_TOKEN",
+    dev_key_refused: None,
+    token_refused: "the token was refused (it lasts 30 minutes): ",
+    wrong_role: "",
+};
 
 impl AdminArgs {
-    /// The operator's token if given, else the supervisor's.
+    /// The operator's token if given (and not blank), else the supervisor's.
     fn credential(&self) -> anyhow::Result<OperatorCredential> {
         let given = [&self.operator_token, &self.token]
             .into_iter()
             .flatten()
             .map(|token| token.trim())
             .find(|token| !token.is_empty());
-        match given {
-            Some(token) => Ok(OperatorCredential::Token(token.to_owned())),
-            None => anyhow::bail!("no token: {LOGIN_HINT}"),
-        }
+        ADMIN.credential(given)
     }
 
     fn client(&self) -> anyhow::Result<StaffAuthServiceClient<platform::grpc::GrpcChannel>> {
@@ -65,20 +69,6 @@ impl AdminArgs {
             Duration::from_secs(30),
         )?))
     }
-}
-
-/// A refused call as an error: the detail, the problem type, and how to log in when the token
-/// is what was refused.
-fn refused(status: &tonic::Status) -> anyhow::Error {
-    let problem = Problem::from_status(status);
-    let hint = match problem.kind {
-        ProblemKind::StaffTokenRequired => {
-            format!("\nthe token was refused (it lasts 30 minutes): {LOGIN_HINT}")
-        }
-        ProblemKind::RoleNotAllowed => format!("\n{LOGIN_HINT}"),
-        _ => String::new(),
-    };
-    anyhow::anyhow!("{} ({}){hint}", problem.detail, problem.kind.name())
 }
 
 /// One printed line per account.
@@ -111,7 +101,7 @@ pub async fn list(args: AdminArgs, organisation: Option<String>) -> anyhow::Resu
         .client()?
         .list_accounts(request)
         .await
-        .map_err(|status| refused(&status))?
+        .map_err(|status| ADMIN.refused(&status, &credential))?
         .into_inner();
     let mut lines: Vec<String> = listed.accounts.iter().map(account_line).collect();
     lines.push(format!("{} accounts", listed.accounts.len()));
@@ -145,7 +135,7 @@ pub async fn change(
         }
     };
     let account = account
-        .map_err(|status| refused(&status))?
+        .map_err(|status| ADMIN.refused(&status, &credential))?
         .ok_or_else(|| anyhow::anyhow!("auth-svc answered without the account"))?;
     Ok(vec![
         format!("account {} {done}", account.username),

@@ -14,7 +14,6 @@ use std::io::BufRead as _;
 use clap::Subcommand;
 use platform::audit::{AuditLog as _, AuditQuery, ChainVerifier, MAX_PAGE, PgAuditLog};
 use platform::operator::OperatorCredential;
-use platform::problem::ProblemKind;
 use platform::staff::{CALLER_GRANT_HEADER, STAFF_TOKEN_HEADER, StaffRole};
 use proto::audit::v1 as audit_pb;
 use proto::audit::v1::audit_service_client::AuditServiceClient;
@@ -24,6 +23,8 @@ use proto::booking::v1 as pb;
 use proto::booking::v1::staff_booking_service_client::StaffBookingServiceClient;
 use tonic::Request;
 use tonic::transport::Channel;
+
+use crate::credential::CredentialHelp;
 
 #[derive(Subcommand)]
 pub enum AccountsCommand {
@@ -195,18 +196,19 @@ pub struct AuditCredential {
 
 impl AuditCredential {
     fn credential(&self) -> anyhow::Result<OperatorCredential> {
-        match self.operator_token.as_deref().map(str::trim) {
-            None => Ok(OperatorCredential::dev()),
-            Some("") => anyhow::bail!("the operator token is empty: {AUDIT_LOGIN_HINT}"),
-            Some(token) => Ok(OperatorCredential::Token(token.to_owned())),
-        }
+        AUDIT.credential(self.operator_token.as_deref())
     }
 }
 
-/// How to get a token that reads audit trails.
-const AUDIT_LOGIN_HINT: &str = "log in as an operator (or a supervisor, for queries): vaxbook \
-     callcenter login --username <name>, and pass the token it prints as --operator-token or \
-     VAXBOOK_OPERATOR_TOKEN";
+/// The credential of `vaxbook audit`: a token that reads audit trails, else the dev run's key.
+const AUDIT: CredentialHelp = CredentialHelp {
+    login: "log in as an operator (or a supervisor, for queries): vaxbook callcenter login \
+     --username <name>, and pass the token it prints as --operator-token or \
+     VAXBOOK_OPERATOR_TOKEN",
+    dev_key_refused: Some("only a dev run takes the dev-run key: "),
+    token_refused: "the token was refused (it lasts 30 minutes): ",
+    wrong_role: "",
+};
 
 #[derive(Subcommand)]
 pub enum CallCenterCommand {
@@ -377,22 +379,6 @@ pub async fn accounts(command: AccountsCommand) -> anyhow::Result<Vec<String>> {
     ])
 }
 
-/// A refused `vaxbook audit` call as an error, with a hint when the credential was refused.
-fn audit_refused(status: &tonic::Status, credential: &OperatorCredential) -> anyhow::Error {
-    let problem = platform::problem::Problem::from_status(status);
-    let hint = match (problem.kind, credential) {
-        (ProblemKind::StaffTokenRequired, OperatorCredential::DevKey(_)) => {
-            format!("\nonly a dev run takes the dev-run key: {AUDIT_LOGIN_HINT}")
-        }
-        (ProblemKind::StaffTokenRequired, OperatorCredential::Token(_)) => {
-            format!("\nthe token was refused (it lasts 30 minutes): {AUDIT_LOGIN_HINT}")
-        }
-        (ProblemKind::RoleNotAllowed, _) => format!("\n{AUDIT_LOGIN_HINT}"),
-        _ => String::new(),
-    };
-    anyhow::anyhow!("{} ({}){hint}", problem.detail, problem.kind.name())
-}
-
 fn instant(raw: Option<String>, flag: &str) -> anyhow::Result<Option<prost_types::Timestamp>> {
     raw.map(|raw| {
         chrono::DateTime::parse_from_rfc3339(&raw)
@@ -454,7 +440,7 @@ async fn audit_query(
         let page = client
             .query_audit(credential.request(request.clone())?)
             .await
-            .map_err(|status| audit_refused(&status, credential))?
+            .map_err(|status| AUDIT.refused(&status, credential))?
             .into_inner();
         anyhow::ensure!(
             page.audit_seq > 0,
@@ -486,7 +472,7 @@ async fn audit_verify_remote(url: &str, credential: &OperatorCredential) -> anyh
     let report = audit_client(url)?
         .verify_chain(credential.request(audit_pb::VerifyChainRequest {})?)
         .await
-        .map_err(|status| audit_refused(&status, credential))?
+        .map_err(|status| AUDIT.refused(&status, credential))?
         .into_inner();
     anyhow::ensure!(
         report.ok,

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod callcenter;
+mod credential;
 mod demo;
 mod dev;
 mod operator;

@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use platform::operator::OperatorCredential;
-use platform::problem::{Problem, ProblemKind};
 use proto::auth::v1::DerivePersonKeysRequest;
 use proto::auth::v1::person_key_service_client::PersonKeyServiceClient;
 use proto::scheduling::v1::scheduling_admin_service_client::SchedulingAdminServiceClient;
@@ -21,26 +20,28 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::credential::CredentialHelp;
+
 /// RRNs per message to auth-svc, person keys per message to scheduling-svc.
 pub const BATCH: usize = 5_000;
 /// How long one call may take; an import of millions of lines is one call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How to get an operator token, for the refusals that mean the credential was not one.
-const LOGIN_HINT: &str = "log in as an operator: vaxbook callcenter login --username <operator> \
+/// The admin commands' credential: an operator token, else the dev run's key.
+pub const OPERATOR: CredentialHelp = CredentialHelp {
+    login: "log in as an operator: vaxbook callcenter login --username <operator> \
      (operator.dev in `vaxbook dev`), and pass the token it prints as --operator-token or \
-     VAXBOOK_OPERATOR_TOKEN";
+     VAXBOOK_OPERATOR_TOKEN",
+    dev_key_refused: Some("this is not a dev run, which alone takes the dev-run key: "),
+    token_refused: "the operator token was refused (it lasts 30 minutes, and only the auth-svc \
+     of this deployment issues it): ",
+    wrong_role: "the token is not an operator's: ",
+};
 
 /// The operator's credential of an admin command: `--operator-token` (or
 /// `VAXBOOK_OPERATOR_TOKEN`), else the dev run's key.
 pub fn credential(operator_token: Option<String>) -> anyhow::Result<OperatorCredential> {
-    match operator_token {
-        None => Ok(OperatorCredential::dev()),
-        Some(token) if token.trim().is_empty() => {
-            anyhow::bail!("the operator token is empty: {LOGIN_HINT}")
-        }
-        Some(token) => Ok(OperatorCredential::Token(token.trim().to_owned())),
-    }
+    OPERATOR.credential(operator_token.as_deref())
 }
 
 /// A refused admin call of `what` as an error, with a hint when the credential is what was
@@ -50,21 +51,7 @@ pub fn refused(
     credential: &OperatorCredential,
     status: &tonic::Status,
 ) -> anyhow::Error {
-    let problem = Problem::from_status(status);
-    let hint = match (problem.kind, credential) {
-        (ProblemKind::StaffTokenRequired, OperatorCredential::DevKey(_)) => {
-            format!("\nthis is not a dev run, which alone takes the dev-run key: {LOGIN_HINT}")
-        }
-        (ProblemKind::StaffTokenRequired, OperatorCredential::Token(_)) => format!(
-            "\nthe operator token was refused (it lasts 30 minutes, and only the auth-svc of this \
-             deployment issues it): {LOGIN_HINT}"
-        ),
-        (ProblemKind::RoleNotAllowed, _) => {
-            format!("\nthe token is not an operator's: {LOGIN_HINT}")
-        }
-        _ => String::new(),
-    };
-    anyhow::anyhow!("{what}: {} ({}){hint}", problem.detail, problem.kind.name())
+    anyhow::anyhow!("{what}: {}", OPERATOR.refused(status, credential))
 }
 
 /// Applies every campaign of `text` (a campaign file); returns one line per campaign.
