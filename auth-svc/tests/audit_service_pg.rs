@@ -7,72 +7,30 @@
 
 mod common;
 
-use auth_svc::accounts::store::PgAccountStore;
-use auth_svc::accounts::{create_account, credentials};
 use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
 use platform::staff::StaffRole;
 use proto::audit::v1 as pb;
-use proto::audit::v1::audit_service_client::AuditServiceClient;
-use proto::auth::v1 as auth_pb;
-use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
-
-const PASSWORD: &str = "a long staff password";
 
 #[tokio::test]
 async fn the_staff_trail_is_read_and_verified_over_the_audit_service() {
-    let url = platform::pg::create_test_database("auth_audit_service")
-        .await
-        .unwrap();
-    let pool = platform::pg::pool(&url, 2).unwrap();
-    let store = PgAccountStore::migrate(&url, pool).await.unwrap();
-    let mut accounts = Vec::new();
-    for (username, organisation, role) in [
-        ("operator.lee", "national-operations", StaffRole::Operator),
-        ("supervisor.han", "seoul-gangnam", StaffRole::Supervisor),
-        ("agent.kim", "seoul-gangnam", StaffRole::Agent),
-    ] {
-        let created = create_account(
-            &store,
-            username,
-            organisation,
-            role,
-            PASSWORD.to_owned(),
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-        accounts.push((
-            username,
-            created.totp_secret,
-            created.account.id.to_string(),
-        ));
-    }
-    let running = common::start_with("auth_audit_service", |config| {
-        config.staff_database = Some(platform::config::ConnectionUrl::new(url.clone()));
-        config.common.dev_operator_key = None;
-    })
+    let staff = common::staff::start(
+        "auth_audit_service",
+        &[
+            ("operator.lee", "national-operations", StaffRole::Operator),
+            ("supervisor.han", "seoul-gangnam", StaffRole::Supervisor),
+            ("agent.kim", "seoul-gangnam", StaffRole::Agent),
+        ],
+    )
     .await;
-    let mut staff = StaffAuthServiceClient::new(running.channel.clone());
     let mut tokens = Vec::new();
-    for (username, secret, _) in &accounts {
-        let unix = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-        let token = staff
-            .login(auth_pb::LoginRequest {
-                username: (*username).to_owned(),
-                password: PASSWORD.to_owned(),
-                totp_code: credentials::totp_code(secret, username, unix).unwrap(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .token;
-        tokens.push(OperatorCredential::Token(token));
+    for username in ["operator.lee", "supervisor.han", "agent.kim"] {
+        tokens.push(OperatorCredential::Token(staff.token(username).await));
     }
     let (operator, supervisor, agent) = (&tokens[0], &tokens[1], &tokens[2]);
-    let agent_id = accounts[2].2.clone();
+    let agent_id = staff.id("agent.kim");
 
-    let mut audit = AuditServiceClient::new(running.channel.clone());
+    let mut audit = staff.audit();
     let page = audit
         .query_audit(
             operator
@@ -179,5 +137,5 @@ async fn the_staff_trail_is_read_and_verified_over_the_audit_service() {
         .into_inner();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.checked, 9);
-    running.stop().await;
+    staff.running.stop().await;
 }

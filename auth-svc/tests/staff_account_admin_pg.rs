@@ -9,64 +9,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use auth_svc::accounts::store::PgAccountStore;
-use auth_svc::accounts::{MAX_FAILURES, create_account, credentials};
-use platform::grants::{GrantIssuer, SigningKeys};
-use platform::operator::OperatorCredential;
+use auth_svc::accounts::MAX_FAILURES;
+use common::staff::{PASSWORD, Staff, forged_operator_token, start, with_token};
 use platform::problem::{Problem, ProblemKind};
-use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
-use proto::audit::v1::audit_service_client::AuditServiceClient;
+use platform::staff::StaffRole;
 use proto::audit::v1::{self as audit_pb, QueryAuditRequest, VerifyChainRequest};
 use proto::auth::v1 as pb;
-use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
-use tonic::{Code, Request, Status};
-
-const PASSWORD: &str = "a long staff password";
-
-/// An account created for a test.
-struct Created {
-    username: &'static str,
-    totp_secret: String,
-    id: String,
-}
-
-/// auth-svc on its own PostgreSQL database, with the accounts created first.
-struct Staff {
-    running: common::Running,
-    created: Vec<Created>,
-}
-
-async fn start(label: &str, accounts: &[(&'static str, &str, StaffRole)]) -> Staff {
-    let url = platform::pg::create_test_database(label).await.unwrap();
-    let pool = platform::pg::pool(&url, 2).unwrap();
-    let store = PgAccountStore::migrate(&url, pool).await.unwrap();
-    let mut created = Vec::new();
-    for (username, organisation, role) in accounts {
-        let account = create_account(
-            &store,
-            username,
-            organisation,
-            *role,
-            PASSWORD.to_owned(),
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-        created.push(Created {
-            username,
-            totp_secret: account.totp_secret,
-            id: account.account.id.to_string(),
-        });
-    }
-    let running = common::start_with(label, |config| {
-        config.staff_database = Some(platform::config::ConnectionUrl::new(url.clone()));
-        config.common.dev_operator_key = None;
-    })
-    .await;
-    Staff { running, created }
-}
+use tonic::{Code, Status};
 
 /// The problem type and gRPC code of a refusal.
 fn refusal(status: &Status) -> (ProblemKind, Code) {
@@ -78,79 +27,23 @@ const TOKEN_REQUIRED: (ProblemKind, Code) =
 const ROLE_NOT_ALLOWED: (ProblemKind, Code) = (ProblemKind::RoleNotAllowed, Code::PermissionDenied);
 const NOT_FOUND: (ProblemKind, Code) = (ProblemKind::NotFound, Code::NotFound);
 
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    OperatorCredential::Token(token.to_owned())
-        .request(message)
-        .unwrap()
-}
-
-/// An operator token signed with a key auth-svc never had.
-fn forged_operator_token() -> String {
-    let claims = AgentToken {
-        sub: uuid::Uuid::new_v4().to_string(),
-        username: "operator.forged".to_owned(),
-        org: "national-operations".to_owned(),
-        role: StaffRole::Operator,
-    };
-    GrantIssuer::new(Arc::new(SigningKeys::generate().unwrap()))
-        .issue(&claims, chrono::Utc::now(), AGENT_TOKEN_TTL)
-        .unwrap()
-        .token
-}
-
+/// The administration calls and the trail as these tests read them.
 impl Staff {
-    fn staff(&self) -> StaffAuthServiceClient<tonic::transport::Channel> {
-        StaffAuthServiceClient::new(self.running.channel.clone())
-    }
-
-    fn id(&self, username: &str) -> String {
-        self.account(username).id.clone()
-    }
-
-    fn account(&self, username: &str) -> &Created {
-        self.created
-            .iter()
-            .find(|created| created.username == username)
-            .unwrap()
-    }
-
     /// `account:<id>`, how the trail names the account acted on.
     fn key(&self, username: &str) -> String {
         format!("account:{}", self.id(username))
     }
 
-    async fn login_with(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<pb::LoginResponse, Status> {
-        let unix = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-        let code =
-            credentials::totp_code(&self.account(username).totp_secret, username, unix).unwrap();
-        self.staff()
-            .login(pb::LoginRequest {
-                username: username.to_owned(),
-                password: password.to_owned(),
-                totp_code: code,
-            })
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn token(&self, username: &str) -> String {
-        self.login_with(username, PASSWORD).await.unwrap().token
-    }
-
     /// Locks `username` with repeated wrong passwords; its login is then `account-locked`.
     async fn lock(&self, username: &str) {
         for _ in 0..MAX_FAILURES {
-            let refused = self.login_with(username, "not the password").await;
+            let refused = self.login(username, "not the password").await;
             assert_eq!(
                 refusal(&refused.unwrap_err()).0,
                 ProblemKind::InvalidCredentials
             );
         }
-        let locked = self.login_with(username, PASSWORD).await.unwrap_err();
+        let locked = self.login(username, PASSWORD).await.unwrap_err();
         assert_eq!(
             refusal(&locked),
             (ProblemKind::AccountLocked, Code::PermissionDenied)
@@ -204,7 +97,7 @@ impl Staff {
     /// The entries of the trail (for `person_key`, or all when empty), read by an operator
     /// over AuditService after the service checked the whole chain.
     async fn entries(&self, operator: &str, person_key: &str) -> Vec<audit_pb::AuditEntry> {
-        let mut audit = AuditServiceClient::new(self.running.channel.clone());
+        let mut audit = self.audit();
         let checked = audit
             .verify_chain(with_token(VerifyChainRequest {}, operator))
             .await
@@ -278,19 +171,19 @@ async fn an_operator_unlocks_disables_and_enables_accounts_and_every_call_is_aud
     // Unlocked: the right password and code log in again at once.
     let unlocked = staff.unlock(&operator, "agent.lee").await.unwrap();
     assert_eq!((unlocked.locked_until, unlocked.failed_attempts), (None, 0));
-    staff.login_with("agent.lee", PASSWORD).await.unwrap();
+    staff.login("agent.lee", PASSWORD).await.unwrap();
 
     // Disabled: account-disabled at login, until enabled again.
     let disabled = staff.disable(&operator, "agent.lee").await.unwrap();
     assert!(disabled.disabled);
-    let refused = staff.login_with("agent.lee", PASSWORD).await.unwrap_err();
+    let refused = staff.login("agent.lee", PASSWORD).await.unwrap_err();
     assert_eq!(
         refusal(&refused),
         (ProblemKind::AccountDisabled, Code::PermissionDenied)
     );
     let enabled = staff.enable(&operator, "agent.lee").await.unwrap();
     assert!(!enabled.disabled);
-    staff.login_with("agent.lee", PASSWORD).await.unwrap();
+    staff.login("agent.lee", PASSWORD).await.unwrap();
 
     // Not their own account, which would leave nobody to enable it; no unknown account.
     let own = staff.disable(&operator, "operator.kim").await.unwrap_err();
@@ -299,7 +192,7 @@ async fn an_operator_unlocks_disables_and_enables_accounts_and_every_call_is_aud
         (ProblemKind::InvalidRequest, Code::InvalidArgument)
     );
     assert!(Problem::from_status(&own).detail.contains("own account"));
-    staff.login_with("operator.kim", PASSWORD).await.unwrap();
+    staff.login("operator.kim", PASSWORD).await.unwrap();
     let unknown = staff.unlock(&operator, "agent.nobody").await.unwrap_err();
     assert_eq!(refusal(&unknown), NOT_FOUND);
 
@@ -356,18 +249,18 @@ async fn a_supervisor_unlocks_the_agents_of_their_organisation_only_and_agents_n
     staff.lock("agent.choi").await;
     let unlocked = staff.unlock(&supervisor, "agent.park").await.unwrap();
     assert_eq!(unlocked.locked_until, None);
-    staff.login_with("agent.park", PASSWORD).await.unwrap();
+    staff.login("agent.park", PASSWORD).await.unwrap();
     // Another organisation's agent is not theirs (nor visible to them); an operator neither.
     let other = staff.unlock(&supervisor, "agent.choi").await.unwrap_err();
     assert_eq!(refusal(&other), NOT_FOUND);
-    let still_locked = staff.login_with("agent.choi", PASSWORD).await.unwrap_err();
+    let still_locked = staff.login("agent.choi", PASSWORD).await.unwrap_err();
     assert_eq!(refusal(&still_locked).0, ProblemKind::AccountLocked);
     let of_operator = staff
         .disable(&supervisor, "operator.kim")
         .await
         .unwrap_err();
     assert_eq!(refusal(&of_operator), NOT_FOUND);
-    staff.login_with("operator.kim", PASSWORD).await.unwrap();
+    staff.login("operator.kim", PASSWORD).await.unwrap();
     // Nor themselves, a supervisor.
     let own = staff.disable(&supervisor, "super.han").await.unwrap_err();
     assert_eq!(refusal(&own), ROLE_NOT_ALLOWED);
@@ -396,18 +289,7 @@ async fn a_supervisor_unlocks_the_agents_of_their_organisation_only_and_agents_n
         .await
         .unwrap_err();
     assert_eq!(refusal(&no_token), TOKEN_REQUIRED);
-    let started = staff
-        .running
-        .start(common::start_request("phone-a"))
-        .await
-        .unwrap();
-    let otp = staff.running.latest_otp().await;
-    let citizen = staff
-        .running
-        .complete(&started.verification_id, &otp, "phone-a")
-        .await
-        .unwrap()
-        .access_token;
+    let citizen = staff.citizen_token().await;
     assert_eq!(
         refusal(&staff.disable(&citizen, "agent.choi").await.unwrap_err()),
         TOKEN_REQUIRED
@@ -416,7 +298,7 @@ async fn a_supervisor_unlocks_the_agents_of_their_organisation_only_and_agents_n
         refusal(&staff.list(&forged_operator_token(), "").await.unwrap_err()),
         TOKEN_REQUIRED
     );
-    let still_locked = staff.login_with("agent.choi", PASSWORD).await.unwrap_err();
+    let still_locked = staff.login("agent.choi", PASSWORD).await.unwrap_err();
     assert_eq!(refusal(&still_locked).0, ProblemKind::AccountLocked);
 
     let choi_key = staff.key("agent.choi");

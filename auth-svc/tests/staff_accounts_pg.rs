@@ -10,27 +10,21 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use auth_svc::accounts::store::{AccountStore as _, PgAccountStore, conformance};
-use auth_svc::accounts::{LOCKOUT, MAX_FAILURES, create_account, credentials};
+use auth_svc::accounts::{LOCKOUT, MAX_FAILURES};
 use auth_svc::domain::{Rrn, derive_person_key};
-use platform::audit::{
-    AUTH_TRAIL, AuditEntry, AuditLog as _, AuditQuery, PgAuditLog, verify_trail,
-};
-use platform::grants::{GrantIssuer, SigningKeys};
+use common::staff::{PASSWORD, Staff, forged_operator_token, start, with_token};
+use platform::audit::{AuditEntry, AuditLog as _, AuditQuery, verify_trail};
 use platform::operator::OperatorCredential;
 use platform::problem::{Problem, ProblemKind};
-use platform::staff::{AGENT_TOKEN_TTL, AgentToken, StaffRole};
+use platform::staff::StaffRole;
 use proto::audit::v1::QueryAuditRequest;
-use proto::audit::v1::audit_service_client::AuditServiceClient;
 use proto::auth::v1 as pb;
 use proto::auth::v1::person_key_service_client::PersonKeyServiceClient;
-use proto::auth::v1::staff_auth_service_client::StaffAuthServiceClient;
 use tonic::{Code, Request, Status};
 
-const PASSWORD: &str = "a long staff password";
 /// The person-key secret of the tests' configuration (tests/common).
 const PERSON_KEY_SECRET: &[u8] = b"end-to-end-secret";
 
@@ -43,114 +37,8 @@ async fn the_postgres_account_store_conforms() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An account created for a test: its login name, TOTP secret and id.
-struct Created {
-    username: &'static str,
-    totp_secret: String,
-    id: String,
-}
-
-/// auth-svc on its own PostgreSQL database, with `accounts` created first.
-struct Staff {
-    running: common::Running,
-    accounts: PgAccountStore,
-    trail: PgAuditLog,
-    created: Vec<Created>,
-}
-
-async fn start(label: &str, accounts: &[(&'static str, &str, StaffRole)]) -> Staff {
-    let url = platform::pg::create_test_database(label).await.unwrap();
-    let pool = platform::pg::pool(&url, 2).unwrap();
-    let store = PgAccountStore::migrate(&url, pool.clone()).await.unwrap();
-    let mut created = Vec::new();
-    for (username, organisation, role) in accounts {
-        let account = create_account(
-            &store,
-            username,
-            organisation,
-            *role,
-            PASSWORD.to_owned(),
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-        created.push(Created {
-            username,
-            totp_secret: account.totp_secret,
-            id: account.account.id.to_string(),
-        });
-    }
-    let running = common::start_with(label, |config| {
-        config.staff_database = Some(platform::config::ConnectionUrl::new(url.clone()));
-        // As in production: admin calls take operator tokens only.
-        config.common.dev_operator_key = None;
-    })
-    .await;
-    Staff {
-        running,
-        accounts: store,
-        trail: PgAuditLog::new(pool, AUTH_TRAIL),
-        created,
-    }
-}
-
+/// The trail as these tests read it: straight from the database, its chain checked.
 impl Staff {
-    fn staff(&self) -> StaffAuthServiceClient<tonic::transport::Channel> {
-        StaffAuthServiceClient::new(self.running.channel.clone())
-    }
-
-    fn account(&self, username: &str) -> &Created {
-        self.created
-            .iter()
-            .find(|created| created.username == username)
-            .unwrap()
-    }
-
-    /// The current TOTP code of `username`.
-    fn code(&self, username: &str) -> String {
-        let unix = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-        credentials::totp_code(&self.account(username).totp_secret, username, unix).unwrap()
-    }
-
-    async fn login_with(
-        &self,
-        username: &str,
-        password: &str,
-        code: &str,
-    ) -> Result<pb::LoginResponse, Status> {
-        self.staff()
-            .login(pb::LoginRequest {
-                username: username.to_owned(),
-                password: password.to_owned(),
-                totp_code: code.to_owned(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    /// The agent (or operator) token of a successful login.
-    async fn token(&self, username: &str) -> String {
-        self.login_with(username, PASSWORD, &self.code(username))
-            .await
-            .unwrap()
-            .token
-    }
-
-    /// A citizen's access token, signed by this auth-svc after a real phone verification.
-    async fn citizen_token(&self) -> String {
-        let started = self
-            .running
-            .start(common::start_request("phone-a"))
-            .await
-            .unwrap();
-        let otp = self.running.latest_otp().await;
-        self.running
-            .complete(&started.verification_id, &otp, "phone-a")
-            .await
-            .unwrap()
-            .access_token
-    }
-
     async fn entries(&self) -> Vec<AuditEntry> {
         let entries = self
             .trail
@@ -181,26 +69,6 @@ impl Staff {
             })
             .collect()
     }
-}
-
-/// An operator token signed with a key auth-svc never had.
-fn forged_operator_token() -> String {
-    let claims = AgentToken {
-        sub: uuid::Uuid::new_v4().to_string(),
-        username: "operator.forged".to_owned(),
-        org: "national-operations".to_owned(),
-        role: StaffRole::Operator,
-    };
-    GrantIssuer::new(Arc::new(SigningKeys::generate().unwrap()))
-        .issue(&claims, chrono::Utc::now(), AGENT_TOKEN_TTL)
-        .unwrap()
-        .token
-}
-
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    OperatorCredential::Token(token.to_owned())
-        .request(message)
-        .unwrap()
 }
 
 /// The refusal's problem type, its `reason` metadata (which repeats it) and its gRPC code.
@@ -493,7 +361,7 @@ async fn staff_rpcs_refused_for_their_token_or_role_are_audited() {
     // The trail over AuditService: an agent may not read it, a forged token is nobody's (the
     // same problem types, without StaffAuthService's `reason` metadata).
     let kind_and_code = |status: &Status| (Problem::from_status(status).kind, status.code());
-    let mut audit = AuditServiceClient::new(staff.running.channel.clone());
+    let mut audit = staff.audit();
     let refused = audit
         .query_audit(with_token(QueryAuditRequest::default(), &agent))
         .await

@@ -1,9 +1,12 @@
 //! What the end-to-end tests share: `serve` on a loopback port with the Redis store and the
 //! Redis SMS outbox (each test under its own key prefix), an in-test session-svc on another
 //! loopback port, the dev stand-in identity providers (kakao trusted, naver and pass not
-//! configured) and a real tonic client.
+//! configured) and a real tonic client; [`staff`]: the same on a PostgreSQL database of staff
+//! accounts, and their logins.
 
 #![allow(clippy::unwrap_used, dead_code)]
+
+pub mod staff;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
