@@ -18,7 +18,7 @@ use platform::clock::SharedClock;
 use platform::config::Secret;
 use platform::grants::GrantVerifier;
 use platform::operator::OperatorGuard;
-use platform::problem::{Problem, ProblemKind};
+use platform::problem::Problem;
 use proto::auth::v1 as pb;
 use proto::auth::v1::person_key_service_server::PersonKeyService;
 use tokio_stream::{Stream, StreamExt};
@@ -78,14 +78,10 @@ impl PersonKeys {
 
     /// Writes one audit entry; no entry, no answer.
     async fn audit(&self, record: AuditRecord) -> Result<(), Status> {
-        self.audit
-            .append(self.clock.now(), record)
+        platform::audit::append_or_unavailable(&*self.audit, self.clock.now(), record)
             .await
             .map(|_| ())
-            .map_err(|err| {
-                tracing::error!(error = %err, "writing the audit trail");
-                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
-            })
+            .map_err(|problem| problem.to_status())
     }
 }
 

@@ -12,8 +12,7 @@ use platform::audit::{AuditEntry, AuditLog, AuditRecord};
 use platform::audit_grpc::AuditGrpc;
 use platform::clock::SharedClock;
 use platform::operator::OperatorGuard;
-use platform::problem::{Problem, ProblemKind};
-use platform::staff::AgentToken;
+use platform::problem::Problem;
 use proto::audit::v1::audit_service_server::AuditServiceServer;
 
 /// The action of a staff token refused by the citizens' `BookingService`.
@@ -67,33 +66,6 @@ impl Trail {
     /// Appends `record`; a trail that cannot be written is `unavailable` (the caller answers
     /// nothing else: no entry, no answer).
     pub async fn append(&self, record: AuditRecord) -> Result<AuditEntry, Problem> {
-        self.log
-            .append(self.clock.now(), record)
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "writing the audit trail");
-                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable")
-                    .with_retry_after(std::time::Duration::from_secs(1))
-            })
-    }
-}
-
-/// The record of `action` by a staff account (`None`: no verified staff token), about
-/// `person_key`, ending in `outcome` (`ok` or a problem type name).
-pub fn staff_record(
-    staff: Option<&AgentToken>,
-    action: &str,
-    person_key: Option<String>,
-    outcome: &str,
-) -> AuditRecord {
-    AuditRecord {
-        actor: staff.map_or_else(|| "unknown".to_owned(), |s| s.sub.clone()),
-        organisation: staff.map(|s| s.org.clone()).unwrap_or_default(),
-        role: staff
-            .map(|s| s.role.as_str().to_owned())
-            .unwrap_or_default(),
-        action: action.to_owned(),
-        person_key,
-        outcome: outcome.to_owned(),
+        platform::audit::append_or_unavailable(&*self.log, self.clock.now(), record).await
     }
 }

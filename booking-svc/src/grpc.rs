@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::admission::capacity::CapacityMeter;
 use crate::admission::{AdmissionGate, AdmittedUse};
-use crate::audit::{CITIZEN_API_REFUSED, Trail, UPSERT_CENTER, UPSERT_SLOT, staff_record};
+use crate::audit::{CITIZEN_API_REFUSED, Trail, UPSERT_CENTER, UPSERT_SLOT};
 use crate::domain::wire::{parse_uuid, region_filter};
 use crate::domain::{BookingChange, BookingRequest, Center, Person, SlotDraft, SlotQuery};
 use crate::service::BookingLogic;
@@ -200,7 +200,7 @@ impl BookingGrpc {
         };
         tracing::warn!(account = %staff.claims.sub, "a staff token was presented to the citizens' API");
         let refused = citizen_token_required();
-        let record = staff_record(
+        let record = platform::audit::AuditRecord::by_staff(
             Some(&staff.claims),
             CITIZEN_API_REFUSED,
             None,

@@ -21,7 +21,7 @@ use proto::booking::v1::staff_booking_service_server::{
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::audit::{Trail, staff_record};
+use crate::audit::Trail;
 use crate::domain::wire::{parse_uuid, region_filter};
 use crate::domain::{BookingChange, BookingRequest, Person, SlotQuery};
 use crate::service::{BookingLogic, CHANNEL_NOT_ALLOWED_REASON};
@@ -181,7 +181,9 @@ impl StaffBookingGrpc {
         };
         let person_key = caller.map(|person| person.person_key.to_string());
         self.trail
-            .append(staff_record(agent, action, person_key, outcome))
+            .append(platform::audit::AuditRecord::by_staff(
+                agent, action, person_key, outcome,
+            ))
             .await?;
         result.map(Response::new).map_err(Status::from)
     }

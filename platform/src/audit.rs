@@ -68,6 +68,28 @@ pub struct AuditRecord {
     pub outcome: String,
 }
 
+impl AuditRecord {
+    /// The record of `action` by a staff account, or by nobody known (`None`: no staff token
+    /// verified; actor `unknown`), about `person_key`, ending in `outcome`.
+    pub fn by_staff(
+        staff: Option<&crate::staff::AgentToken>,
+        action: &str,
+        person_key: Option<String>,
+        outcome: &str,
+    ) -> Self {
+        Self {
+            actor: staff.map_or_else(|| "unknown".to_owned(), |s| s.sub.clone()),
+            organisation: staff.map(|s| s.org.clone()).unwrap_or_default(),
+            role: staff
+                .map(|s| s.role.as_str().to_owned())
+                .unwrap_or_default(),
+            action: action.to_owned(),
+            person_key,
+            outcome: outcome.to_owned(),
+        }
+    }
+}
+
 /// One entry of the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -304,6 +326,24 @@ pub trait AuditLog: Send + Sync {
     async fn append(&self, at: DateTime<Utc>, record: AuditRecord) -> anyhow::Result<AuditEntry>;
     /// Entries matching `query`, in `seq` order, at most one page.
     async fn query(&self, query: &AuditQuery) -> anyhow::Result<Vec<AuditEntry>>;
+}
+
+/// Appends `record` at `at`, or answers `unavailable` (retry in a second) when the trail cannot
+/// be written: a service that audits an action gives no other answer without its entry.
+pub async fn append_or_unavailable(
+    log: &dyn AuditLog,
+    at: DateTime<Utc>,
+    record: AuditRecord,
+) -> Result<AuditEntry, crate::problem::Problem> {
+    let action = record.action.clone();
+    log.append(at, record).await.map_err(|err| {
+        tracing::error!(error = %err, action = %action, "writing the audit trail");
+        crate::problem::Problem::new(
+            crate::problem::ProblemKind::Unavailable,
+            "the audit trail is unavailable",
+        )
+        .with_retry_after(std::time::Duration::from_secs(1))
+    })
 }
 
 /// Walks a whole log in pages and checks its chain.

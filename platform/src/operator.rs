@@ -62,22 +62,7 @@ pub struct OperatorRefusal {
 impl OperatorRefusal {
     /// The audit record of this refusal of `action`.
     pub fn record(&self, action: &str) -> AuditRecord {
-        let (actor, organisation, role) = match &self.staff {
-            Some(staff) => (
-                staff.sub.clone(),
-                staff.org.clone(),
-                staff.role.as_str().to_owned(),
-            ),
-            None => ("unknown".to_owned(), String::new(), String::new()),
-        };
-        AuditRecord {
-            actor,
-            organisation,
-            role,
-            action: action.to_owned(),
-            person_key: None,
-            outcome: self.problem.kind.name().to_owned(),
-        }
+        AuditRecord::by_staff(self.staff.as_ref(), action, None, self.problem.kind.name())
     }
 }
 

@@ -34,7 +34,7 @@ use platform::audit::{AuditLog, AuditRecord, MemoryAuditLog, PgAuditLog, SCHEDUL
 use platform::clock::SharedClock;
 use platform::ids::{CampaignId, PersonKey};
 use platform::operator::{Operator, OperatorGuard};
-use platform::problem::{Problem, ProblemKind};
+use platform::problem::Problem;
 use proto::scheduling::v1 as pb;
 use proto::scheduling::v1::scheduling_admin_service_server::{
     SchedulingAdminService, SchedulingAdminServiceServer,
@@ -98,16 +98,9 @@ impl AdminGrpc {
     }
 
     async fn append(&self, record: AuditRecord) -> Result<(), Problem> {
-        match self.audit.append(self.clock.now(), record).await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                tracing::error!(error = %err, "writing the audit trail");
-                Err(
-                    Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable")
-                        .with_retry_after(std::time::Duration::from_secs(1)),
-                )
-            }
-        }
+        platform::audit::append_or_unavailable(&*self.audit, self.clock.now(), record)
+            .await
+            .map(|_| ())
     }
 
     /// Step 1: the operator of the call, or its refusal, audited.

@@ -154,27 +154,19 @@ impl AccountAdmin {
         person_key: Option<String>,
         decision: &Result<T, Problem>,
     ) -> Result<(), Problem> {
-        let staff = caller.as_ref().ok();
-        let record = AuditRecord {
-            actor: staff.map_or_else(|| "unknown".to_owned(), |s| s.sub.clone()),
-            organisation: staff.map(|s| s.org.clone()).unwrap_or_default(),
-            role: staff
-                .map(|s| s.role.as_str().to_owned())
-                .unwrap_or_default(),
-            action: action.to_owned(),
+        let record = AuditRecord::by_staff(
+            caller.as_ref().ok(),
+            action,
             person_key,
-            outcome: outcome_name(decision),
-        };
-        match self.audit.append(self.clock.now(), record).await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                tracing::error!(error = %err, action, "writing the audit trail");
-                Err(Problem::new(
-                    ProblemKind::Unavailable,
-                    "the audit trail is unavailable; nothing was changed",
-                ))
-            }
-        }
+            &outcome_name(decision),
+        );
+        platform::audit::append_or_unavailable(&*self.audit, self.clock.now(), record)
+            .await
+            .map(|_| ())
+            .map_err(|problem| Problem {
+                detail: "the audit trail is unavailable; nothing was changed".to_owned(),
+                ..problem
+            })
     }
 }
 

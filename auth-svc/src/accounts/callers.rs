@@ -221,23 +221,16 @@ impl CallerVerifications {
         person_key: Option<String>,
         result: &Result<T, Problem>,
     ) -> Result<(), Problem> {
-        let record = AuditRecord {
-            actor: agent.claims.sub.clone(),
-            organisation: agent.claims.org.clone(),
-            role: agent.claims.role.as_str().to_owned(),
-            action: action.to_owned(),
+        let record = AuditRecord::by_staff(
+            Some(&agent.claims),
+            action,
             person_key,
-            outcome: outcome_name(result),
-        };
-        self.audit
-            .append(self.clock.now(), record)
+            &outcome_name(result),
+        );
+        // No audit entry, no answer: the trail must be complete.
+        platform::audit::append_or_unavailable(&*self.audit, self.clock.now(), record)
             .await
             .map(|_| ())
-            .map_err(|err| {
-                // No audit entry, no answer: the trail must be complete.
-                tracing::error!(error = %err, "writing the audit trail");
-                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable")
-            })
     }
 }
 

@@ -156,14 +156,13 @@ impl StaffAuthGrpc {
     }
 
     async fn append(&self, record: AuditRecord) -> Result<AuditEntry, Status> {
-        self.login
-            .audit()
-            .append(self.login.clock().now(), record)
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "writing the audit trail");
-                Problem::new(ProblemKind::Unavailable, "the audit trail is unavailable").to_status()
-            })
+        platform::audit::append_or_unavailable(
+            &**self.login.audit(),
+            self.login.clock().now(),
+            record,
+        )
+        .await
+        .map_err(|problem| problem.to_status())
     }
 
     pub fn into_service(self) -> pb::staff_auth_service_server::StaffAuthServiceServer<Self> {

@@ -236,14 +236,8 @@ impl StaffLogin {
             person_key: None,
             outcome: outcome_name,
         };
-        if let Err(err) = self.audit.append(now, record).await {
-            // No audit entry, no token: the trail must be complete.
-            tracing::error!(error = %err, "writing the audit trail");
-            return Err(Problem::new(
-                ProblemKind::Unavailable,
-                "the audit trail is unavailable",
-            ));
-        }
+        // No audit entry, no token: the trail must be complete.
+        platform::audit::append_or_unavailable(&*self.audit, now, record).await?;
         result
     }
 
