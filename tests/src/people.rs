@@ -3,7 +3,7 @@
 //! the gateway, each on a device of their own.
 
 use crate::api::Api;
-use crate::journey::{self, OtpSource, Person};
+use crate::journey::{self, Person};
 use crate::process::ProcessStack;
 
 /// Born 1950: in a 60+ round; someone books for her (a proxy booking).
@@ -39,9 +39,6 @@ pub fn register(stack: &ProcessStack, person: &Person) -> anyhow::Result<()> {
 /// Registers `person` and verifies them on `device`: the gateway client holding their token.
 pub async fn verified(stack: &ProcessStack, person: &Person, device: &str) -> anyhow::Result<Api> {
     register(stack, person)?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     journey::login(&Api::new(&stack.gateway_url, device), &otp, person).await
 }

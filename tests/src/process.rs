@@ -716,6 +716,14 @@ impl ProcessStack {
         Ok((account, token))
     }
 
+    /// Where this stack's one-time codes can be read: auth-svc's SMS outbox in its Redis prefix.
+    pub fn otp(&self) -> crate::journey::OtpSource {
+        crate::journey::OtpSource::RedisOutbox {
+            url: self.redis_url.clone(),
+            prefix: self.redis_prefix.clone(),
+        }
+    }
+
     /// The gRPC URLs of the four services, by crate name.
     pub fn service_urls(&self) -> Vec<(&'static str, String)> {
         vec![

@@ -280,10 +280,7 @@ async fn an_agent_books_and_cancels_for_a_verified_caller_with_the_reference_cli
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
     people::register(&stack, &CALLER)?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let mut client = Client {
         stack: &stack,
         token: None,
@@ -668,10 +665,7 @@ async fn a_campaign_closed_to_the_call_center_refuses_the_agents_booking() -> an
     let stack = ProcessStack::start("callcenter-web-only").await?;
     let slot_id = web_only_campaign(&stack).await?;
     people::register(&stack, &people::MOTHER)?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     // The harness's own agent: created in auth-svc's database, logged in over gRPC.
     let (agent, token) = stack.agent("agent.web-only").await?;
     let mut client = Client {

@@ -2,7 +2,7 @@
 //! Redis; the production binaries refuse the dev endpoints; every process stops cleanly on
 //! SIGTERM.
 
-use vaxbook_tests::journey::{self, Expect, OtpSource};
+use vaxbook_tests::journey::{self, Expect};
 use vaxbook_tests::{Api, ProcessStack, seed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -10,10 +10,7 @@ async fn the_journey_walks_through_the_multi_process_stack() -> anyhow::Result<(
     let mut stack = ProcessStack::start("journey").await?;
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     journey::walk(
         &stack.gateway_url,
         &otp,
@@ -86,10 +83,7 @@ async fn cancellation_closes_two_days_before_the_vaccination_date() -> anyhow::R
     let stack = ProcessStack::start("cancel").await?;
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let me = journey::login(
         &Api::new(&stack.gateway_url, "laptop-1"),
         &otp,
@@ -121,10 +115,7 @@ async fn booking_svc_itself_refuses_tokens_of_ended_sessions() -> anyhow::Result
 
     let stack = ProcessStack::start("direct-grpc").await?;
     seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let me = journey::login(
         &Api::new(&stack.gateway_url, "laptop-1"),
         &otp,

@@ -287,10 +287,7 @@ async fn killing_a_replica_of_each_service_under_load_loses_and_doubles_nothing(
             })
             .map_err(|error| anyhow::anyhow!("cannot register person {index}: {error}"))?;
     }
-    let otp = Arc::new(OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    });
+    let otp = Arc::new(stack.otp());
     let victims: Vec<Replica> = stack
         .replicas
         .iter()

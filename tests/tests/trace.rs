@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::json;
-use vaxbook_tests::journey::{self, OtpSource};
+use vaxbook_tests::journey;
 use vaxbook_tests::otlp::Collector;
 use vaxbook_tests::{Api, ProcessStack, seed};
 
@@ -22,10 +22,7 @@ async fn a_booking_keeps_one_trace_id_across_the_gateway_and_the_services() -> a
     .await?;
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let me = journey::login(
         &Api::new(&stack.gateway_url, "laptop-1"),
         &otp,

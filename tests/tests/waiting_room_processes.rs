@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use proto::booking::v1::booking_service_client::BookingServiceClient;
 use proto::booking::v1::{ChangeBookingRequest, CreateBookingRequest};
 use serde_json::json;
-use vaxbook_tests::journey::{self, OtpSource};
+use vaxbook_tests::journey;
 use vaxbook_tests::{Api, ProcessStack, seed};
 
 /// Turns the waiting room of every campaign on or off, then waits (bounded) until booking-svc
@@ -140,10 +140,7 @@ async fn no_back_door_through_rest_or_grpc() -> anyhow::Result<()> {
     let stack = ProcessStack::start("waiting-room").await?;
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let me = journey::login(
         &Api::new(&stack.gateway_url, "laptop-1"),
         &otp,
@@ -246,10 +243,7 @@ async fn the_automatic_mode_opens_the_room_under_load_and_closes_it_after() -> a
     .await?;
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let me = journey::login(
         &Api::new(&stack.gateway_url, "laptop-1"),
         &otp,
@@ -339,10 +333,7 @@ async fn a_session_whose_lock_changed_hands_never_books() -> anyhow::Result<()> 
     let stack = ProcessStack::start("fencing").await?;
     let seeded =
         seed::open_campaign(&stack.scheduling_url, &stack.booking_url, &stack.operator).await?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let laptop = Api::new(&stack.gateway_url, "laptop-1");
     let first = journey::login(&laptop, &otp, &journey::HONG).await?;
     let old_token = first.token.clone().unwrap_or_default();

@@ -26,7 +26,6 @@ use booking_svc::domain::{Center, NewBooking, SlotDraft};
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use futures::StreamExt;
 use serde_json::json;
-use vaxbook_tests::journey::OtpSource;
 use vaxbook_tests::{Api, ProcessStack, seed};
 
 /// A bounded load test of the whole system on 127.0.0.1: starts the five services as
@@ -296,10 +295,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let otp = OtpSource::RedisOutbox {
-        url: stack.redis_url.clone(),
-        prefix: stack.redis_prefix.clone(),
-    };
+    let otp = stack.otp();
     let codes: HashMap<String, String> = otp.all_codes().await?;
     let tokens = futures::stream::iter(starts)
         .map(|(index, verification_id)| {

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
-use vaxbook_tests::journey::OtpSource;
 use vaxbook_tests::{Api, ProcessStack};
 
 use super::{person, timed};
@@ -257,10 +256,7 @@ async fn answers(
     started: &[Started],
 ) -> anyhow::Result<Vec<serde_json::Value>> {
     if provider == "phone" {
-        let otp = OtpSource::RedisOutbox {
-            url: stack.redis_url.clone(),
-            prefix: stack.redis_prefix.clone(),
-        };
+        let otp = stack.otp();
         let codes = otp.all_codes().await?;
         return started
             .iter()
